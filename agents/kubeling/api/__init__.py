@@ -1,0 +1,4 @@
+"""Pure API machinery: resource types, selectors, validation, patches, tables.
+
+Nothing in this package does I/O or imports Flask or etcd, so every piece is unit-testable on plain dicts.
+"""

@@ -1,0 +1,53 @@
+"""Object metadata helpers shared by the API server and the agents."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import random
+import uuid
+from typing import Any
+
+# Upstream's generateName alphabet: no vowels (no accidental words) and no look-alike characters.
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def now() -> str:
+    """The current time as Kubernetes writes timestamps: RFC 3339, UTC, whole seconds."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> datetime.datetime | None:
+    if not text:
+        return None
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def format_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def generate_name(prefix: str) -> str:
+    return prefix + "".join(random.choice(_NAME_ALPHABET) for _ in range(5))
+
+
+def deep_copy(obj: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(obj)
+
+
+def namespace_of(obj: dict[str, Any]) -> str:
+    return obj.get("metadata", {}).get("namespace", "")
+
+
+def name_of(obj: dict[str, Any]) -> str:
+    return obj.get("metadata", {}).get("name", "")
+
+
+def key_of(obj: dict[str, Any]) -> str:
+    """`namespace/name`, or `name` for cluster-scoped objects: the key controllers queue."""
+    ns, name = namespace_of(obj), name_of(obj)
+    return f"{ns}/{name}" if ns else name

@@ -1,0 +1,123 @@
+"""The resource types the API server serves, and what discovery says about each.
+
+One `ResourceType` per resource; the API server, discovery, OpenAPI, tables and validation all look types up
+here, so adding a resource is one entry in `RESOURCES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+SUBRESOURCE_VERBS = {
+    "status": ("get", "patch", "update"),
+    "scale": ("get", "patch", "update"),
+    "binding": ("create",),
+    "log": ("get",),
+    "finalize": ("update",),
+}
+# Fields every resource can be selected on; a type adds its own in `field_selectors`.
+COMMON_FIELD_SELECTORS = ("metadata.name", "metadata.namespace")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceType:
+    group: str  # "" for the core group
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    field_selectors: tuple[str, ...] = ()
+    # Upstream resets status on create for objects whose status only controllers write.
+    reset_status_on_create: bool = False
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    @property
+    def qualified(self) -> str:
+        """`deployments.apps` or `pods`: the name used in upstream error messages."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def verbs(self) -> tuple[str, ...]:
+        return ALL_VERBS
+
+    @property
+    def has_status(self) -> bool:
+        return "status" in self.subresources
+
+    def allowed_field_selectors(self) -> frozenset[str]:
+        return frozenset(COMMON_FIELD_SELECTORS + self.field_selectors)
+
+
+_core = dict(group="", version="v1")
+_apps = dict(group="apps", version="v1")
+_batch = dict(group="batch", version="v1")
+
+RESOURCES: tuple[ResourceType, ...] = (
+    ResourceType(**_core, kind="Namespace", plural="namespaces", namespaced=False, short_names=("ns",),
+                 subresources=("status", "finalize"), field_selectors=("status.phase",)),
+    ResourceType(**_core, kind="Node", plural="nodes", namespaced=False, short_names=("no",),
+                 subresources=("status",), field_selectors=("spec.unschedulable",)),
+    ResourceType(**_core, kind="Pod", plural="pods", short_names=("po",), categories=("all",),
+                 subresources=("status", "binding", "log"), reset_status_on_create=True,
+                 field_selectors=("spec.nodeName", "status.phase", "spec.schedulerName", "spec.restartPolicy",
+                                  "spec.serviceAccountName", "status.podIP")),
+    ResourceType(**_core, kind="Service", plural="services", short_names=("svc",), categories=("all",),
+                 subresources=("status",), reset_status_on_create=True),
+    ResourceType(**_core, kind="Endpoints", plural="endpoints", short_names=("ep",)),
+    ResourceType(**_core, kind="ConfigMap", plural="configmaps", short_names=("cm",)),
+    ResourceType(**_core, kind="Secret", plural="secrets", field_selectors=("type",)),
+    ResourceType(**_core, kind="Event", plural="events", short_names=("ev",),
+                 field_selectors=("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                                  "involvedObject.uid", "involvedObject.apiVersion",
+                                  "involvedObject.resourceVersion", "involvedObject.fieldPath",
+                                  "reason", "type", "source", "reportingComponent")),
+    ResourceType(**_core, kind="ServiceAccount", plural="serviceaccounts", short_names=("sa",)),
+    ResourceType(group="coordination.k8s.io", version="v1", kind="Lease", plural="leases"),
+    ResourceType(**_apps, kind="Deployment", plural="deployments", short_names=("deploy",), categories=("all",),
+                 subresources=("status", "scale"), reset_status_on_create=True),
+    ResourceType(**_apps, kind="ReplicaSet", plural="replicasets", short_names=("rs",), categories=("all",),
+                 subresources=("status", "scale"), reset_status_on_create=True),
+    ResourceType(**_apps, kind="DaemonSet", plural="daemonsets", short_names=("ds",), categories=("all",),
+                 subresources=("status",), reset_status_on_create=True),
+    ResourceType(**_apps, kind="StatefulSet", plural="statefulsets", short_names=("sts",), categories=("all",),
+                 subresources=("status", "scale"), reset_status_on_create=True),
+    ResourceType(**_batch, kind="Job", plural="jobs", categories=("all",), subresources=("status",),
+                 field_selectors=("status.successful",), reset_status_on_create=True),
+    ResourceType(**_batch, kind="CronJob", plural="cronjobs", short_names=("cj",), categories=("all",),
+                 subresources=("status",), reset_status_on_create=True),
+)
+
+_BY_GROUP_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
+_BY_KIND = {(r.group, r.kind): r for r in RESOURCES}
+
+
+def lookup(group: str, plural: str) -> ResourceType | None:
+    return _BY_GROUP_PLURAL.get((group, plural))
+
+
+def lookup_kind(api_version: str, kind: str) -> ResourceType | None:
+    group = api_version.rpartition("/")[0]
+    return _BY_KIND.get((group, kind))
+
+
+def group_versions() -> dict[str, list[ResourceType]]:
+    """Group/version string (`v1`, `apps/v1`) → its resources, in registry order."""
+    out: dict[str, list[ResourceType]] = {}
+    for r in RESOURCES:
+        out.setdefault(r.api_version, []).append(r)
+    return out

@@ -1,0 +1,1 @@
+"""`kubeling apiserver`: the Kubernetes REST API over etcd, as a Flask application."""

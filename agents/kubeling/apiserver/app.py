@@ -1,0 +1,97 @@
+"""The API server's Flask application factory."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import requests
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from kubeling.api import errors
+from kubeling.api.resources import lookup
+from kubeling.apiserver import discovery, handlers
+from kubeling.apiserver.allocators import Allocator, IPAllocator, PORT_PREFIX, node_port_range
+from kubeling.apiserver.registry import SYSTEM_NAMESPACES, Registry
+from kubeling.apiserver.strategies import ServiceAllocation
+from kubeling.apiserver.watch import Watcher
+from kubeling.storage.etcd import EtcdError
+from kubeling.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "SERVICE_CLUSTER_IP_RANGE": "10.96.0.0/12",
+    "SERVICE_NODE_PORT_RANGE": "30000-32767",
+    "ADVERTISE_ADDRESS": "127.0.0.1",
+    "ADVERTISE_PORT": 8080,
+    "KUBELET_SCHEME": "http",
+}
+
+
+def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watches: bool = True) -> Flask:
+    app = Flask("kubeling.apiserver")
+    app.config.update(DEFAULTS)
+    app.config.update(config or {})
+    ips = IPAllocator(store, app.config["SERVICE_CLUSTER_IP_RANGE"])
+    ports = Allocator(store, "port", PORT_PREFIX, node_port_range(app.config["SERVICE_NODE_PORT_RANGE"]))
+    registry = Registry(store, ServiceAllocation(ips, ports))
+    watcher = Watcher(store)
+    app.extensions["kubeling.store"] = store
+    app.extensions["kubeling.registry"] = registry
+    app.extensions["kubeling.watcher"] = watcher
+    app.extensions["kubeling.ips"] = ips
+    app.extensions["kubeling.kubelet_session"] = requests.Session()
+    app.register_blueprint(discovery.blueprint)
+    app.register_blueprint(handlers.blueprint)
+    register_error_handlers(app)
+    if start_watches:
+        watcher.start()
+    bootstrap(registry, ips, app.config)
+    return app
+
+
+def status_response(error: errors.StatusError) -> Response:
+    return Response(json.dumps(error.to_status()), status=error.code, mimetype="application/json")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(errors.StatusError)
+    def on_status(error: errors.StatusError) -> Response:
+        return status_response(error)
+
+    @app.errorhandler(EtcdError)
+    def on_etcd(error: EtcdError) -> Response:
+        log.error("storage error: %s", error)
+        return status_response(errors.StatusError(503, f"storage is unavailable: {error}", "ServiceUnavailable"))
+
+    @app.errorhandler(HTTPException)
+    def on_http(error: HTTPException) -> Response:
+        code = error.code or 500
+        message = "the server could not find the requested resource" if code == 404 else error.description
+        return status_response(errors.StatusError(code, message or error.name))
+
+    @app.errorhandler(Exception)
+    def on_crash(error: Exception) -> Response:
+        log.exception("internal error")
+        return status_response(errors.StatusError(500, f"Internal error occurred: {error}", "InternalError"))
+
+
+def bootstrap(registry: Registry, ips: IPAllocator, config: dict[str, Any]) -> None:
+    """Objects every cluster has from the start: the system namespaces and the `kubernetes` Service."""
+    namespaces = lookup("", "namespaces")
+    for name in SYSTEM_NAMESPACES:
+        registry.ensure(namespaces, None, {"metadata": {"name": name}})
+    port = int(config["ADVERTISE_PORT"])
+    registry.ensure(lookup("", "services"), "default", {
+        "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": ips.first(), "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                                     "targetPort": port}]},
+    })
+    registry.ensure(lookup("", "endpoints"), "default", {
+        "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": config["ADVERTISE_ADDRESS"]}],
+                     "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
+    })

@@ -1,0 +1,162 @@
+"""What clients read before anything else: version, API discovery, OpenAPI, and health endpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from kubeling import KUBERNETES_VERSION
+from kubeling.api import errors
+from kubeling.api.resources import SUBRESOURCE_VERBS, ResourceType, group_versions
+
+blueprint = Blueprint("discovery", __name__)
+
+# Kind and group of what a subresource returns, where it is not the parent's own kind.
+SUBRESOURCE_KINDS = {
+    "scale": ("autoscaling", "v1", "Scale"),
+    "binding": ("", "v1", "Binding"),
+}
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(json.dumps(obj), status=status, mimetype="application/json")
+
+
+@blueprint.route("/version")
+def version() -> Response:
+    major, minor, _ = KUBERNETES_VERSION.lstrip("v").split(".")
+    return _json({
+        "major": major, "minor": minor, "gitVersion": KUBERNETES_VERSION, "gitCommit": "kubeling",
+        "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "python",
+        "compiler": "cpython", "platform": "linux/amd64",
+    })
+
+
+@blueprint.route("/api")
+def core_versions() -> Response:
+    return _json({
+        "kind": "APIVersions", "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": request.host}],
+    })
+
+
+def _group(name: str, version: str) -> dict[str, Any]:
+    gv = {"groupVersion": f"{name}/{version}", "version": version}
+    return {"name": name, "versions": [gv], "preferredVersion": gv}
+
+
+@blueprint.route("/apis")
+def groups() -> Response:
+    names = [gv.split("/") for gv in group_versions() if "/" in gv]
+    return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g, v) for g, v in names]})
+
+
+@blueprint.route("/apis/<group>")
+def group(group: str) -> Response:
+    for gv in group_versions():
+        if gv.startswith(group + "/"):
+            return _json({"kind": "APIGroup", "apiVersion": "v1", **_group(group, gv.split("/")[1])})
+    raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
+
+
+def resource_list(group_version: str, rtypes: list[ResourceType]) -> dict[str, Any]:
+    resources: list[dict[str, Any]] = []
+    for rtype in rtypes:
+        entry: dict[str, Any] = {
+            "name": rtype.plural, "singularName": rtype.singular, "namespaced": rtype.namespaced,
+            "kind": rtype.kind, "verbs": list(rtype.verbs),
+        }
+        if rtype.short_names:
+            entry["shortNames"] = list(rtype.short_names)
+        if rtype.categories:
+            entry["categories"] = list(rtype.categories)
+        resources.append(entry)
+        for sub in rtype.subresources:
+            sub_entry: dict[str, Any] = {
+                "name": f"{rtype.plural}/{sub}", "singularName": "", "namespaced": rtype.namespaced,
+                "kind": rtype.kind, "verbs": list(SUBRESOURCE_VERBS[sub]),
+            }
+            if sub in SUBRESOURCE_KINDS:
+                sub_group, sub_version, sub_entry["kind"] = SUBRESOURCE_KINDS[sub]
+                if sub_group:
+                    sub_entry["group"], sub_entry["version"] = sub_group, sub_version
+            resources.append(sub_entry)
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+
+
+@blueprint.route("/api/v1")
+@blueprint.route("/api/v1/")
+def core_resources() -> Response:
+    return _json(resource_list("v1", group_versions()["v1"]))
+
+
+@blueprint.route("/apis/<group>/<version>")
+@blueprint.route("/apis/<group>/<version>/")
+def group_resources(group: str, version: str) -> Response:
+    gv = f"{group}/{version}"
+    rtypes = group_versions().get(gv)
+    if rtypes is None:
+        raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
+    return _json(resource_list(gv, rtypes))
+
+
+# OpenAPI. v2: an empty protobuf document, which every kubectl reads as "no schemas", so it validates nothing on
+# the client. v3: one PATCH operation per kind declaring `fieldValidation`, which tells kubectl 1.2x that the server
+# validates, so it sends fieldValidation=Strict and lets us answer with a Status.
+
+
+@blueprint.route("/openapi/v2")
+def openapi_v2() -> Response:
+    return Response(b"", mimetype="application/octet-stream")
+
+
+def _v3_path(gv: str) -> str:
+    return "api/v1" if gv == "v1" else f"apis/{gv}"
+
+
+@blueprint.route("/openapi/v3")
+def openapi_v3_index() -> Response:
+    paths = {_v3_path(gv): {"serverRelativeURL": f"/openapi/v3/{_v3_path(gv)}?hash=kubeling-1"}
+             for gv in group_versions()}
+    return _json({"paths": paths})
+
+
+@blueprint.route("/openapi/v3/<path:gv_path>")
+def openapi_v3(gv_path: str) -> Response:
+    for gv, rtypes in group_versions().items():
+        if _v3_path(gv) != gv_path:
+            continue
+        paths: dict[str, Any] = {}
+        for rtype in rtypes:
+            base = f"/{gv_path}/namespaces/{{namespace}}/{rtype.plural}" if rtype.namespaced else \
+                f"/{gv_path}/{rtype.plural}"
+            paths[f"{base}/{{name}}"] = {"patch": {
+                "x-kubernetes-group-version-kind": {"group": rtype.group, "version": rtype.version,
+                                                    "kind": rtype.kind},
+                "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "OK"}},
+            }}
+        return _json({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+                      "paths": paths})
+    raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
+
+
+# Health: /livez says the process serves; /readyz and /healthz also need etcd to answer.
+
+
+@blueprint.route("/livez")
+def livez() -> Response:
+    return Response("ok", mimetype="text/plain")
+
+
+@blueprint.route("/healthz")
+@blueprint.route("/readyz")
+def readyz() -> Response:
+    store = current_app.extensions["kubeling.store"]
+    try:
+        store.etcd.revision()
+    except Exception as exc:
+        return Response(f"[-]etcd failed: {exc}\nreadyz check failed", status=500, mimetype="text/plain")
+    return Response("ok", mimetype="text/plain")

@@ -1,0 +1,383 @@
+"""HTTP routes for every resource: `/api/v1/...` and `/apis/<group>/<version>/...`.
+
+One catch-all route per API prefix parses the path into (resource, namespace, name, subresource) the way
+upstream's request-info resolver does, then hands the verb to the registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+from flask import Blueprint, Response, current_app, request
+
+from kubeling.api import errors, selectors, tables
+from kubeling.api.resources import ResourceType, lookup
+from kubeling.apiserver import logs, watch
+from kubeling.apiserver.registry import Registry
+from kubeling.storage.store import Predicate
+
+blueprint = Blueprint("resources", __name__)
+
+# Upstream's request body limit.
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
+
+@dataclasses.dataclass
+class Target:
+    rtype: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str
+
+
+def registry() -> Registry:
+    return current_app.extensions["kubeling.registry"]
+
+
+def resolve(group: str, version: str, path: str) -> tuple[Target, bool]:
+    """Turn the path after the group/version into a Target; the bool says it was a legacy `/watch/` path."""
+    parts = [p for p in path.split("/") if p]
+    legacy_watch = bool(parts) and parts[0] == "watch"
+    if legacy_watch:
+        parts = parts[1:]
+    namespace: str | None = None
+    if len(parts) >= 3 and parts[0] == "namespaces":
+        candidate = lookup(group, parts[2])
+        if candidate is not None and candidate.namespaced:
+            namespace, parts = parts[1], parts[2:]
+    if not parts:
+        raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
+    rtype = lookup(group, parts[0])
+    if rtype is None or rtype.version != version or len(parts) > 3:
+        raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
+    name = parts[1] if len(parts) > 1 else None
+    subresource = parts[2] if len(parts) > 2 else ""
+    if subresource and subresource not in rtype.subresources:
+        raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
+    if rtype.namespaced and name and namespace is None:
+        raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
+    return Target(rtype, namespace, name, subresource), legacy_watch
+
+
+@blueprint.route("/api/v1/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def core(path: str) -> Response:
+    return dispatch("", "v1", path)
+
+
+@blueprint.route("/apis/<group>/<version>/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def grouped(group: str, version: str, path: str) -> Response:
+    return dispatch(group, version, path)
+
+
+def dispatch(group: str, version: str, path: str) -> Response:
+    target, legacy_watch = resolve(group, version, path)
+    method = request.method
+    if method == "GET":
+        if target.subresource == "log":
+            return logs.pod_log(registry(), target.namespace or "", target.name or "")
+        if target.name is None:
+            if legacy_watch or _flag("watch"):
+                return watch_collection(target)
+            return list_collection(target)
+        if legacy_watch:
+            return watch_collection(target)
+        return get_object(target)
+    if method == "POST":
+        if target.subresource == "binding":
+            registry().bind(target.namespace or "", target.name or "", read_body())
+            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+        if target.name is not None:
+            raise errors.StatusError(405, f"POST is not supported on {target.rtype.plural}/{target.name}")
+        if target.namespace is None and target.rtype.namespaced:
+            raise errors.StatusError(405, f"the server does not allow this method on {target.rtype.plural}")
+        created = registry().create(target.rtype, target.namespace, read_body(), dry_run=_dry_run())
+        return render(target.rtype, created, 201)
+    if target.name is None:
+        if method == "DELETE":
+            return delete_collection(target)
+        raise errors.StatusError(405, f"{method} is not supported on a collection", "MethodNotAllowed")
+    if method == "PUT":
+        return put_object(target)
+    if method == "PATCH":
+        return patch_object(target)
+    return delete_object(target)
+
+
+# Request helpers
+
+
+def read_raw_body() -> bytes:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise too_large()
+    data = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise too_large()
+    return data
+
+
+def too_large() -> errors.StatusError:
+    return errors.StatusError(413, f"Request entity too large: limit is {MAX_BODY_BYTES}", "RequestEntityTooLarge")
+
+
+def read_body(raw: bytes | None = None) -> Any:
+    """Parse a JSON (or YAML) body; the Python client sends JSON with no Content-Type at all."""
+    data = read_raw_body() if raw is None else raw
+    if not data.strip():
+        raise errors.bad_request("the request body is empty")
+    content_type = (request.content_type or "").split(";")[0].strip()
+    try:
+        if content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
+            parsed = yaml.safe_load(data)
+        else:
+            parsed = json.loads(data)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise errors.bad_request(f"the body of the request could not be decoded: {_first_line(exc)}") from exc
+    if not isinstance(parsed, dict):
+        raise errors.bad_request("the body of the request must be a JSON object")
+    return parsed
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _flag(name: str) -> bool:
+    return request.args.get(name, "").lower() in ("true", "1")
+
+
+def _dry_run(options: dict[str, Any] | None = None) -> bool:
+    values = request.args.getlist("dryRun") + list((options or {}).get("dryRun") or [])
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'Unsupported value: "{value}": supported values: "All"')
+    return bool(values)
+
+
+def _int_arg(name: str) -> int:
+    text = request.args.get(name, "")
+    if not text:
+        return 0
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise errors.bad_request(f"invalid value for {name}: {text!r} is not an integer") from exc
+    if value < 0:
+        raise errors.bad_request(f"invalid value for {name}: must not be negative")
+    return value
+
+
+def wants_table() -> str | None:
+    """The Table version asked for in Accept (`v1` or `v1beta1`), or None for plain objects."""
+    accept = request.headers.get("Accept", "")
+    for part in accept.split(","):
+        params = dict(p.strip().split("=", 1) for p in part.split(";")[1:] if "=" in p)
+        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io":
+            return params.get("v", "v1")
+    return None
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(json.dumps(obj, separators=(",", ":")), status=status, mimetype="application/json")
+
+
+def render(rtype: ResourceType, obj: dict[str, Any], status: int = 200) -> Response:
+    table_version = wants_table()
+    if table_version and obj.get("kind") == rtype.kind:
+        table = tables.to_table(rtype, [obj], include_object=request.args.get("includeObject", "Metadata"),
+                                resource_version=obj["metadata"].get("resourceVersion", ""))
+        table["apiVersion"] = f"meta.k8s.io/{table_version}"
+        return _json(table, status)
+    return _json(obj, status)
+
+
+def make_predicate(rtype: ResourceType) -> Predicate | None:
+    label = selectors.parse_label_selector(request.args.get("labelSelector"))
+    field = selectors.parse_field_selector(request.args.get("fieldSelector"), rtype.allowed_field_selectors())
+    if label.empty and field.empty:
+        return None
+
+    def predicate(obj: dict[str, Any]) -> bool:
+        return label.matches(obj.get("metadata", {}).get("labels")) and field.matches(obj)
+
+    return predicate
+
+
+# Verbs
+
+
+def get_object(target: Target) -> Response:
+    obj = registry().get(target.rtype, target.namespace, target.name or "")
+    if target.subresource == "scale":
+        return _json(scale_of(target.rtype, obj))
+    return render(target.rtype, obj)
+
+
+def list_collection(target: Target) -> Response:
+    rtype = target.rtype
+    result = registry().list(
+        rtype,
+        target.namespace,
+        predicate=make_predicate(rtype),
+        limit=_int_arg("limit"),
+        continue_token=request.args.get("continue", ""),
+    )
+    table_version = wants_table()
+    if table_version:
+        table = tables.to_table(
+            rtype, result.items, include_object=request.args.get("includeObject", "Metadata"),
+            resource_version=str(result.revision), continue_token=result.continue_token, remaining=result.remaining,
+        )
+        table["apiVersion"] = f"meta.k8s.io/{table_version}"
+        return _json(table)
+    metadata: dict[str, Any] = {"resourceVersion": str(result.revision)}
+    if result.continue_token:
+        metadata["continue"] = result.continue_token
+    if result.remaining is not None:
+        metadata["remainingItemCount"] = result.remaining
+    body = {"kind": rtype.list_kind, "apiVersion": rtype.api_version, "metadata": metadata, "items": result.items}
+    return _json(body)
+
+
+def watch_collection(target: Target) -> Response:
+    rtype = target.rtype
+    predicate = make_predicate(rtype)
+    if target.name is not None:
+        field = selectors.parse_field_selector(f"metadata.name={target.name}", rtype.allowed_field_selectors())
+        previous = predicate
+        predicate = (lambda o: field.matches(o) and previous(o)) if previous else field.matches
+    options = watch.WatchOptions(
+        resource_version=request.args.get("resourceVersion", ""),
+        timeout_seconds=_int_arg("timeoutSeconds"),
+        bookmarks=_flag("allowWatchBookmarks"),
+        table_version=wants_table(),
+        include_object=request.args.get("includeObject", "Metadata"),
+    )
+    stream = current_app.extensions["kubeling.watcher"].stream(rtype, target.namespace, predicate, options)
+    first = next(stream)  # raises 410 Expired before the response starts, as a plain Status reply
+    return Response(_chain(first, stream), mimetype="application/json", direct_passthrough=True)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def put_object(target: Target) -> Response:
+    body = read_body()
+    reg = registry()
+    if target.subresource == "scale":
+        return _json(write_scale(target, lambda scale: body))
+    if target.subresource == "finalize":
+        return render(target.rtype, reg.finalize_namespace(target.name or "", body))
+    obj = reg.update(target.rtype, target.namespace, target.name or "", body, subresource=target.subresource,
+                     dry_run=_dry_run())
+    return render(target.rtype, obj)
+
+
+def patch_object(target: Target) -> Response:
+    raw = read_raw_body()
+    content_type = request.content_type or ""
+    if target.subresource == "scale":
+        from kubeling.api.patch import apply_patch
+
+        return _json(write_scale(target, lambda scale: apply_patch(content_type, scale, raw, "Scale")))
+    obj, created = registry().patch(target.rtype, target.namespace, target.name or "", content_type, raw,
+                                    subresource=target.subresource, dry_run=_dry_run())
+    return render(target.rtype, obj, 201 if created else 200)
+
+
+def delete_options() -> dict[str, Any]:
+    raw = read_raw_body()
+    options: dict[str, Any] = read_body(raw) if raw.strip() else {}
+    for name in ("gracePeriodSeconds",):
+        if name in request.args:
+            options[name] = _int_arg(name)
+    if "propagationPolicy" in request.args:
+        options["propagationPolicy"] = request.args["propagationPolicy"]
+    if request.args.get("orphanDependents") in ("true", "false"):
+        options["orphanDependents"] = request.args["orphanDependents"] == "true"
+    policy = options.get("propagationPolicy")
+    if policy not in (None, "Background", "Foreground", "Orphan"):
+        raise errors.bad_request(f'Unsupported value: "{policy}": supported values: "Foreground", "Background", '
+                                 '"Orphan"')
+    return options
+
+
+def delete_object(target: Target) -> Response:
+    if target.subresource:
+        raise errors.StatusError(405, f"DELETE is not supported on {target.subresource}", "MethodNotAllowed")
+    options = delete_options()
+    obj, gone = registry().delete(target.rtype, target.namespace, target.name or "", options,
+                                  dry_run=_dry_run(options))
+    return _json(obj)
+
+
+def delete_collection(target: Target) -> Response:
+    rtype = target.rtype
+    options = delete_options()
+    dry_run = _dry_run(options)
+    reg = registry()
+    result = reg.list(rtype, target.namespace, predicate=make_predicate(rtype))
+    deleted = []
+    for obj in result.items:
+        try:
+            gone_obj, _ = reg.delete(rtype, obj["metadata"].get("namespace"), obj["metadata"]["name"], options,
+                                     dry_run=dry_run)
+        except errors.StatusError as exc:
+            if exc.code == 404:
+                continue
+            raise
+        deleted.append(gone_obj)
+    body = {"kind": rtype.list_kind, "apiVersion": rtype.api_version,
+            "metadata": {"resourceVersion": str(result.revision)}, "items": deleted}
+    return _json(body)
+
+
+# Scale subresource
+
+
+def scale_of(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    metadata = obj["metadata"]
+    selector = obj.get("spec", {}).get("selector")
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {key: metadata[key] for key in ("name", "namespace", "uid", "resourceVersion",
+                                                    "creationTimestamp") if key in metadata},
+        "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+        "status": {
+            "replicas": obj.get("status", {}).get("replicas", 0),
+            "selector": selectors.label_selector_string(selector) if isinstance(selector, dict) else "",
+        },
+    }
+
+
+def write_scale(target: Target, change: Any) -> dict[str, Any]:
+    """Apply `change(scale) -> scale` and write the replicas back to the parent, as one conditional update."""
+    rtype, reg = target.rtype, registry()
+    for _ in range(16):
+        parent = reg.get(rtype, target.namespace, target.name or "")
+        scale = change(scale_of(rtype, parent))
+        if not isinstance(scale, dict):
+            raise errors.bad_request("a Scale must be a JSON object")
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise errors.invalid("Scale", "autoscaling", target.name or "", [errors.cause(
+                "spec.replicas", f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0")])
+        sent_rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if sent_rv and sent_rv != parent["metadata"]["resourceVersion"]:
+            raise errors.conflict(rtype.plural, rtype.group, target.name or "")
+        parent["spec"]["replicas"] = replicas
+        try:
+            updated = reg.update(rtype, target.namespace, target.name or "", parent)
+        except errors.StatusError as exc:
+            if exc.reason == "Conflict" and not sent_rv:
+                continue
+            raise
+        return scale_of(rtype, updated)
+    raise errors.conflict(rtype.plural, rtype.group, target.name or "", "too many concurrent updates; try again")

@@ -1,0 +1,161 @@
+"""Watch streams: newline-delimited JSON events over a chunked response, served from the watch hubs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kubeling.api import errors, tables
+from kubeling.api.resources import RESOURCES, ResourceType
+from kubeling.storage.store import Store
+from kubeling.storage.watch import Event, Expired, WatchHub
+
+# Upstream holds a watch without timeoutSeconds for 30-60 minutes; kubectl get -w never reconnects, so keep it long.
+DEFAULT_TIMEOUT = 1800
+BOOKMARK_INTERVAL = 10.0
+
+
+@dataclasses.dataclass
+class WatchOptions:
+    resource_version: str = ""
+    timeout_seconds: int = 0
+    bookmarks: bool = False
+    table_version: str | None = None
+    include_object: str = "Metadata"
+
+
+class Watcher:
+    """Owns one hub per resource type and turns hub events into API watch streams."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.hubs: dict[str, WatchHub] = {}
+
+    def start(self) -> None:
+        revision = self.store.etcd.revision()
+        for rtype in RESOURCES:
+            hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype))
+            hub.start(revision + 1)
+            self.hubs[rtype.plural] = hub
+
+    def stop(self) -> None:
+        for hub in self.hubs.values():
+            hub.stop()
+
+    def stream(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        predicate: Callable[[dict[str, Any]], bool] | None,
+        options: WatchOptions,
+    ) -> Iterator[bytes]:
+        """Yield encoded watch lines. The first `next()` raises StatusError(410) if the version is too old."""
+        hub = self.hubs[rtype.plural]
+        prefix = self.store.resource_prefix(rtype, namespace)
+        encode = _encoder(rtype, options)
+        try:
+            after = int(options.resource_version or 0)
+        except ValueError as exc:
+            raise errors.bad_request(f"invalid resourceVersion: {options.resource_version!r}") from exc
+        initial: list[dict[str, Any]] = []
+        if after == 0:
+            # No version given: the current state as synthetic ADDED events, then changes after it.
+            result = self.store.list(rtype, namespace, predicate=predicate)
+            initial, after = result.items, result.revision
+        stop = threading.Event()
+        events = hub.events(after, stop)
+        return self._lines(hub, events, stop, initial, prefix, predicate, encode, options, after)
+
+    def _lines(
+        self,
+        hub: WatchHub,
+        events: Iterator[list[Event]],
+        stop: threading.Event,
+        initial: list[dict[str, Any]],
+        prefix: str,
+        predicate: Callable[[dict[str, Any]], bool] | None,
+        encode: Callable[[str, dict[str, Any]], bytes],
+        options: WatchOptions,
+        after: int,
+    ) -> Iterator[bytes]:
+        deadline = time.monotonic() + (options.timeout_seconds or DEFAULT_TIMEOUT)
+        next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
+        last_revision = after
+        try:
+            try:
+                first = next(events)
+            except Expired as exc:
+                raise errors.StatusError(410, f"too old resource version: {after} ({exc})", "Expired") from exc
+            yield b""  # the caller's probe: the watch is valid and the response can start
+            for obj in initial:
+                yield encode("ADDED", obj)
+            batch: list[Event] | None = first
+            while batch is not None:
+                for event in batch:
+                    last_revision = event.revision
+                    line = _filtered(event, prefix, predicate)
+                    if line is not None:
+                        yield encode(*line)
+                now = time.monotonic()
+                if now >= deadline:
+                    return
+                if options.bookmarks and now >= next_bookmark:
+                    next_bookmark = now + BOOKMARK_INTERVAL
+                    revision = max(last_revision, hub.last_revision)
+                    yield encode("BOOKMARK", {"kind": "", "apiVersion": "",
+                                              "metadata": {"resourceVersion": str(revision)}})
+                try:
+                    batch = next(events)
+                except StopIteration:
+                    return
+                except Expired as exc:
+                    status = errors.StatusError(410, f"too old resource version: {after} ({exc})", "Expired")
+                    yield _line("ERROR", status.to_status())
+                    return
+        finally:
+            stop.set()
+
+
+def _filtered(
+    event: Event, prefix: str, predicate: Callable[[dict[str, Any]], bool] | None
+) -> tuple[str, dict[str, Any]] | None:
+    """Apply namespace and selectors; an object moving in or out of the selection is ADDED or DELETED to it."""
+    if not event.key.startswith(prefix):
+        return None
+    if predicate is None:
+        return event.type, event.object
+    if event.type == "DELETED":
+        return (event.type, event.object) if predicate(event.object) else None
+    now_in = predicate(event.object)
+    was_in = event.previous is not None and predicate(event.previous)
+    if now_in and was_in:
+        return "MODIFIED", event.object
+    if now_in:
+        return "ADDED", event.object
+    if was_in:
+        return "DELETED", event.object
+    return None
+
+
+def _line(kind: str, obj: dict[str, Any]) -> bytes:
+    return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def _encoder(rtype: ResourceType, options: WatchOptions) -> Callable[[str, dict[str, Any]], bytes]:
+    if not options.table_version:
+        return _line
+    api_version = f"meta.k8s.io/{options.table_version}"
+
+    def as_table(kind: str, obj: dict[str, Any]) -> bytes:
+        if kind in ("BOOKMARK", "ERROR"):
+            return _line(kind, obj)
+        table = tables.to_table(rtype, [obj], include_object=options.include_object,
+                                resource_version=obj["metadata"].get("resourceVersion", ""))
+        table["apiVersion"] = api_version
+        return _line(kind, table)
+
+    return as_table

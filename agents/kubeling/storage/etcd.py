@@ -1,0 +1,282 @@
+"""A small etcd v3 client over etcd's JSON gateway (`/v3/kv/*`, `/v3/watch`), built on requests.
+
+Keys and values travel base64-encoded and 64-bit integers as strings; this module hides both, so callers deal in
+`str` keys, `bytes` values and `int` revisions.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+
+class EtcdError(Exception):
+    """etcd could not be reached or refused a request."""
+
+
+class Compacted(EtcdError):
+    """The requested revision has been compacted away."""
+
+    def __init__(self, compact_revision: int) -> None:
+        super().__init__(f"required revision has been compacted (compact revision {compact_revision})")
+        self.compact_revision = compact_revision
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyValue:
+    key: str
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchEvent:
+    type: str  # "PUT" or "DELETE"
+    kv: KeyValue  # for DELETE: only key and mod_revision (the deletion revision) are set
+    prev_kv: KeyValue | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Compare:
+    """One txn guard: `target` is MOD, VERSION or CREATE; `result` EQUAL, GREATER, LESS or NOT_EQUAL."""
+
+    key: str
+    target: str
+    value: int
+    result: str = "EQUAL"
+
+    def to_json(self) -> dict[str, Any]:
+        field = {"MOD": "mod_revision", "VERSION": "version", "CREATE": "create_revision"}[self.target]
+        return {"key": _b64(self.key), "target": self.target, "result": self.result, field: str(self.value)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Put:
+    key: str
+    value: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Delete:
+    key: str
+
+
+def _b64(data: str | bytes) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.b64encode(raw).decode()
+
+
+def _unb64(text: str | None) -> bytes:
+    return base64.b64decode(text) if text else b""
+
+
+def _kv(raw: dict[str, Any]) -> KeyValue:
+    return KeyValue(
+        key=_unb64(raw.get("key")).decode(),
+        value=_unb64(raw.get("value")),
+        create_revision=int(raw.get("create_revision", 0)),
+        mod_revision=int(raw.get("mod_revision", 0)),
+        version=int(raw.get("version", 0)),
+    )
+
+
+def prefix_end(prefix: str) -> str:
+    """The range end that selects every key starting with `prefix` (etcd's `--prefix`)."""
+    raw = bytearray(prefix.encode())
+    while raw:
+        if raw[-1] < 0xFF:
+            raw[-1] += 1
+            return raw.decode("latin-1")
+        raw.pop()
+    return "\0"
+
+
+class EtcdClient:
+    """Talks to one or more etcd endpoints; fails over to the next endpoint on connection errors."""
+
+    def __init__(self, endpoints: Sequence[str], timeout: float = 10.0) -> None:
+        if not endpoints:
+            raise ValueError("at least one etcd endpoint is required")
+        self.endpoints = [e.rstrip("/") for e in endpoints]
+        self.timeout = timeout
+        self._next = itertools.cycle(range(len(self.endpoints)))
+        self._current = 0
+        self._local = threading.local()
+
+    # Each thread keeps its own session: requests.Session is not safe to share across threads.
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def _post(self, path: str, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        last_error: Exception | None = None
+        for _ in range(len(self.endpoints)):
+            url = self.endpoints[self._current] + path
+            try:
+                resp = self.session.post(url, data=json.dumps(body), timeout=timeout or self.timeout)
+            except requests.RequestException as exc:
+                last_error = exc
+                self._current = next(self._next)
+                continue
+            data = resp.json() if resp.content else {}
+            if resp.status_code != 200:
+                message = data.get("message") or data.get("error") or resp.text
+                if "compacted" in str(message):
+                    raise Compacted(0)
+                raise EtcdError(f"etcd {path}: {resp.status_code} {message}")
+            return data
+        raise EtcdError(f"etcd unreachable at {', '.join(self.endpoints)}: {last_error}")
+
+    # Reads
+
+    def range(
+        self,
+        key: str,
+        range_end: str | None = None,
+        *,
+        limit: int = 0,
+        revision: int = 0,
+        keys_only: bool = False,
+        count_only: bool = False,
+    ) -> tuple[list[KeyValue], int, int, bool]:
+        """Return (kvs, header revision, total count, more)."""
+        body: dict[str, Any] = {"key": _b64(key)}
+        if range_end is not None:
+            body["range_end"] = _b64(range_end.encode("latin-1"))
+        if limit:
+            body["limit"] = str(limit)
+        if revision:
+            body["revision"] = str(revision)
+        if keys_only:
+            body["keys_only"] = True
+        if count_only:
+            body["count_only"] = True
+        data = self._post("/v3/kv/range", body)
+        kvs = [_kv(raw) for raw in data.get("kvs", [])]
+        return kvs, int(data["header"]["revision"]), int(data.get("count", 0)), bool(data.get("more", False))
+
+    def get(self, key: str) -> tuple[KeyValue | None, int]:
+        kvs, revision, _, _ = self.range(key)
+        return (kvs[0] if kvs else None), revision
+
+    def revision(self) -> int:
+        """The store's current revision."""
+        _, revision, _, _ = self.range("\0", count_only=True)
+        return revision
+
+    # Writes
+
+    def put(self, key: str, value: bytes) -> int:
+        data = self._post("/v3/kv/put", {"key": _b64(key), "value": _b64(value)})
+        return int(data["header"]["revision"])
+
+    def delete_prefix(self, prefix: str) -> int:
+        data = self._post("/v3/kv/deleterange", {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix).encode("latin-1"))})
+        return int(data.get("deleted", 0))
+
+    def txn(
+        self,
+        compare: Sequence[Compare],
+        success: Sequence[Put | Delete],
+        failure_reads: Sequence[str] = (),
+    ) -> tuple[bool, int, list[KeyValue | None]]:
+        """Run a transaction; return (succeeded, header revision, current values of `failure_reads` on failure).
+
+        On success, the revision is the one the writes landed at: the new objects' mod_revision.
+        """
+
+        def op(item: Put | Delete) -> dict[str, Any]:
+            if isinstance(item, Put):
+                return {"request_put": {"key": _b64(item.key), "value": _b64(item.value)}}
+            return {"request_delete_range": {"key": _b64(item.key)}}
+
+        body = {
+            "compare": [c.to_json() for c in compare],
+            "success": [op(item) for item in success],
+            "failure": [{"request_range": {"key": _b64(key)}} for key in failure_reads],
+        }
+        data = self._post("/v3/kv/txn", body)
+        revision = int(data["header"]["revision"])
+        if data.get("succeeded"):
+            return True, revision, []
+        current: list[KeyValue | None] = []
+        for response in data.get("responses", []):
+            kvs = response.get("response_range", {}).get("kvs", [])
+            current.append(_kv(kvs[0]) if kvs else None)
+        return False, revision, current
+
+    def compact(self, revision: int) -> None:
+        self._post("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+
+    # Watch
+
+    def watch(
+        self, prefix: str, start_revision: int, stop: threading.Event | None = None
+    ) -> Iterator[list[WatchEvent]]:
+        """Yield batches of events for keys under `prefix` from `start_revision` on, until the stream ends.
+
+        Raises Compacted when `start_revision` is older than etcd's history. The stream is one long HTTP response;
+        closing the generator closes it.
+        """
+        body = {
+            "create_request": {
+                "key": _b64(prefix),
+                "range_end": _b64(prefix_end(prefix).encode("latin-1")),
+                "start_revision": str(start_revision),
+                "prev_kv": True,
+            }
+        }
+        url = self.endpoints[self._current] + "/v3/watch"
+        try:
+            # A fresh session: the stream holds its connection for as long as it lives.
+            with requests.post(url, data=json.dumps(body), stream=True, timeout=(self.timeout, None)) as resp:
+                for line in _lines(resp):
+                    if stop is not None and stop.is_set():
+                        return
+                    result = json.loads(line).get("result", {})
+                    if result.get("canceled"):
+                        compact = int(result.get("compact_revision", 0))
+                        if compact:
+                            raise Compacted(compact)
+                        raise EtcdError(f"etcd cancelled the watch: {result.get('cancel_reason', '')}")
+                    events = [
+                        WatchEvent(
+                            type=raw.get("type", "PUT"),
+                            kv=_kv(raw["kv"]),
+                            prev_kv=_kv(raw["prev_kv"]) if raw.get("prev_kv") else None,
+                        )
+                        for raw in result.get("events", [])
+                    ]
+                    if events:
+                        yield events
+        except requests.RequestException as exc:
+            self._current = next(self._next)
+            raise EtcdError(f"etcd watch on {prefix} failed: {exc}") from exc
+
+
+def _lines(resp: requests.Response) -> Iterator[bytes]:
+    """Split a streamed response into lines as chunks arrive (iter_lines would wait to fill its buffer)."""
+    pending = b""
+    for chunk in resp.iter_content(chunk_size=None):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending

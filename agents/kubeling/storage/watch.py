@@ -1,0 +1,179 @@
+"""One etcd watch per resource, fanned out in memory to every API watch on that resource.
+
+Each `WatchHub` keeps recent events in a bounded, revision-ordered buffer. A client watch is a cursor into that
+buffer: it reads what is new, then sleeps on a condition until the hub appends more. A client asking for history
+older than the buffer gets its own etcd watch from that revision (etcd answers `Compacted` when it is gone).
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import dataclasses
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from kubeling.storage.etcd import Compacted, EtcdClient, EtcdError, WatchEvent
+from kubeling.storage.store import decode
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """An object-level change. `object` is shared between watchers and must not be mutated."""
+
+    type: str  # ADDED, MODIFIED or DELETED
+    key: str
+    revision: int
+    object: dict[str, Any]
+    previous: dict[str, Any] | None
+
+
+class Expired(Exception):
+    """The watcher asked for, or fell behind to, history that is no longer available."""
+
+
+def to_event(raw: WatchEvent) -> Event:
+    if raw.type == "DELETE":
+        prev = raw.prev_kv
+        obj = decode(prev.value, raw.kv.mod_revision) if prev else {"metadata": {}}
+        return Event("DELETED", raw.kv.key, raw.kv.mod_revision, obj, None)
+    obj = decode(raw.kv.value, raw.kv.mod_revision)
+    previous = decode(raw.prev_kv.value, raw.prev_kv.mod_revision) if raw.prev_kv else None
+    kind = "ADDED" if raw.kv.version == 1 else "MODIFIED"
+    return Event(kind, raw.kv.key, raw.kv.mod_revision, obj, previous)
+
+
+class WatchHub:
+    def __init__(self, etcd: EtcdClient, prefix: str, capacity: int = 20000) -> None:
+        self.etcd = etcd
+        self.prefix = prefix
+        self.capacity = capacity
+        self._events: collections.deque[Event] = collections.deque()
+        self._revisions: collections.deque[int] = collections.deque()
+        self._dropped = 0  # how many events have left the buffer: absolute position = index + _dropped
+        self._complete_from = 0  # every event with revision >= this is (or was) in the buffer
+        self._last_revision = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def last_revision(self) -> int:
+        return self._last_revision
+
+    def start(self, from_revision: int) -> None:
+        self._complete_from = from_revision
+        self._last_revision = from_revision - 1
+        self._thread = threading.Thread(target=self._run, name=f"watch {self.prefix}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                for batch in self.etcd.watch(self.prefix, self._last_revision + 1, self._stop):
+                    self._append([to_event(raw) for raw in batch])
+                    delay = 0.1
+            except Compacted:
+                # We fell behind etcd's history: nothing before now can be served from this buffer any more.
+                log.warning("watch on %s was compacted; restarting from the current revision", self.prefix)
+                self._restart_at(self.etcd.revision() + 1)
+            except EtcdError as exc:
+                log.warning("watch on %s dropped (%s); reconnecting", self.prefix, exc)
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, 5.0)
+
+    def _append(self, events: list[Event]) -> None:
+        with self._cond:
+            for event in events:
+                self._events.append(event)
+                self._revisions.append(event.revision)
+                self._last_revision = event.revision
+            overflow = len(self._events) - self.capacity
+            for _ in range(max(overflow, 0)):
+                dropped = self._events.popleft()
+                self._revisions.popleft()
+                self._dropped += 1
+                self._complete_from = dropped.revision + 1
+            self._cond.notify_all()
+
+    def _restart_at(self, revision: int) -> None:
+        with self._cond:
+            self._dropped += len(self._events)
+            self._events.clear()
+            self._revisions.clear()
+            self._complete_from = revision
+            self._last_revision = revision - 1
+            self._cond.notify_all()
+
+    def _position_after(self, revision: int) -> int:
+        return bisect.bisect_right(self._revisions, revision) + self._dropped
+
+    def events(self, after_revision: int, stop: threading.Event, heartbeat: float = 1.0) -> Iterator[list[Event]]:
+        """Yield batches of events newer than `after_revision`; an empty batch every `heartbeat` seconds of quiet.
+
+        Raises Expired if the history asked for is gone or the watcher falls too far behind.
+        """
+        with self._cond:
+            servable = after_revision + 1 >= self._complete_from
+            position = self._position_after(after_revision) if servable else 0
+        if not servable:
+            yield from self._events_from_etcd(after_revision, stop, heartbeat)
+            return
+        yield []  # servable: let the caller start its response without waiting for the first event
+        while not stop.is_set() and not self._stop.is_set():
+            with self._cond:
+                if position < self._dropped:
+                    raise Expired(f"watch fell behind: events up to revision {self._complete_from - 1} were dropped")
+                index = position - self._dropped
+                if index >= len(self._events):
+                    self._cond.wait(heartbeat)
+                    index = position - self._dropped
+                    if index < 0:
+                        continue
+                batch = list(_slice(self._events, index))
+                position += len(batch)
+            yield batch
+
+    def _events_from_etcd(self, after_revision: int, stop: threading.Event, heartbeat: float) -> Iterator[list[Event]]:
+        """A private etcd watch for a client resuming from before the buffer; rare, so simplicity wins.
+
+        A reader thread feeds a queue so that this generator can still wake every `heartbeat` seconds.
+        """
+        batches: queue.Queue[list[Event] | Exception] = queue.Queue()
+
+        def read() -> None:
+            try:
+                for batch in self.etcd.watch(self.prefix, after_revision + 1, stop):
+                    batches.put([to_event(raw) for raw in batch])
+            except Exception as exc:  # handed to the consumer, which decides what it means
+                batches.put(exc)
+
+        threading.Thread(target=read, name=f"catch-up watch {self.prefix}", daemon=True).start()
+        while not stop.is_set():
+            try:
+                item = batches.get(timeout=heartbeat)
+            except queue.Empty:
+                yield []
+                continue
+            if isinstance(item, Compacted):
+                raise Expired(f"too old resource version: {after_revision} ({item.compact_revision})")
+            if isinstance(item, Exception):
+                return
+            yield item
+
+
+def _slice(events: collections.deque[Event], start: int) -> Iterator[Event]:
+    for i in range(start, len(events)):
+        yield events[i]

@@ -1,0 +1,110 @@
+"""Start real etcd and a real API server for tests and benchmarks, on free loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+class Etcd:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.peer_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Etcd:
+        etcd = shutil.which("etcd") or "/usr/bin/etcd"
+        self.log = open(self.workdir / "etcd.log", "wb")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [etcd, "--data-dir", str(self.workdir / "etcd-data"), "--name", "test",
+             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+             "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
+             "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
+             "--initial-cluster", f"test=http://127.0.0.1:{self.peer_port}",
+             "--quota-backend-bytes", str(4 * 1024**3)],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        wait_for(self.url + "/health", proc=self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class APIServer:
+    def __init__(self, etcd_url: str, workdir: Path, prefix: str = "/registry", extra: list[str] | None = None):
+        self.etcd_url = etcd_url
+        self.workdir = workdir
+        self.prefix = prefix
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra = extra or []
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> APIServer:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "agents")}
+        self.log = open(self.workdir / f"apiserver-{self.port}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kubeling", "apiserver", "--etcd-servers", self.etcd_url,
+             "--etcd-prefix", self.prefix, "--port", str(self.port), *self.extra],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env,
+        )
+        wait_for(self.url + "/readyz", proc=self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@contextlib.contextmanager
+def control_plane(prefix: str = "/registry") -> Iterator[tuple[Etcd, APIServer]]:
+    workdir = Path(tempfile.mkdtemp(prefix="kubeling-test-"))
+    etcd = Etcd(workdir).start()
+    try:
+        server = APIServer(etcd.url, workdir, prefix).start()
+        try:
+            yield etcd, server
+        finally:
+            server.stop()
+    finally:
+        etcd.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
