@@ -65,14 +65,16 @@ def pod_spec(spec: Obj, restart_policy: str = "Always") -> None:
         for source in ("configMap", "secret"):
             if isinstance(volume.get(source), dict):
                 volume[source].setdefault("defaultMode", 0o644)
+
+
+def _default_tolerations(spec: Obj) -> None:
+    """Upstream's DefaultTolerationSeconds admission: a pod rides out 5 minutes of a NotReady/unreachable node."""
     tolerations = spec.setdefault("tolerations", [])
-    # Upstream's DefaultTolerationSeconds admission: ride out 5 minutes of a NotReady or unreachable node.
-    if isinstance(tolerations, list):
-        for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
-            if not any(isinstance(t, dict) and t.get("key") == taint for t in tolerations):
-                tolerations.append(
-                    {"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-                )
+    if not isinstance(tolerations, list):
+        return
+    for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if not any(isinstance(t, dict) and t.get("key") == taint for t in tolerations):
+            tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
 
 
 def _template(spec: Obj, restart_policy: str = "Always") -> None:
@@ -83,7 +85,10 @@ def _template(spec: Obj, restart_policy: str = "Always") -> None:
 
 
 def pod(obj: Obj) -> None:
-    pod_spec(obj.setdefault("spec", {}))
+    spec = obj.setdefault("spec", {})
+    pod_spec(spec)
+    if isinstance(spec, dict):
+        _default_tolerations(spec)
     status = obj.setdefault("status", {})
     if isinstance(status, dict):
         status.setdefault("phase", "Pending")

@@ -190,7 +190,7 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], type_name: str |
     if directive == "delete":
         return {}
     if directive not in (None, "merge"):
-        raise _untyped(f"unknown patch type: {directive} in map: {patch}")
+        raise _untyped(f"unknown patch type: {directive} in map: {({DIRECTIVE: directive, **patch})}")
 
     _apply_retain_keys(original, patch)
     _apply_element_orders(original, patch, type_name)

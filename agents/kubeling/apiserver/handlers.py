@@ -22,6 +22,7 @@ from kubeling.storage.store import Predicate
 
 blueprint = Blueprint("resources", __name__)
 
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 # Upstream's request body limit.
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
@@ -130,6 +131,8 @@ def read_body(raw: bytes | None = None) -> Any:
     if not data.strip():
         raise errors.bad_request("the request body is empty")
     content_type = (request.content_type or "").split(";")[0].strip()
+    if content_type == PROTOBUF:
+        raise unsupported_protobuf()
     try:
         if content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
             parsed = yaml.safe_load(data)
@@ -140,6 +143,12 @@ def read_body(raw: bytes | None = None) -> Any:
     if not isinstance(parsed, dict):
         raise errors.bad_request("the body of the request must be a JSON object")
     return parsed
+
+
+def unsupported_protobuf() -> errors.StatusError:
+    return errors.StatusError(
+        415, f'the body of the request was in an unknown format - accepted media types include: application/json, '
+        'application/yaml', "UnsupportedMediaType")
 
 
 def _first_line(exc: Exception) -> str:
