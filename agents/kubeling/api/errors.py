@@ -25,8 +25,11 @@ DEFAULT_REASONS = {
 
 
 def cause(field: str, message: str, reason: str = "FieldValueInvalid") -> dict[str, str]:
-    """One entry of `details.causes` (reasons as upstream: FieldValueInvalid, FieldValueRequired, …)."""
-    return {"reason": reason, "message": f"{field}: {message}" if field else message, "field": field}
+    """One entry of `details.causes` (reasons as upstream: FieldValueInvalid, FieldValueRequired, …).
+
+    As upstream, the cause's message is the error body alone; `invalid()` puts the field in front for the summary.
+    """
+    return {"reason": reason, "message": message, "field": field}
 
 
 class StatusError(Exception):
@@ -103,7 +106,8 @@ def conflict(resource: str, group: str, name: str, why: str | None = None) -> St
 
 
 def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> StatusError:
-    summary = ", ".join(c["message"] for c in causes)
+    parts = [f"{c['field']}: {c['message']}" if c.get("field") else c["message"] for c in causes]
+    summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     label = f"{kind}.{group}" if group else kind
     return StatusError(
         422, f'{label} "{name}" is invalid: {summary}', "Invalid", name=name, group=group, kind=kind, causes=causes,
