@@ -108,3 +108,42 @@ def control_plane(prefix: str = "/registry") -> Iterator[tuple[Etcd, APIServer]]
     finally:
         etcd.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+class Component:
+    """A `kubeling <component>` process (scheduler, controller-manager, …) pointed at an API server."""
+
+    def __init__(self, name: str, server_url: str, workdir: Path, args: list[str] | None = None) -> None:
+        self.name, self.server_url, self.workdir = name, server_url, workdir
+        self.args = args or []
+        self.proc: subprocess.Popen | None = None
+        self.health_port = free_port()
+
+    def start(self) -> Component:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "agents")}
+        self.log_path = self.workdir / f"{self.name}-{self.health_port}.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kubeling", self.name, "--master", self.server_url,
+             "--port", str(self.health_port), *self.args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env,
+        )
+        wait_for(f"http://127.0.0.1:{self.health_port}/healthz", proc=self.proc)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, as when a machine dies."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -20,6 +20,21 @@ def main(argv: list[str] | None = None) -> int:
     server.add_arguments(apiserver)
     apiserver.set_defaults(run=server.run)
 
+    from kubeling import controllermanager
+
+    manager = commands.add_parser("controller-manager", help="the control loops (ReplicaSet, Deployment, …)")
+    controllermanager.add_arguments(manager)
+    manager.set_defaults(run=controllermanager.run)
+
+    try:
+        from kubeling.scheduler import cli as scheduler_cli
+    except ImportError:  # while the scheduler is being written
+        scheduler_cli = None
+    if scheduler_cli is not None:
+        scheduler = commands.add_parser("scheduler", help="assigns pods to nodes")
+        scheduler_cli.add_arguments(scheduler)
+        scheduler.set_defaults(run=scheduler_cli.run)
+
     args = parser.parse_args(argv)
     return args.run(args)
 

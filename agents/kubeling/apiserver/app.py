@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from kubeling.api import errors
 from kubeling.api.resources import lookup
 from kubeling.apiserver import discovery, handlers
-from kubeling.apiserver.allocators import Allocator, IPAllocator, PORT_PREFIX, node_port_range
+from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
 from kubeling.apiserver.registry import SYSTEM_NAMESPACES, Registry
 from kubeling.apiserver.strategies import ServiceAllocation
 from kubeling.apiserver.watch import Watcher

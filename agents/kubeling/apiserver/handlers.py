@@ -147,7 +147,7 @@ def read_body(raw: bytes | None = None) -> Any:
 
 def unsupported_protobuf() -> errors.StatusError:
     return errors.StatusError(
-        415, f'the body of the request was in an unknown format - accepted media types include: application/json, '
+        415, 'the body of the request was in an unknown format - accepted media types include: application/json, '
         'application/yaml', "UnsupportedMediaType")
 
 
@@ -321,7 +321,7 @@ def delete_object(target: Target) -> Response:
     if target.subresource:
         raise errors.StatusError(405, f"DELETE is not supported on {target.subresource}", "MethodNotAllowed")
     options = delete_options()
-    obj, gone = registry().delete(target.rtype, target.namespace, target.name or "", options,
+    obj, _ = registry().delete(target.rtype, target.namespace, target.name or "", options,
                                   dry_run=_dry_run(options))
     return _json(obj)
 

@@ -185,8 +185,7 @@ class Registry:
                             continue  # created meanwhile: patch it instead
                         raise
                 raise errors.not_found(rtype.plural, rtype.group, name)
-            target = current if subresource != "status" else current
-            patched = apply_patch(content_type, target, body, rtype.kind)
+            patched = apply_patch(content_type, current, body, rtype.kind)
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch did not produce a JSON object")
             new = self._check_body(rtype, namespace, patched)
@@ -261,14 +260,18 @@ class Registry:
         if dry_run:
             return new
         expected = int(old_meta["resourceVersion"])
-        if old_meta.get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            if rtype.kind != "Namespace" or not new.get("spec", {}).get("finalizers"):
-                # The last finalizer is gone from an object being deleted: now it really goes.
-                return self._remove(rtype, new, expected)
+        namespace_held = rtype.kind == "Namespace" and new.get("spec", {}).get("finalizers")
+        if old_meta.get("deletionTimestamp") and not new["metadata"].get("finalizers") and not namespace_held:
+            # The last finalizer is gone from an object being deleted: now it really goes.
+            return self._remove(rtype, new, expected)
         if old_meta.get("deletionTimestamp") and _added_finalizers(current, new):
             raise errors.StatusError(
                 422, f'{rtype.kind} "{old_meta["name"]}" is invalid: metadata.finalizers: Forbidden: no new '
                 "finalizers can be added if the object is being deleted", "Invalid")
+        if new == current:
+            # Upstream's storage skips a write that changes nothing: same resourceVersion, no watch event
+            # (kubectl then prints "patched (no change)").
+            return current
         claims: tuple[list[tuple[str, bytes]], list[str]] = ([], [])
         if rtype.kind == "Service" and subresource != "status":
             claims = self.services.claims(new, current)

@@ -186,7 +186,8 @@ class EtcdClient:
         return int(data["header"]["revision"])
 
     def delete_prefix(self, prefix: str) -> int:
-        data = self._post("/v3/kv/deleterange", {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix).encode("latin-1"))})
+        end = _b64(prefix_end(prefix).encode("latin-1"))
+        data = self._post("/v3/kv/deleterange", {"key": _b64(prefix), "range_end": end})
         return int(data.get("deleted", 0))
 
     def txn(

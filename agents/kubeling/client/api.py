@@ -1,0 +1,226 @@
+"""The API client: one kept-alive `requests.Session` per thread, typed errors, retries on connection errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from kubeling import __version__
+from kubeling.api.resources import ResourceType
+from kubeling.client import errors
+from kubeling.client.config import ClientConfig
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def resource_path(rtype: ResourceType, namespace: str | None = None, name: str | None = None,
+                  subresource: str | None = None) -> str:
+    base = f"/apis/{rtype.group}/{rtype.version}" if rtype.group else "/api/v1"
+    parts = [base]
+    if rtype.namespaced and namespace:
+        parts.append(f"/namespaces/{namespace}")
+    parts.append(f"/{rtype.plural}")
+    if name:
+        parts.append(f"/{name}")
+    if subresource:
+        parts.append(f"/{subresource}")
+    return "".join(parts)
+
+
+class Client:
+    """Verbs on resources, given as `ResourceType`s from `kubeling.api.resources`."""
+
+    def __init__(self, config: ClientConfig, user_agent: str = "kubeling", retries: int = 5,
+                 timeout: float = 30.0) -> None:
+        self.config = config
+        self.user_agent = f"{user_agent}/{__version__}"
+        self.retries = retries
+        self.timeout = timeout
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = self.user_agent
+            session.headers["Accept"] = "application/json"
+            if self.config.token:
+                session.headers["Authorization"] = f"Bearer {self.config.token}"
+            if self.config.client_cert:
+                session.cert = (self.config.client_cert, self.config.client_key)  # type: ignore[assignment]
+            session.verify = self.config.verify
+            self._local.session = session
+        return session
+
+    # Transport
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        stream: bool = False,
+        timeout: float | None = None,
+    ) -> requests.Response:
+        """Send one request; connection errors and 5xx/429 are retried with jittered exponential backoff."""
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        headers = {"Content-Type": content_type} if data is not None else {}
+        delay = 0.1
+        for attempt in range(self.retries + 1):
+            try:
+                response = self.session.request(
+                    method, self.config.server + path, params=params, data=data, headers=headers, stream=stream,
+                    timeout=(5, None) if stream else (timeout or self.timeout),
+                )
+            except requests.ConnectionError as exc:
+                if attempt == self.retries:
+                    raise errors.Unavailable(0, "ConnectionError", str(exc)) from exc
+            else:
+                if response.status_code < 400:
+                    return response
+                retryable = response.status_code in (429, 500, 502, 503, 504)
+                if not retryable or attempt == self.retries:
+                    raise errors.from_response(response)
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Obj:
+        return self.request(method, path, **kwargs).json()
+
+    # Verbs
+
+    def get(self, rtype: ResourceType, name: str, namespace: str | None = None, subresource: str | None = None) -> Obj:
+        return self._json("GET", resource_path(rtype, namespace, name, subresource))
+
+    def list(
+        self,
+        rtype: ResourceType,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+    ) -> Obj:
+        params = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit,
+                  "continue": continue_token, "resourceVersion": resource_version}
+        return self._json("GET", resource_path(rtype, namespace),
+                          params={k: v for k, v in params.items() if v not in (None, "")})
+
+    def list_all(self, rtype: ResourceType, namespace: str | None = None, page: int = 500, **kwargs: Any) -> Obj:
+        """A whole list, fetched in pages; the result's resourceVersion is the first page's (a consistent list)."""
+        result = self.list(rtype, namespace, limit=page, **kwargs)
+        items = list(result.get("items") or [])
+        token = result.get("metadata", {}).get("continue")
+        while token:
+            more = self.list(rtype, namespace, limit=page, continue_token=token, **kwargs)
+            items += more.get("items") or []
+            token = more.get("metadata", {}).get("continue")
+        result["items"] = items
+        return result
+
+    def watch(
+        self,
+        rtype: ResourceType,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int = 300,
+        bookmarks: bool = True,
+    ) -> Iterator[tuple[str, Obj]]:
+        """Yield (type, object) until the server closes the stream. ERROR events raise their ApiError."""
+        params: dict[str, Any] = {"watch": "true", "timeoutSeconds": timeout_seconds,
+                                  "allowWatchBookmarks": "true" if bookmarks else "false"}
+        for key, value in (("resourceVersion", resource_version), ("labelSelector", label_selector),
+                           ("fieldSelector", field_selector)):
+            if value:
+                params[key] = value
+        response = self.request("GET", resource_path(rtype, namespace), params=params, stream=True)
+        with response:
+            pending = b""
+            for chunk in response.iter_content(chunk_size=None):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        raise errors.from_status(event.get("object") or {})
+                    yield event["type"], event["object"]
+
+    def create(self, rtype: ResourceType, obj: Obj, namespace: str | None = None) -> Obj:
+        ns = namespace or obj.get("metadata", {}).get("namespace")
+        return self._json("POST", resource_path(rtype, ns), body=obj)
+
+    def replace(self, rtype: ResourceType, obj: Obj, subresource: str | None = None) -> Obj:
+        meta = obj["metadata"]
+        return self._json("PUT", resource_path(rtype, meta.get("namespace"), meta["name"], subresource), body=obj)
+
+    def replace_status(self, rtype: ResourceType, obj: Obj) -> Obj:
+        return self.replace(rtype, obj, "status")
+
+    def patch(
+        self,
+        rtype: ResourceType,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: str = MERGE_PATCH,
+        subresource: str | None = None,
+        field_manager: str | None = None,
+    ) -> Obj:
+        params = {"fieldManager": field_manager} if field_manager else None
+        return self._json("PATCH", resource_path(rtype, namespace, name, subresource), body=patch,
+                          content_type=patch_type, params=params)
+
+    def delete(
+        self,
+        rtype: ResourceType,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str | None = None,
+        grace_period: int | None = None,
+        preconditions: dict[str, str] | None = None,
+    ) -> Obj:
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation:
+            options["propagationPolicy"] = propagation
+        if grace_period is not None:
+            options["gracePeriodSeconds"] = grace_period
+        if preconditions:
+            options["preconditions"] = preconditions
+        return self._json("DELETE", resource_path(rtype, namespace, name), body=options)
+
+    def bind(self, namespace: str, pod: str, node: str, uid: str | None = None) -> None:
+        from kubeling.api.resources import lookup
+
+        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod, "namespace": namespace},
+                   "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        if uid:
+            binding["metadata"]["uid"] = uid
+        self.request("POST", resource_path(lookup("", "pods"), namespace, pod, "binding"), body=binding)

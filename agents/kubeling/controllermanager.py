@@ -1,0 +1,99 @@
+"""`kubeling controller-manager`: runs the selected controllers, only while holding the leader lease."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import threading
+
+from kubeling import component
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory
+
+log = logging.getLogger(__name__)
+
+# name (as upstream's --controllers) → "module:Class"; imported only when enabled.
+CONTROLLERS = {
+    "replicaset": "kubeling.controllers.replicaset:ReplicaSetController",
+    "deployment": "kubeling.controllers.deployment:DeploymentController",
+    "daemonset": "kubeling.controllers.daemonset:DaemonSetController",
+    "statefulset": "kubeling.controllers.statefulset:StatefulSetController",
+    "job": "kubeling.controllers.job:JobController",
+    "cronjob": "kubeling.controllers.cronjob:CronJobController",
+    "nodelifecycle": "kubeling.controllers.nodelifecycle:NodeLifecycleController",
+    "nodeipam": "kubeling.controllers.nodeipam:NodeIpamController",
+    "endpoint": "kubeling.controllers.endpoints:EndpointsController",
+    "garbagecollector": "kubeling.controllers.garbagecollector:GarbageCollector",
+    "namespace": "kubeling.controllers.namespace:NamespaceController",
+    "serviceaccount": "kubeling.controllers.serviceaccount:ServiceAccountController",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    component.add_client_arguments(parser)
+    component.add_leader_election_arguments(parser)
+    component.add_serving_arguments(parser, 10257)
+    parser.add_argument("--controllers", default="*",
+                        help="comma-separated controllers to run: '*' for all, 'foo' to enable, '-foo' to disable; "
+                             f"known: {', '.join(CONTROLLERS)}")
+    parser.add_argument("--node-monitor-grace-period", type=component._seconds, default=40.0,
+                        help="how long a node may go without renewing its Lease before it is marked NotReady")
+    parser.add_argument("--node-monitor-period", type=component._seconds, default=5.0,
+                        help="how often node health is checked")
+    parser.add_argument("--cluster-cidr", default="10.244.0.0/16", help="CIDR range for pod IPs (node IPAM)")
+    parser.add_argument("--allocate-node-cidrs", type=component._bool, default=True, nargs="?", const=True,
+                        help="give every node a spec.podCIDR from --cluster-cidr")
+    parser.add_argument("--node-cidr-mask-size", type=int, default=24, help="prefix length of each node's podCIDR")
+    parser.add_argument("--resync-period", type=component._seconds, default=300.0,
+                        help="how often informers re-deliver every cached object")
+
+
+def selected(spec: str) -> list[str]:
+    """Resolve --controllers as upstream does: '*' means all, '-name' removes, 'name' adds."""
+    names: list[str] = []
+    items = [item.strip() for item in spec.split(",") if item.strip()]
+    unknown = [i.lstrip("-") for i in items if i not in ("*",) and i.lstrip("-") not in CONTROLLERS]
+    if unknown:
+        raise SystemExit(f"controller-manager: unknown controllers: {', '.join(unknown)}")
+    if "*" in items:
+        names = list(CONTROLLERS)
+    for item in items:
+        if item.startswith("-") and item[1:] in names:
+            names.remove(item[1:])
+        elif item != "*" and not item.startswith("-") and item not in names:
+            names.append(item)
+    return names
+
+
+def build(name: str, client, informers: InformerFactory, recorder: EventRecorder, args) -> Controller:
+    module_name, class_name = CONTROLLERS[name].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(client, informers, recorder, args)
+
+
+def run(args: argparse.Namespace) -> int:
+    component.setup_logging(args.v)
+    names = selected(args.controllers)
+    client = component.make_client(args, "kube-controller-manager")
+    stop = component.wait_for_signal()
+    running = threading.Event()
+    if args.port:
+        component.HealthServer(args.bind_address, args.port).start()
+
+    def start_controllers() -> None:
+        informers = InformerFactory(client, args.resync_period)
+        recorder = EventRecorder(client, "controller-manager")
+        controllers = [build(name, client, informers, recorder, args) for name in names]
+        informers.start()
+        if not informers.wait_for_sync(120):
+            log.error("informer caches did not sync; exiting")
+            raise SystemExit(1)
+        for controller in controllers:
+            controller.run(stop)
+        log.info("started controllers: %s", ", ".join(names))
+        running.set()
+
+    component.run_with_leader_election(args, client, "kube-controller-manager", start_controllers, stop)
+    stop.wait()
+    return 0

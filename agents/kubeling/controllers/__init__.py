@@ -1,0 +1,1 @@
+"""The controllers run by `kubeling controller-manager`; one module per controller, listed in `registry.py`."""

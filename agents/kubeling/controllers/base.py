@@ -1,0 +1,121 @@
+"""The controller pattern: shared informers feed handlers that enqueue keys; workers call `sync(key)`.
+
+`sync` is level-triggered: it reads desired and actual state from the informer caches, converges, and is safe to
+call any number of times. Errors requeue the key with per-key exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import Counter
+
+from kubeling.api.meta import key_of
+from kubeling.api.resources import ResourceType
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.client.informer import Informer
+from kubeling.client.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+SYNCS = Counter("kubeling_controller_syncs_total", "Controller sync calls", ["controller", "result"])
+
+
+class InformerFactory:
+    """One informer per resource, shared by every controller that needs it (one list+watch per resource)."""
+
+    def __init__(self, client: Client, resync_period: float = 300.0) -> None:
+        self.client = client
+        self.resync_period = resync_period
+        self._informers: dict[str, Informer] = {}
+        self._lock = threading.Lock()
+
+    def informer(self, rtype: ResourceType) -> Informer:
+        with self._lock:
+            informer = self._informers.get(rtype.qualified)
+            if informer is None:
+                informer = Informer(self.client, rtype, resync_period=self.resync_period)
+                self._informers[rtype.qualified] = informer
+            return informer
+
+    def start(self) -> None:
+        with self._lock:
+            for informer in self._informers.values():
+                if not informer._threads:
+                    informer.start()
+
+    def wait_for_sync(self, timeout: float = 60.0) -> bool:
+        return all(inf.wait_for_sync(timeout) for inf in list(self._informers.values()))
+
+
+class Controller:
+    """Base class: subclasses set `name`, register handlers in `__init__`, and implement `sync(key)`."""
+
+    name = "controller"
+    workers = 2
+
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: Any = None) -> None:
+        self.client = client
+        self.options = options  # the controller-manager's parsed flags
+        self.informers = informers
+        self.recorder = recorder
+        self.queue = WorkQueue(name=self.name)
+
+    def sync(self, key: str) -> None:
+        raise NotImplementedError
+
+    def enqueue(self, obj: Obj) -> None:
+        self.queue.add(key_of(obj))
+
+    def enqueue_after(self, obj: Obj, delay: float) -> None:
+        self.queue.add_after(key_of(obj), delay)
+
+    def run(self, stop: threading.Event) -> None:
+        """Start the workers; they stop when `stop` is set."""
+        for index in range(self.workers):
+            threading.Thread(target=self._worker, name=f"{self.name}-{index}", daemon=True).start()
+        threading.Thread(target=lambda: (stop.wait(), self.queue.shutdown()), daemon=True).start()
+
+    def _worker(self) -> None:
+        while (key := self.queue.get()) is not None:
+            try:
+                self.sync(key)
+            except Exception as exc:
+                log.warning("%s: sync %s failed (%s); requeueing with backoff", self.name, key, exc)
+                log.debug("sync failure", exc_info=True)
+                SYNCS.labels(self.name, "error").inc()
+                self.queue.add_rate_limited(key)
+            else:
+                SYNCS.labels(self.name, "success").inc()
+                self.queue.forget(key)
+            finally:
+                self.queue.done(key)
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """`namespace/name` → (namespace, name); a cluster-scoped `name` → ("", name)."""
+    namespace, _, name = key.rpartition("/")
+    return namespace, name
+
+
+def controller_of(obj: Obj) -> dict[str, Any] | None:
+    """The ownerReference with `controller: true`, if any."""
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+def owner_reference(owner: Obj, block: bool = True) -> dict[str, Any]:
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": block}
+
+
+Handler = Callable[[Obj], None]
