@@ -67,14 +67,22 @@ def pod_spec(spec: Obj, restart_policy: str = "Always") -> None:
                 volume[source].setdefault("defaultMode", 0o644)
 
 
-def _default_tolerations(spec: Obj) -> None:
-    """Upstream's DefaultTolerationSeconds admission: a pod rides out 5 minutes of a NotReady/unreachable node."""
+def default_toleration_seconds(pod: Obj, not_ready: int = 300, unreachable: int = 300) -> None:
+    """Upstream's DefaultTolerationSeconds admission (on create): ride out a NotReady or unreachable node for a
+    while before the node lifecycle controller evicts the pod."""
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
     tolerations = spec.setdefault("tolerations", [])
     if not isinstance(tolerations, list):
         return
-    for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
-        if not any(isinstance(t, dict) and t.get("key") == taint for t in tolerations):
-            tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+    wanted = (("node.kubernetes.io/not-ready", not_ready), ("node.kubernetes.io/unreachable", unreachable))
+    for taint, seconds in wanted:
+        if not any(isinstance(t, dict) and t.get("key") in (taint, None, "") and
+                   t.get("effect") in ("NoExecute", None, "") for t in tolerations):
+            tolerations.append(
+                {"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}
+            )
 
 
 def _template(spec: Obj, restart_policy: str = "Always") -> None:
@@ -87,8 +95,6 @@ def _template(spec: Obj, restart_policy: str = "Always") -> None:
 def pod(obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
     pod_spec(spec)
-    if isinstance(spec, dict):
-        _default_tolerations(spec)
     status = obj.setdefault("status", {})
     if isinstance(status, dict):
         status.setdefault("phase", "Pending")

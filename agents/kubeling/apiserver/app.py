@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "ADVERTISE_ADDRESS": "127.0.0.1",
     "ADVERTISE_PORT": 8080,
     "KUBELET_SCHEME": "http",
+    "DEFAULT_NOT_READY_TOLERATION_SECONDS": 300,
+    "DEFAULT_UNREACHABLE_TOLERATION_SECONDS": 300,
 }
 
 
@@ -37,7 +39,9 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     app.config.update(config or {})
     ips = IPAllocator(store, app.config["SERVICE_CLUSTER_IP_RANGE"])
     ports = Allocator(store, "port", PORT_PREFIX, node_port_range(app.config["SERVICE_NODE_PORT_RANGE"]))
-    registry = Registry(store, ServiceAllocation(ips, ports))
+    tolerations = (int(app.config["DEFAULT_NOT_READY_TOLERATION_SECONDS"]),
+                   int(app.config["DEFAULT_UNREACHABLE_TOLERATION_SECONDS"]))
+    registry = Registry(store, ServiceAllocation(ips, ports), tolerations)
     watcher = Watcher(store)
     app.extensions["kubeling.store"] = store
     app.extensions["kubeling.registry"] = registry

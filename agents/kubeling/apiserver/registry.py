@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from kubeling.api import errors, meta, validation
-from kubeling.api.defaults import apply_defaults
+from kubeling.api.defaults import apply_defaults, default_toleration_seconds
 from kubeling.api.patch import apply_patch, parse_apply_body
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.apiserver import strategies
@@ -29,9 +29,11 @@ SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimesta
 
 
 class Registry:
-    def __init__(self, store: Store, services: strategies.ServiceAllocation) -> None:
+    def __init__(self, store: Store, services: strategies.ServiceAllocation,
+                 toleration_seconds: tuple[int, int] = (300, 300)) -> None:
         self.store = store
         self.services = services
+        self.toleration_seconds = toleration_seconds  # (not-ready, unreachable) for pods that set none
 
     # Reads
 
@@ -71,6 +73,8 @@ class Registry:
         if rtype.reset_status_on_create:
             obj["status"] = {}
         apply_defaults(rtype.kind, obj)
+        if rtype.kind == "Pod":
+            default_toleration_seconds(obj, *self.toleration_seconds)
         strategies.prepare_create(rtype, obj)
         self._validate(rtype, obj, None)
         if dry_run:

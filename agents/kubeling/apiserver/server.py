@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="port range from which NodePorts are allocated")
     parser.add_argument("--max-requests-inflight", type=int, default=256,
                         help="worker threads: each request, and each open watch, holds one")
+    parser.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                        help="tolerationSeconds added to pods for the not-ready:NoExecute taint")
+    parser.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                        help="tolerationSeconds added to pods for the unreachable:NoExecute taint")
     parser.add_argument("--v", "-v", type=int, default=0, help="log verbosity")
 
 
@@ -80,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         "SERVICE_NODE_PORT_RANGE": args.service_node_port_range,
         "ADVERTISE_ADDRESS": args.advertise_address or args.bind_address,
         "ADVERTISE_PORT": args.port,
+        "DEFAULT_NOT_READY_TOLERATION_SECONDS": args.default_not_ready_toleration_seconds,
+        "DEFAULT_UNREACHABLE_TOLERATION_SECONDS": args.default_unreachable_toleration_seconds,
     }
 
     def factory() -> Any:
