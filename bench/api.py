@@ -412,8 +412,11 @@ class Results:
     info: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
+STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(f"[{time.monotonic() - STARTED:5.0f}s] {message}", file=sys.stderr, flush=True)
 
 
 def run(plan: Plan) -> Results:

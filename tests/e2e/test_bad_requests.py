@@ -75,6 +75,9 @@ def service(name: str = "s", port: int = 80) -> dict[str, Any]:
             "spec": {"selector": {"app": name}, "ports": [{"port": port, "targetPort": 80}]}}
 
 
+DROP = object()  # as a value in changed(): remove the key
+
+
 def changed(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A deep copy of `obj` with the dotted `path` (list indexes as numbers) set to `value`."""
     obj = copy.deepcopy(obj)
@@ -90,8 +93,6 @@ def changed(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         node[last] = value
     return obj
 
-
-DROP = object()
 
 
 def check_refused(
@@ -143,11 +144,15 @@ CASES = {
                             changed(configmap("lv"), "metadata.labels", {"app": "has space"}),
                             fields=["metadata.labels"]),
     # Wrong JSON types: upstream's decoder refuses them before validation, with 400.
-    "replicas-string": Case("POST", DEPLOYMENTS, 400, "BadRequest", changed(deployment(), "spec.replicas", "three")),
-    "containers-object": Case("POST", PODS, 400, "BadRequest", changed(pod(), "spec.containers", {})),
-    "labels-list": Case("POST", CONFIGMAPS, 400, "BadRequest", changed(configmap("ll"), "metadata.labels", [])),
+    "replicas-string": Case("POST", DEPLOYMENTS, 400, "BadRequest", changed(deployment(), "spec.replicas", "three"),
+                            message='Deployment in version "v1" cannot be handled as a Deployment'),
+    "containers-object": Case("POST", PODS, 400, "BadRequest", changed(pod(), "spec.containers", {}),
+                              message='Pod in version "v1" cannot be handled as a Pod'),
+    "labels-list": Case("POST", CONFIGMAPS, 400, "BadRequest", changed(configmap("ll"), "metadata.labels", []),
+                        message="cannot be handled as a ConfigMap"),
     "port-string": Case("POST", PODS, 400, "BadRequest",
-                        changed(pod(), "spec.containers.0.ports.0.containerPort", "eighty")),
+                        changed(pod(), "spec.containers.0.ports.0.containerPort", "eighty"),
+                        message="cannot be handled as a Pod"),
     # Semantically invalid values and missing required fields (422).
     "negative-replicas": Case("POST", DEPLOYMENTS, 422, "Invalid", changed(deployment(), "spec.replicas", -1),
                               fields=["spec.replicas"]),

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 import requests
-from cluster import APIServer
 from kubernetes import client, dynamic, watch
 from kubernetes.client.rest import ApiException
+
+from cluster import APIServer
 
 pytestmark = pytest.mark.e2e
 

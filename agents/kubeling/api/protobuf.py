@@ -261,7 +261,11 @@ _POD = {
         4: ("protocol", "string"),
         5: ("hostIP", "string"),
     },
-    "EnvFromSource": {1: ("prefix", "string"), 2: ("configMapRef", "ConfigMapEnvSource"), 3: ("secretRef", "SecretEnvSource")},
+    "EnvFromSource": {
+        1: ("prefix", "string"),
+        2: ("configMapRef", "ConfigMapEnvSource"),
+        3: ("secretRef", "SecretEnvSource"),
+    },
     "ConfigMapEnvSource": {1: ("", "inline:LocalObjectReference"), 2: ("optional", "*bool")},
     "SecretEnvSource": {1: ("", "inline:LocalObjectReference"), 2: ("optional", "*bool")},
     "EnvVar": {1: ("name", "*string"), 2: ("value", "string"), 3: ("valueFrom", "EnvVarSource")},
@@ -311,7 +315,11 @@ _POD = {
     "HTTPHeader": {1: ("name", "*string"), 2: ("value", "*string")},
     "TCPSocketAction": {1: ("port", "IntOrString"), 2: ("host", "string")},
     "GRPCAction": {1: ("port", "*int32"), 2: ("service", "*string")},
-    "Lifecycle": {1: ("postStart", "LifecycleHandler"), 2: ("preStop", "LifecycleHandler"), 3: ("stopSignal", "*string")},
+    "Lifecycle": {
+        1: ("postStart", "LifecycleHandler"),
+        2: ("preStop", "LifecycleHandler"),
+        3: ("stopSignal", "*string"),
+    },
     "LifecycleHandler": {
         1: ("exec", "ExecAction"),
         2: ("httpGet", "HTTPGetAction"),
@@ -400,14 +408,25 @@ _POD = {
         4: ("optional", "*bool"),
     },
     "DownwardAPIProjection": {1: ("items", "[]DownwardAPIVolumeFile")},
-    "ServiceAccountTokenProjection": {1: ("audience", "string"), 2: ("expirationSeconds", "*int64"), 3: ("path", "*string")},
-    "Affinity": {1: ("nodeAffinity", "NodeAffinity"), 2: ("podAffinity", "PodAffinity"), 3: ("podAntiAffinity", "PodAffinity")},
+    "ServiceAccountTokenProjection": {
+        1: ("audience", "string"),
+        2: ("expirationSeconds", "*int64"),
+        3: ("path", "*string"),
+    },
+    "Affinity": {
+        1: ("nodeAffinity", "NodeAffinity"),
+        2: ("podAffinity", "PodAffinity"),
+        3: ("podAntiAffinity", "PodAffinity"),
+    },
     "NodeAffinity": {
         1: ("requiredDuringSchedulingIgnoredDuringExecution", "NodeSelector"),
         2: ("preferredDuringSchedulingIgnoredDuringExecution", "[]PreferredSchedulingTerm"),
     },
     "NodeSelector": {1: ("nodeSelectorTerms", "[]NodeSelectorTerm")},
-    "NodeSelectorTerm": {1: ("matchExpressions", "[]NodeSelectorRequirement"), 2: ("matchFields", "[]NodeSelectorRequirement")},
+    "NodeSelectorTerm": {
+        1: ("matchExpressions", "[]NodeSelectorRequirement"),
+        2: ("matchFields", "[]NodeSelectorRequirement"),
+    },
     "NodeSelectorRequirement": {1: ("key", "*string"), 2: ("operator", "*string"), 3: ("values", "[]string")},
     "PreferredSchedulingTerm": {1: ("weight", "*int32"), 2: ("preference", "NodeSelectorTerm")},
     # PodAntiAffinity has the same two fields, so one schema serves both.
@@ -432,7 +451,11 @@ _POD = {
         5: ("tolerationSeconds", "*int64"),
     },
     "HostAlias": {1: ("ip", "*string"), 2: ("hostnames", "[]string")},
-    "PodDNSConfig": {1: ("nameservers", "[]string"), 2: ("searches", "[]string"), 3: ("options", "[]PodDNSConfigOption")},
+    "PodDNSConfig": {
+        1: ("nameservers", "[]string"),
+        2: ("searches", "[]string"),
+        3: ("options", "[]PodDNSConfigOption"),
+    },
     "PodDNSConfigOption": {1: ("name", "string"), 2: ("value", "*string")},
     "PodReadinessGate": {1: ("conditionType", "*string")},
     "TopologySpreadConstraint": {
@@ -665,7 +688,11 @@ _BATCH_POLICY = {
         6: ("successfulJobsHistoryLimit", "*int32"),
         7: ("failedJobsHistoryLimit", "*int32"),
     },
-    "CronJobStatus": {1: ("active", "[]ObjectReference"), 4: ("lastScheduleTime", "Time"), 5: ("lastSuccessfulTime", "Time")},
+    "CronJobStatus": {
+        1: ("active", "[]ObjectReference"),
+        4: ("lastScheduleTime", "Time"),
+        5: ("lastSuccessfulTime", "Time"),
+    },
     "Eviction": {1: ("metadata", "ObjectMeta"), 2: ("deleteOptions", "DeleteOptions")},
     "PodDisruptionBudget": {
         1: ("metadata", "ObjectMeta"),
@@ -837,7 +864,7 @@ def _signed(value: int, bits: int) -> int:
 # --- schema-driven decoding ---
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parse_type(spec: str) -> tuple[str, str, bool]:
     """`"*int32"` → ("scalar", "int32", keep_zero); also "repeated", "map", "inline", "message"."""
     if spec.startswith("[]"):

@@ -13,6 +13,7 @@ SUBRESOURCE_VERBS = {
     "status": ("get", "patch", "update"),
     "scale": ("get", "patch", "update"),
     "binding": ("create",),
+    "eviction": ("create",),
     "log": ("get",),
     "finalize": ("update",),
 }
@@ -73,7 +74,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="Node", plural="nodes", namespaced=False, short_names=("no",),
                  subresources=("status",), field_selectors=("spec.unschedulable",)),
     ResourceType(**_core, kind="Pod", plural="pods", short_names=("po",), categories=("all",),
-                 subresources=("status", "binding", "log"), reset_status_on_create=True,
+                 subresources=("status", "binding", "eviction", "log"), reset_status_on_create=True,
                  field_selectors=("spec.nodeName", "status.phase", "spec.schedulerName", "spec.restartPolicy",
                                   "spec.serviceAccountName", "status.podIP")),
     ResourceType(**_core, kind="Service", plural="services", short_names=("svc",), categories=("all",),

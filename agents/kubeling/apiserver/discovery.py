@@ -17,6 +17,7 @@ blueprint = Blueprint("discovery", __name__)
 SUBRESOURCE_KINDS = {
     "scale": ("autoscaling", "v1", "Scale"),
     "binding": ("", "v1", "Binding"),
+    "eviction": ("policy", "v1", "Eviction"),
 }
 
 

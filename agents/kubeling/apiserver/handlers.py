@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from flask import Blueprint, Response, current_app, request
 
-from kubeling.api import errors, selectors, tables
+from kubeling.api import errors, protobuf, selectors, tables
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.apiserver import logs, watch
 from kubeling.apiserver.registry import Registry
@@ -22,7 +22,6 @@ from kubeling.storage.store import Predicate
 
 blueprint = Blueprint("resources", __name__)
 
-PROTOBUF = "application/vnd.kubernetes.protobuf"
 # Upstream's request body limit.
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
@@ -91,6 +90,12 @@ def dispatch(group: str, version: str, path: str) -> Response:
         if target.subresource == "binding":
             registry().bind(target.namespace or "", target.name or "", read_body())
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+        if target.subresource == "eviction":
+            # No PodDisruptionBudgets here, so every eviction is allowed: it is a delete with the given options.
+            eviction = read_body()
+            options = eviction.get("deleteOptions") or {}
+            registry().delete(target.rtype, target.namespace, target.name or "", options, dry_run=_dry_run(options))
+            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
         if target.name is not None:
             raise errors.StatusError(405, f"POST is not supported on {target.rtype.plural}/{target.name}")
         if target.namespace is None and target.rtype.namespaced:
@@ -131,8 +136,8 @@ def read_body(raw: bytes | None = None) -> Any:
     if not data.strip():
         raise errors.bad_request("the request body is empty")
     content_type = (request.content_type or "").split(";")[0].strip()
-    if content_type == PROTOBUF:
-        raise unsupported_protobuf()
+    if protobuf.is_protobuf(content_type):
+        return protobuf.decode(data)  # kubectl's typed commands (create namespace, …) send protobuf
     try:
         if content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
             parsed = yaml.safe_load(data)

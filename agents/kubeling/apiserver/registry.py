@@ -134,6 +134,12 @@ class Registry:
 
     def _validate(self, rtype: ResourceType, obj: Obj, old: Obj | None) -> None:
         causes = validation.validate(rtype, obj, old)
+        if causes and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
+            # Upstream's decoder refuses a wrong JSON type before validation ever runs: 400, not 422.
+            version = rtype.api_version.rsplit("/", 1)[-1]
+            detail = causes[0]["message"].split('": ', 1)[-1]
+            raise errors.bad_request(f'{rtype.kind} in version "{version}" cannot be handled as a {rtype.kind}: '
+                                     f"{detail}")
         if causes:
             raise errors.invalid(rtype.kind, rtype.group, obj["metadata"].get("name", ""), causes)
 

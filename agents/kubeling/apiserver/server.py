@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         "threads": args.max_requests_inflight,
         "worker_connections": args.max_requests_inflight * 4,
         "timeout": 60,
+        # Open watches never finish by themselves: on SIGTERM, give requests a moment, then stop the worker,
+        # or a supervisor that waits ~10s kills the master and leaves the worker behind.
+        "graceful_timeout": 5,
         "keepalive": 75,
         "accesslog": "-" if args.v >= 2 else None,
         "errorlog": "-",
