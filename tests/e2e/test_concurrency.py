@@ -62,7 +62,7 @@ def test_read_modify_write_loses_no_update(apiserver: Any) -> None:
         rng = random.Random(index)
         with requests.Session() as session:
             for _ in range(INCREMENTS):
-                for _attempt in range(2000):
+                for attempt in range(2000):
                     assert time.monotonic() < deadline, f"writer {index} ran out of time"
                     current = session.get(f"{url}/counter", timeout=30)
                     assert current.status_code == 200, current.text
@@ -74,7 +74,8 @@ def test_read_modify_write_loses_no_update(apiserver: Any) -> None:
                     assert put.status_code == 409, put.text
                     assert put.json()["reason"] == "Conflict"
                     conflicts += 1
-                    time.sleep(rng.uniform(0, 0.01))  # jitter, so that losers do not collide again in lockstep
+                    # Randomised exponential backoff, so that the losers do not collide again in lockstep.
+                    time.sleep(rng.uniform(0, min(0.2, 0.005 * 2 ** min(attempt, 6))))
                 else:
                     raise AssertionError(f"writer {index} never won a write")
         return conflicts

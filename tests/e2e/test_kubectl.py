@@ -218,7 +218,7 @@ def test_get_pods_columns(kubectl, ns):
     assert {r["NAME"] for r in rows} == {"single", "double"}
     single = row(rows, "single")
     assert (single["READY"], single["STATUS"], single["RESTARTS"]) == ("0/1", "Pending", "0")
-    assert re.fullmatch(r"\d+s", single["AGE"])
+    assert re.fullmatch(r"\d+s|\d+m\d*s?", single["AGE"]), single
     assert row(rows, "double")["READY"] == "0/2"
 
 
@@ -705,14 +705,15 @@ def test_api_resources(kubectl):
     assert {r["APIVERSION"] for r in apps} == {"apps/v1"}
 
     # Short names resolve through discovery.
-    assert kubectl.run("get", "deploy,svc,cm,po", "-n", "default").returncode == 0
+    out = kubectl("get", "deploy,svc,cm,po", "-n", "default")
+    assert "service/kubernetes" in out.split()
 
 
 # namespaces
 
 
-@pytest.mark.xfail(reason="protobuf decoding not wired", strict=False)
 def test_create_namespace_imperatively(kubectl):
+    """kubectl 1.32 sends this typed create as protobuf, 1.20 as JSON."""
     name = unique("t-ns", kubectl)
     assert kubectl("create", "namespace", name).strip() == f"namespace/{name} created"
     _, rows = table(kubectl("get", "namespace", name))

@@ -138,7 +138,7 @@ def service_claims(ips: IPAllocator, ports: Allocator, service: dict[str, Any], 
     kept: set[int] = set()
     if service_type in ("NodePort", "LoadBalancer"):
         taken = None
-        for port in spec.get("ports") or []:
+        for index, port in enumerate(spec.get("ports") or []):
             wanted_port = port.get("nodePort") or 0
             if wanted_port and wanted_port in old_ports:
                 kept.add(wanted_port)
@@ -148,11 +148,12 @@ def service_claims(ips: IPAllocator, ports: Allocator, service: dict[str, Any], 
             if wanted_port:
                 if wanted_port not in ports.values:
                     raise errors.invalid("Service", "", service["metadata"]["name"], [errors.cause(
-                        "spec.ports[].nodePort", f"Invalid value: {wanted_port}: provided port is not in the valid "
-                        f"range. The range of valid ports is {ports.describe()}")])
+                        f"spec.ports[{index}].nodePort", f"Invalid value: {wanted_port}: provided port is not in the "
+                        f"valid range. The range of valid ports is {ports.describe()}")])
                 if str(wanted_port) in taken:
                     raise errors.invalid("Service", "", service["metadata"]["name"], [errors.cause(
-                        "spec.ports[].nodePort", f"Invalid value: {wanted_port}: provided port is already allocated")])
+                        f"spec.ports[{index}].nodePort",
+                        f"Invalid value: {wanted_port}: provided port is already allocated")])
             else:
                 wanted_port = ports.pick(taken)
                 port["nodePort"] = wanted_port

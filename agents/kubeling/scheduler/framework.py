@@ -1,0 +1,305 @@
+"""The scheduling framework: tiny plugin interfaces, Status values with reasons, and the views plugins read.
+
+As upstream's: a plugin is a name plus whichever extension points it implements. `pre_filter` / `pre_score`
+run once per pod (they may stash parsed data in `pod.state`, or answer SKIP when the plugin has nothing to do
+for this pod); `filter` and `score` run once per node and see only the `NodeInfo` they are given. Scores are
+normalised to 0..MAX_NODE_SCORE before the framework weighs them, so a weighted sum means something.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any, Protocol, runtime_checkable
+
+from kubeling.api.quantity import milli_value, value
+
+Obj = dict[str, Any]
+
+MAX_NODE_SCORE = 100
+
+# What the scheduler assumes a container without requests uses, when *scoring* (upstream's non-zero requests):
+# otherwise a node full of request-less pods would look empty.
+DEFAULT_MILLI_CPU_REQUEST = 100
+DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
+
+
+class Code(enum.Enum):
+    SUCCESS = "Success"
+    ERROR = "Error"  # the plugin failed; retry the pod later
+    UNSCHEDULABLE = "Unschedulable"  # this node does not fit now; preemption might help
+    UNSCHEDULABLE_AND_UNRESOLVABLE = "UnschedulableAndUnresolvable"  # no point preempting anything here
+    SKIP = "Skip"  # from pre_filter / pre_score: this plugin has nothing to check for this pod
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Status:
+    code: Code = Code.SUCCESS
+    reasons: tuple[str, ...] = ()
+    plugin: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code is Code.SUCCESS
+
+    @property
+    def rejected(self) -> bool:
+        return self.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+
+
+SUCCESS = Status()
+SKIP = Status(Code.SKIP)
+
+
+def unschedulable(*reasons: str, resolvable: bool = True) -> Status:
+    return Status(Code.UNSCHEDULABLE if resolvable else Code.UNSCHEDULABLE_AND_UNRESOLVABLE, reasons)
+
+
+# The views plugins read
+
+
+def _container_requests(container: Obj) -> dict[str, int]:
+    resources = container.get("resources") or {}
+    # The API server copies limits into missing requests; read them too in case a pod skipped defaulting.
+    merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+    return {name: (milli_value(q) if name == "cpu" else value(q)) for name, q in merged.items()}
+
+
+def _add(total: dict[str, int], extra: dict[str, int]) -> None:
+    for name, amount in extra.items():
+        total[name] = total.get(name, 0) + amount
+
+
+def _nonzero(requests: dict[str, int]) -> tuple[int, int]:
+    return (requests.get("cpu", 0) if "cpu" in requests else DEFAULT_MILLI_CPU_REQUEST,
+            requests.get("memory", 0) if "memory" in requests else DEFAULT_MEMORY_REQUEST)
+
+
+def pod_requests(spec: Obj) -> tuple[dict[str, int], int, int]:
+    """(requests, non-zero cpu, non-zero memory) of a pod, as upstream's resource helpers compute them.
+
+    Containers run together, so their requests add up; init containers run one at a time before them, so the
+    pod needs the larger of the two. Sidecars (init containers with restartPolicy Always) keep running, so they
+    add to everything after them. Pod overhead comes on top.
+    """
+    requests: dict[str, int] = {}
+    cpu = memory = 0
+    for container in spec.get("containers") or []:
+        own = _container_requests(container)
+        _add(requests, own)
+        c, m = _nonzero(own)
+        cpu, memory = cpu + c, memory + m
+    sidecars: dict[str, int] = {}
+    side_cpu = side_memory = 0
+    init_peak: dict[str, int] = {}
+    peak_cpu = peak_memory = 0
+    for container in spec.get("initContainers") or []:
+        own = _container_requests(container)
+        c, m = _nonzero(own)
+        if container.get("restartPolicy") == "Always":
+            _add(sidecars, own)
+            side_cpu, side_memory = side_cpu + c, side_memory + m
+            continue
+        for name, amount in own.items():
+            init_peak[name] = max(init_peak.get(name, 0), amount + sidecars.get(name, 0))
+        peak_cpu, peak_memory = max(peak_cpu, c + side_cpu), max(peak_memory, m + side_memory)
+    _add(requests, sidecars)
+    cpu, memory = cpu + side_cpu, memory + side_memory
+    for name, amount in init_peak.items():
+        requests[name] = max(requests.get(name, 0), amount)
+    cpu, memory = max(cpu, peak_cpu), max(memory, peak_memory)
+    overhead = {name: (milli_value(q) if name == "cpu" else value(q))
+                for name, q in (spec.get("overhead") or {}).items()}
+    _add(requests, overhead)
+    return requests, cpu + overhead.get("cpu", 0), memory + overhead.get("memory", 0)
+
+
+def host_ports(spec: Obj) -> list[tuple[str, str, int]]:
+    """(hostIP, protocol, hostPort) the pod claims on its node."""
+    ports = []
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        for port in container.get("ports") or []:
+            if port.get("hostPort"):
+                ports.append((port.get("hostIP") or "0.0.0.0", port.get("protocol") or "TCP", int(port["hostPort"])))
+    return ports
+
+
+def controller_uid(pod: Obj) -> str:
+    for ref in pod.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref.get("uid", "")
+    return ""
+
+
+class PodInfo:
+    """A pod parsed once per scheduling attempt. `state` is the cycle state: plugins' per-pod scratch space."""
+
+    __slots__ = ("cpu", "host_ports", "key", "memory", "name", "namespace", "obj", "owner", "requests", "spec",
+                 "state", "uid")
+
+    def __init__(self, pod: Obj) -> None:
+        metadata = pod.get("metadata") or {}
+        self.obj = pod
+        self.spec: Obj = pod.get("spec") or {}
+        self.name, self.namespace = metadata.get("name", ""), metadata.get("namespace", "")
+        self.key = f"{self.namespace}/{self.name}"
+        self.uid: str = metadata.get("uid") or self.key
+        self.requests, self.cpu, self.memory = pod_requests(self.spec)
+        self.host_ports = host_ports(self.spec)
+        self.owner = controller_uid(pod)
+        self.state: dict[str, Any] = {}
+
+
+def _allocatable(node: Obj) -> dict[str, int]:
+    status = node.get("status") or {}
+    source = status.get("allocatable") or status.get("capacity") or {}
+    result = {}
+    for name, quantity in source.items():
+        try:
+            result[name] = milli_value(quantity) if name == "cpu" else value(quantity)
+        except ValueError:
+            result[name] = 0
+    return result
+
+
+def ready_status(node: Obj) -> str:
+    """The node's Ready condition status: "True", "False" or "Unknown" (also when the kubelet never said)."""
+    for condition in (node.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return condition.get("status") or "Unknown"
+    return "Unknown"
+
+
+class NodeInfo:
+    """One node and what is bound (or assumed bound) to it, with the aggregates filters and scores need.
+
+    The scheduler cache keeps these current incrementally, so a scheduling attempt never sums a node's pods.
+    """
+
+    __slots__ = ("allocatable", "labels", "name", "node", "nonzero_cpu", "nonzero_memory", "owners", "pods",
+                 "ready", "requested", "taints", "unschedulable", "used_ports")
+
+    def __init__(self, node: Obj | None = None, name: str = "") -> None:
+        self.name = name
+        self.node: Obj | None = None
+        self.labels: dict[str, str] = {}
+        self.taints: list[Obj] = []
+        self.unschedulable = False
+        self.ready = "Unknown"
+        self.allocatable: dict[str, int] = {}
+        self.pods: dict[str, PodInfo] = {}
+        self.requested: dict[str, int] = {}
+        self.nonzero_cpu = self.nonzero_memory = 0
+        self.used_ports: dict[tuple[str, str, int], int] = {}
+        self.owners: dict[str, int] = {}  # controller uid → pods of it here (for spreading)
+        if node is not None:
+            self.set_node(node)
+
+    def set_node(self, node: Obj) -> None:
+        self.node = node
+        self.name = node["metadata"]["name"]
+        self.labels = node["metadata"].get("labels") or {}
+        spec = node.get("spec") or {}
+        self.taints = spec.get("taints") or []
+        self.unschedulable = bool(spec.get("unschedulable"))
+        self.ready = ready_status(node)
+        self.allocatable = _allocatable(node)
+
+    def add_pod(self, pod: PodInfo) -> None:
+        self.pods[pod.uid] = pod
+        _add(self.requested, pod.requests)
+        self.nonzero_cpu += pod.cpu
+        self.nonzero_memory += pod.memory
+        for port in pod.host_ports:
+            self.used_ports[port] = self.used_ports.get(port, 0) + 1
+        if pod.owner:
+            self.owners[pod.owner] = self.owners.get(pod.owner, 0) + 1
+
+    def remove_pod(self, uid: str) -> PodInfo | None:
+        pod = self.pods.pop(uid, None)
+        if pod is None:
+            return None
+        for name, amount in pod.requests.items():
+            self.requested[name] = self.requested.get(name, 0) - amount
+        self.nonzero_cpu -= pod.cpu
+        self.nonzero_memory -= pod.memory
+        for port in pod.host_ports:
+            if self.used_ports.get(port, 0) <= 1:
+                self.used_ports.pop(port, None)
+            else:
+                self.used_ports[port] -= 1
+        if pod.owner:
+            if self.owners.get(pod.owner, 0) <= 1:
+                self.owners.pop(pod.owner, None)
+            else:
+                self.owners[pod.owner] -= 1
+        return pod
+
+
+# Plugin interfaces
+
+
+class Plugin(Protocol):
+    name: str
+
+
+@runtime_checkable
+class FilterPlugin(Protocol):
+    name: str
+
+    def filter(self, pod: PodInfo, node: NodeInfo) -> Status: ...
+
+
+@runtime_checkable
+class PreFilterPlugin(Protocol):
+    name: str
+
+    def pre_filter(self, pod: PodInfo) -> Status: ...
+
+
+@runtime_checkable
+class ScorePlugin(Protocol):
+    """`score` returns a raw score; `normalize`, when present, maps a pod's raw scores onto 0..MAX_NODE_SCORE."""
+
+    name: str
+    weight: int
+
+    def score(self, pod: PodInfo, node: NodeInfo) -> int: ...
+
+
+@runtime_checkable
+class PreScorePlugin(Protocol):
+    name: str
+
+    def pre_score(self, pod: PodInfo) -> Status: ...
+
+
+def normalize(scores: list[int], reverse: bool = False) -> list[int]:
+    """Scale so the highest raw score becomes MAX_NODE_SCORE (or, reversed, the lowest), as upstream's helper."""
+    highest = max(scores, default=0)
+    if highest == 0:
+        return [MAX_NODE_SCORE] * len(scores) if reverse else list(scores)
+    if reverse:
+        return [MAX_NODE_SCORE - MAX_NODE_SCORE * s // highest for s in scores]
+    return [MAX_NODE_SCORE * s // highest for s in scores]
+
+
+# Taints and tolerations, shared by the plugins that look at taints
+
+
+def tolerates(toleration: Obj, taint: Obj) -> bool:
+    """Upstream's Toleration.ToleratesTaint."""
+    effect = toleration.get("effect")
+    if effect and effect != taint.get("effect"):
+        return False
+    key = toleration.get("key")
+    if key and key != taint.get("key"):
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if operator == "Exists":
+        return True
+    return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
+
+
+def tolerated(tolerations: list[Obj], taint: Obj) -> bool:
+    return any(tolerates(t, taint) for t in tolerations)
