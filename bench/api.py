@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import dataclasses
 import datetime
 import itertools
@@ -22,6 +23,7 @@ import math
 import os
 import platform
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -51,7 +53,7 @@ class Plan:
     list_sizes: tuple[int, ...] = (1000, 10000)
     list_rounds: int = 20
     list_seconds: float = 20.0
-    populate_seconds: float = 90.0
+    populate_seconds: float = 150.0
     watch_writes: int = 200
     deadline: float = 450.0  # the whole run; phases that would start after it are skipped
 
@@ -75,16 +77,18 @@ class Sample:
     cpu: dict[str, float] = dataclasses.field(default_factory=dict)
     skipped: bool = False
     early: int = 0  # watch only: events that arrived before the write's response did
+    from_send: list[float] = dataclasses.field(default_factory=list)  # watch only: from sending the write
 
     @property
     def rate(self) -> float:
         return len(self.latencies) / self.wall if self.wall > 0 else 0.0
 
-    def pct(self, p: float) -> float:
-        """Nearest-rank percentile in milliseconds (nan when there is nothing to rank)."""
-        if not self.latencies:
+    def pct(self, p: float, values: list[float] | None = None) -> float:
+        """Nearest-rank percentile in milliseconds of `values` (the latencies by default); nan if there are none."""
+        values = self.latencies if values is None else values
+        if not values:
             return math.nan
-        ranked = sorted(self.latencies)
+        ranked = sorted(values)
         return 1000 * ranked[min(len(ranked) - 1, max(0, math.ceil(p / 100 * len(ranked)) - 1))]
 
 
@@ -121,6 +125,13 @@ class CpuMeter:
 Op = Callable[[int], None]  # one request; a negative index is a warm-up; raises when the request failed
 
 
+def session() -> requests.Session:
+    """A client session that skips requests' per-request proxy lookups in os.environ (costly, and we use loopback)."""
+    new = requests.Session()
+    new.trust_env = False
+    return new
+
+
 def expect(resp: requests.Response, status: int) -> requests.Response:
     if resp.status_code != status:
         raise RuntimeError(f"{resp.request.method} {resp.url}: {resp.status_code} {resp.text[:200]}")
@@ -133,7 +144,13 @@ def run_phase(meter: CpuMeter, concurrency: int, ops: int, seconds: float,
     sample = Sample()
     counter = itertools.count()
     stop = threading.Event()
-    ready = threading.Barrier(concurrency + 1)
+    clock: dict[str, Any] = {}
+
+    def go() -> None:
+        # Runs once, in the last thread to arrive, just before all are released: the phase starts now.
+        clock["cpu"], clock["start"] = meter.snapshot(), time.perf_counter()
+
+    ready = threading.Barrier(concurrency, action=go)
     per_thread: list[list[float]] = [[] for _ in range(concurrency)]
     finished: list[float] = [0.0] * concurrency
     lock = threading.Lock()
@@ -144,8 +161,8 @@ def run_phase(meter: CpuMeter, concurrency: int, ops: int, seconds: float,
             sample.first_error = sample.first_error or repr(exc)[:300]
 
     def worker(index: int) -> None:
-        with requests.Session() as session:
-            op = make_op(index, session)
+        with session() as client:
+            op = make_op(index, client)
             if warmup:
                 try:
                     op(-1 - index)  # opens the keep-alive connection before the clock starts
@@ -172,15 +189,20 @@ def run_phase(meter: CpuMeter, concurrency: int, ops: int, seconds: float,
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
     for thread in threads:
         thread.start()
-    ready.wait(timeout=60)
-    before, start = meter.snapshot(), time.perf_counter()
+    end_by = time.perf_counter() + 60 + seconds  # warm-ups are bounded by the barrier's own timeout
+    while "start" not in clock and time.perf_counter() < end_by and any(t.is_alive() for t in threads):
+        time.sleep(0.01)
+    end_by = clock.get("start", time.perf_counter()) + seconds
     for thread in threads:
-        thread.join(max(0.0, start + seconds - time.perf_counter()))
+        thread.join(max(0.0, end_by - time.perf_counter()))
     stop.set()
     for thread in threads:
         thread.join(TIMEOUT + 5)
-    sample.cpu = CpuMeter.used(before, meter.snapshot())
-    sample.wall = max(finished) - start if max(finished) > start else time.perf_counter() - start
+    start = clock.get("start", end_by)
+    sample.cpu = CpuMeter.used(clock.get("cpu") or meter.snapshot(), meter.snapshot())
+    sample.wall = max(max(finished), start) - start
+    if any(t.is_alive() for t in threads):
+        sample.wall = time.perf_counter() - start  # a straggler still in a request: count it until now
     sample.latencies = [lat for chunk in per_thread for lat in chunk]
     return sample
 
@@ -204,10 +226,10 @@ def configmap(name: str, seq: int = 0) -> dict[str, Any]:
 
 
 def api_create(url: str, namespace: str, tag: str) -> Callable[[int, requests.Session], Op]:
-    def make(thread: int, session: requests.Session) -> Op:
+    def make(thread: int, client: requests.Session) -> Op:
         def op(i: int) -> None:
             name = f"{tag}-{i}" if i >= 0 else f"{tag}-warm{-i}"
-            resp = session.post(f"{url}/api/v1/namespaces/{namespace}/configmaps", data=json.dumps(configmap(name)),
+            resp = client.post(f"{url}/api/v1/namespaces/{namespace}/configmaps", data=json.dumps(configmap(name)),
                                 headers=JSON, timeout=TIMEOUT)
             expect(resp, 201)
 
@@ -219,10 +241,10 @@ def api_create(url: str, namespace: str, tag: str) -> Callable[[int, requests.Se
 def raw_put(etcd: str, prefix: str, value: bytes) -> Callable[[int, requests.Session], Op]:
     encoded = b64(value)
 
-    def make(thread: int, session: requests.Session) -> Op:
+    def make(thread: int, client: requests.Session) -> Op:
         def op(i: int) -> None:
             body = {"key": b64(f"{prefix}{i}" if i >= 0 else f"{prefix}warm{-i}"), "value": encoded}
-            expect(session.post(f"{etcd}/v3/kv/put", data=json.dumps(body), timeout=TIMEOUT), 200)
+            expect(client.post(f"{etcd}/v3/kv/put", data=json.dumps(body), timeout=TIMEOUT), 200)
 
         return op
 
@@ -232,9 +254,9 @@ def raw_put(etcd: str, prefix: str, value: bytes) -> Callable[[int, requests.Ses
 def api_get(url: str, namespace: str, name: str) -> Callable[[int, requests.Session], Op]:
     path = f"{url}/api/v1/namespaces/{namespace}/configmaps/{name}"
 
-    def make(thread: int, session: requests.Session) -> Op:
+    def make(thread: int, client: requests.Session) -> Op:
         def op(i: int) -> None:
-            expect(session.get(path, headers=JSON, timeout=TIMEOUT), 200)
+            expect(client.get(path, headers=JSON, timeout=TIMEOUT), 200)
 
         return op
 
@@ -245,9 +267,9 @@ def raw_range(etcd: str, key: str, range_end: str | None = None) -> Callable[[in
     body = {"key": b64(key)} | ({"range_end": b64(range_end)} if range_end else {})
     data = json.dumps(body)
 
-    def make(thread: int, session: requests.Session) -> Op:
+    def make(thread: int, client: requests.Session) -> Op:
         def op(i: int) -> None:
-            resp = expect(session.post(f"{etcd}/v3/kv/range", data=data, timeout=TIMEOUT), 200)
+            resp = expect(client.post(f"{etcd}/v3/kv/range", data=data, timeout=TIMEOUT), 200)
             if b'"kvs"' not in resp.content:
                 raise RuntimeError(f"etcd range of {key!r} found nothing")
 
@@ -259,9 +281,9 @@ def raw_range(etcd: str, key: str, range_end: str | None = None) -> Callable[[in
 def api_list(url: str, namespace: str) -> Callable[[int, requests.Session], Op]:
     path = f"{url}/api/v1/namespaces/{namespace}/configmaps"
 
-    def make(thread: int, session: requests.Session) -> Op:
+    def make(thread: int, client: requests.Session) -> Op:
         def op(i: int) -> None:
-            expect(session.get(path, headers=JSON, timeout=60), 200)
+            expect(client.get(path, headers=JSON, timeout=60), 200)
 
         return op
 
@@ -283,6 +305,16 @@ def _lines(resp: requests.Response) -> Iterator[bytes]:
         pending += chunk
         *complete, pending = pending.split(b"\n")
         yield from (line for line in complete if line.strip())
+
+
+def _hang_up(resp: requests.Response) -> None:
+    """End a streamed response now: close() alone waits until the reader thread's blocked recv times out."""
+    connection = resp.raw.connection  # urllib3's connection; None once released
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    resp.close()
 
 
 def _read_stream(resp: requests.Response, seqs_of: Callable[[dict[str, Any]], list[int]],
@@ -324,6 +356,7 @@ def watch_latency(meter: CpuMeter, writes: int, seconds: float, write: Callable[
     for i in range(writes):
         if time.perf_counter() - start > seconds:
             break
+        sent = time.perf_counter()
         try:
             write(i)
         except Exception as exc:
@@ -338,15 +371,16 @@ def watch_latency(meter: CpuMeter, writes: int, seconds: float, write: Callable[
             continue
         sample.early += arrived < returned
         sample.latencies.append(max(0.0, arrived - returned))
+        sample.from_send.append(arrived - sent)
     sample.wall = time.perf_counter() - start
     sample.cpu = CpuMeter.used(before, meter.snapshot())
     return sample
 
 
 def api_watch(meter: CpuMeter, url: str, namespace: str, writes: int, seconds: float) -> Sample:
-    session = requests.Session()
+    client = session()
     base = f"{url}/api/v1/namespaces/{namespace}/configmaps"
-    current = expect(session.post(base, data=json.dumps(configmap("watched")), headers=JSON, timeout=TIMEOUT),
+    current = expect(client.post(base, data=json.dumps(configmap("watched")), headers=JSON, timeout=TIMEOUT),
                      201).json()
     params = {"watch": "1", "resourceVersion": current["metadata"]["resourceVersion"],
               "timeoutSeconds": str(int(seconds) + 60)}
@@ -362,18 +396,18 @@ def api_watch(meter: CpuMeter, url: str, namespace: str, writes: int, seconds: f
     def write(i: int) -> None:
         nonlocal current
         current["data"]["seq"] = str(i)  # the body keeps the last resourceVersion: a conditional update
-        resp = session.put(f"{base}/watched", data=json.dumps(current), headers=JSON, timeout=TIMEOUT)
+        resp = client.put(f"{base}/watched", data=json.dumps(current), headers=JSON, timeout=TIMEOUT)
         current = expect(resp, 200).json()
 
     try:
         return watch_latency(meter, writes, seconds, write, arrivals)
     finally:
-        stream.close()
-        session.close()
+        _hang_up(stream)
+        client.close()
 
 
 def raw_watch(meter: CpuMeter, etcd: str, writes: int, seconds: float) -> Sample:
-    session = requests.Session()
+    client = session()
     prefix = f"{RAW}/watch/"
     create = {"create_request": {"key": b64(prefix), "range_end": b64(prefix_end(prefix))}}
     stream = requests.post(f"{etcd}/v3/watch", data=json.dumps(create), stream=True, timeout=(TIMEOUT, seconds + 60))
@@ -391,13 +425,13 @@ def raw_watch(meter: CpuMeter, etcd: str, writes: int, seconds: float) -> Sample
     def write(i: int) -> None:
         value = json.dumps(configmap("watched", i)).encode()  # the same bytes an API object would take
         body = {"key": b64(f"{prefix}watched"), "value": b64(value)}
-        expect(session.post(f"{etcd}/v3/kv/put", data=json.dumps(body), timeout=TIMEOUT), 200)
+        expect(client.post(f"{etcd}/v3/kv/put", data=json.dumps(body), timeout=TIMEOUT), 200)
 
     try:
         return watch_latency(meter, writes, seconds, write, arrivals)
     finally:
-        stream.close()
-        session.close()
+        _hang_up(stream)
+        client.close()
 
 
 # The run
@@ -422,6 +456,7 @@ def say(message: str) -> None:
 def run(plan: Plan) -> Results:
     results = Results()
     begin = time.monotonic()
+    load_before = os.getloadavg()[0]
 
     def budget(wanted: float) -> float:
         """Time left for a phase under the overall deadline; 0 means skip it."""
@@ -480,12 +515,13 @@ def run(plan: Plan) -> Results:
                                         timeout=60), 200).json()["items"]
             counted = expect(requests.post(f"{raw}/v3/kv/range", timeout=60, data=json.dumps(
                 {"key": b64(prefix), "range_end": b64(prefix_end(prefix)), "count_only": True})), 200).json()
-            if len(items) != size or int(counted.get("count", 0)) != size:
-                say(f"  list {size}: API lists {len(items)}, etcd counts {counted.get('count')} (continuing)")
-            api = phase(f"list {size}", 1, plan.list_rounds, plan.list_seconds, api_list(url, namespace))
-            rng = phase(f"etcd prefix range {size}", 1, plan.list_rounds, plan.list_seconds,
+            count = int(counted.get("count", 0))
+            if len(items) != count or count != size:
+                say(f"  list {size}: API lists {len(items)}, etcd counts {count}; reporting {count} (continuing)")
+            api = phase(f"list {count}", 1, plan.list_rounds, plan.list_seconds, api_list(url, namespace))
+            rng = phase(f"etcd prefix range {count}", 1, plan.list_rounds, plan.list_seconds,
                         raw_range(raw, prefix, prefix_end(prefix)))
-            results.lists[size] = (api, rng)
+            results.lists[count] = (api, rng)
 
         say("watch delivery (write returned -> event arrived)")
         seconds = budget(60.0)
@@ -497,6 +533,7 @@ def run(plan: Plan) -> Results:
                     f"p99 {sample.pct(99):.2f}ms, {sample.errors} errors")
             results.watch = (api_w, raw_w)
         results.info["duration"] = f"{time.monotonic() - begin:.0f}s"
+        results.info["load"] = f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"
     return results
 
 
@@ -529,7 +566,7 @@ def _cpu(sample: Sample) -> str:
     return " / ".join(f"{1000 * sample.cpu.get(k, 0.0) / n:.1f}" for k in ("apiserver", "etcd", "client"))
 
 
-def report(plan: Plan, results: Results, quick: bool) -> tuple[str, bool]:
+def report(results: Results, quick: bool) -> tuple[str, bool]:
     """The Markdown report, and whether every phase ran without errors."""
     out: list[str] = []
     info = machine()
@@ -538,6 +575,8 @@ def report(plan: Plan, results: Results, quick: bool) -> tuple[str, bool]:
                f"run time {results.info.get('duration', '?')}.")
     out.append(f"Machine: {info['cpus']} cores ({info['cpu']}), Python {info['python']}, {info['etcd']}; etcd, the "
                "API server (gunicorn gthread, 1 process) and the load generator all share these cores.")
+    out.append(f"Load average (1 min) before / after the run: {results.info.get('load', '?')} (other work on the "
+               "machine shows up here).")
     out.append("")
     out.append("Throughput and latency (ms). `create` is `POST .../configmaps` vs an etcd `/v3/kv/put` of the same "
                "bytes; `get` is `GET .../configmaps/<name>` vs an etcd `/v3/kv/range` of that object's key. CPU is "
@@ -568,21 +607,22 @@ def report(plan: Plan, results: Results, quick: bool) -> tuple[str, bool]:
         out.append("Watch delivery (ms): from a PUT's response to its event arriving on an already open watch, one "
                    "write at a time. An event that arrives before the PUT's response counts as 0 (\"early\").")
         out.append("")
-        out.append("| path | events | p50 | p99 | max | early |")
-        out.append("|---|---:|---:|---:|---:|---:|")
+        out.append("| path | events | p50 | p99 | max | early | p50 from PUT sent | p99 from PUT sent |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         for label, sample in (("API watch (`?watch=1`)", api), ("etcd `/v3/watch`", rawp)):
             out.append(f"| {label} | {len(sample.latencies)} | {_ms(sample.pct(50))} | {_ms(sample.pct(99))} | "
-                       f"{_ms(sample.pct(100))} | {sample.early} |")
+                       f"{_ms(sample.pct(100))} | {sample.early} | {_ms(sample.pct(50, sample.from_send))} | "
+                       f"{_ms(sample.pct(99, sample.from_send))} |")
         out.append("")
     out.append("Targets:")
     out.append("")
     for c, (api, rawp) in results.create.items():
         if api.skipped or rawp.skipped:
-            out.append(f"- create throughput ≥ 0.5 × etcd put at concurrency {c}: NOT MEASURED (skipped)")
+            out.append(f"- create throughput >= 0.5 x etcd put at concurrency {c}: NOT MEASURED (skipped)")
             continue
         ok = api.rate >= 0.5 * rawp.rate
-        out.append(f"- create throughput ≥ 0.5 × etcd put at concurrency {c}: {api.rate:.0f}/s vs "
-                   f"0.5 × {rawp.rate:.0f}/s = {0.5 * rawp.rate:.0f}/s (ratio {_ratio(api.rate, rawp.rate)}) → "
+        out.append(f"- create throughput >= 0.5 x etcd put at concurrency {c}: {api.rate:.0f}/s vs "
+                   f"0.5 x {rawp.rate:.0f}/s = {0.5 * rawp.rate:.0f}/s (ratio {_ratio(api.rate, rawp.rate)}) → "
                    f"{'MET' if ok else 'MISSED'}")
     if 8 in results.create and not results.create[8][0].skipped:
         p99 = results.create[8][0].pct(99)
@@ -604,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     results = run(plan)
-    text, clean = report(plan, results, args.quick)
+    text, clean = report(results, args.quick)
     print(text)
     return 0 if clean else 1
 

@@ -35,6 +35,24 @@ def main(argv: list[str] | None = None) -> int:
         scheduler_cli.add_arguments(scheduler)
         scheduler.set_defaults(run=scheduler_cli.run)
 
+    try:
+        from kubeling.proxy import cli as proxy_cli
+    except ImportError:  # while the proxy is being written
+        proxy_cli = None
+    if proxy_cli is not None:
+        proxy = commands.add_parser("proxy", help="makes Services reachable on this node (iptables or userspace)")
+        proxy_cli.add_arguments(proxy)
+        proxy.set_defaults(run=proxy_cli.run)
+
+    try:
+        from kubeling.network import cli as network_cli
+    except ImportError:  # while the pod network is being written
+        network_cli = None
+    if network_cli is not None:
+        network = commands.add_parser("network", help="routes to other nodes' pod CIDRs (host-gw) and pod NAT")
+        network_cli.add_arguments(network)
+        network.set_defaults(run=network_cli.run)
+
     args = parser.parse_args(argv)
     return args.run(args)
 

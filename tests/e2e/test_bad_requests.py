@@ -188,7 +188,11 @@ CASES = {
     "bad-label-selector": Case("GET", PODS, 400, "BadRequest", params={"labelSelector": "app in (a"}),
     "unsupported-field-selector": Case("GET", CONFIGMAPS, 400, "BadRequest", params={"fieldSelector": "spec.foo=x"},
                                        message="spec.foo"),
-    "invalid-dry-run": Case("POST", CONFIGMAPS, 400, "BadRequest", configmap("dry"), params={"dryRun": "Some"}),
+    # Upstream checks the request's options before the body: an unknown dryRun value is an invalid CreateOptions.
+    "invalid-dry-run": Case("POST", CONFIGMAPS, 422, "Invalid", configmap("dry"), params={"dryRun": "Some"},
+                            fields=["dryRun"], message='CreateOptions.meta.k8s.io "" is invalid'),
+    "invalid-dry-run-delete": Case("DELETE", CONFIGMAPS + "/existing", 422, "Invalid", params={"dryRun": "Some"},
+                                   fields=["dryRun"], message='DeleteOptions.meta.k8s.io "" is invalid'),
 }
 
 

@@ -409,7 +409,10 @@ def test_watch_bookmarks(apiserver: Any) -> None:
     assert status == 200
     bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
     assert bookmarks, f"no BOOKMARK within 14s: {events}"
-    assert int(bookmarks[0]["object"]["metadata"]["resourceVersion"]) >= int(list_rv)
+    bookmark = bookmarks[0]["object"]
+    assert int(bookmark["metadata"]["resourceVersion"]) >= int(list_rv)
+    # client-go decodes a BOOKMARK's object like any other, so it must name its kind.
+    assert (bookmark["kind"], bookmark["apiVersion"]) == ("ConfigMap", "v1")
 
 
 def test_watch_label_selector_sees_object_leave(apiserver: Any) -> None:

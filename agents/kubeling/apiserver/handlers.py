@@ -166,9 +166,13 @@ def _flag(name: str) -> bool:
 
 def _dry_run(options: dict[str, Any] | None = None) -> bool:
     values = request.args.getlist("dryRun") + list((options or {}).get("dryRun") or [])
-    for value in values:
-        if value != "All":
-            raise errors.bad_request(f'Unsupported value: "{value}": supported values: "All"')
+    if any(value != "All" for value in values):
+        # Upstream validates the verb's options (CreateOptions, ...) before reading the body: 422, not 400.
+        kind = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}.get(
+            request.method, "DeleteOptions")
+        shown = "[]string{" + ", ".join(json.dumps(v) for v in values) + "}"
+        raise errors.invalid(kind, "meta.k8s.io", "", [errors.cause(
+            "dryRun", f'Unsupported value: {shown}: supported values: "All"', "FieldValueNotSupported")])
     return bool(values)
 
 

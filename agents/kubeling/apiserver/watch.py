@@ -147,7 +147,14 @@ def _line(kind: str, obj: dict[str, Any]) -> bytes:
 
 def _encoder(rtype: ResourceType, options: WatchOptions) -> Callable[[str, dict[str, Any]], bytes]:
     if not options.table_version:
-        return _line
+
+        def plain(kind: str, obj: dict[str, Any]) -> bytes:
+            if kind == "BOOKMARK":
+                # client-go decodes every event object, and refuses one without a kind.
+                obj = {**obj, "kind": rtype.kind, "apiVersion": rtype.api_version}
+            return _line(kind, obj)
+
+        return plain
     api_version = f"meta.k8s.io/{options.table_version}"
 
     def as_table(kind: str, obj: dict[str, Any]) -> bytes:

@@ -6,6 +6,7 @@ touches. The pure part (`endpoint_subsets`) decides the subsets; `sync` only com
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from kubeling.api.resources import lookup
@@ -165,10 +166,8 @@ class EndpointsController(Controller):
         if service is None:
             # The service is gone: so are its Endpoints (only ones we would have written reach here).
             if self.endpoints.store.get(key) is not None:
-                try:
+                with contextlib.suppress(errors.NotFound):
                     self.client.delete(ENDPOINTS, name, namespace)
-                except errors.NotFound:
-                    pass
             return
         selector = (service.get("spec") or {}).get("selector")
         if not selector:

@@ -8,6 +8,7 @@ them?). The caches may lag, so an owner missing from them is confirmed gone with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -194,15 +195,12 @@ class GarbageCollector(Controller):
     # Writes: stale cache copies fail with Conflict and the key is retried; vanished objects need nothing.
 
     def _write(self, rtype: ResourceType, obj: Obj) -> None:
-        try:
+        with contextlib.suppress(errors.NotFound):
             self.client.replace(rtype, obj)
-        except errors.NotFound:
-            pass
 
     def _delete(self, rtype: ResourceType, obj: Obj, policy: str) -> None:
         metadata = obj["metadata"]
-        try:
+        # NotFound: gone already; Conflict: replaced by a new object of the same name, which is not ours to delete.
+        with contextlib.suppress(errors.NotFound, errors.Conflict):
             self.client.delete(rtype, metadata["name"], metadata.get("namespace"), propagation=policy,
                                preconditions={"uid": metadata["uid"]})
-        except (errors.NotFound, errors.Conflict):
-            pass  # gone already, or replaced by a new object of the same name (not ours to delete)

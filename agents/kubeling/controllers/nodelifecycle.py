@@ -14,6 +14,7 @@ Queue keys are `node:<name>` (health and taints) and `pod:<namespace>/<name>` (e
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -282,7 +283,5 @@ class NodeLifecycleController(Controller):
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         log.info("evicting pod %s from node %s (NoExecute taints)", key, node["metadata"]["name"])
         self.recorder.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {key}")
-        try:
+        with contextlib.suppress(errors.NotFound, errors.Conflict):
             self.client.delete(PODS, name, namespace, preconditions={"uid": pod["metadata"]["uid"]})
-        except (errors.NotFound, errors.Conflict):
-            pass

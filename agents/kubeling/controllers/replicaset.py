@@ -7,6 +7,7 @@ flight, so a sync that runs before the informer has seen them does not act twice
 
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import logging
@@ -137,6 +138,9 @@ def calculate_status(rs: Obj, pods: list[Obj], manage_error: Exception | None = 
     status["fullyLabeledReplicas"] = sum(all(lab.get(k) == v for k, v in template_labels.items()) for lab in labels)
     status["readyReplicas"] = sum(is_pod_ready(p) for p in pods)
     status["availableReplicas"] = sum(is_pod_available(p, min_ready, now) for p in pods)
+    for field in ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
+        if not status[field]:
+            del status[field]  # omitempty upstream; `replicas` is always written
     return status
 
 
@@ -226,7 +230,7 @@ def pod_from_template(rs: Obj) -> Obj:
                      "ownerReferences": [owner_reference(rs)]}
     for field in ("annotations", "finalizers"):
         if template_meta.get(field):
-            metadata[field] = meta.deep_copy({field: template_meta[field]})[field]
+            metadata[field] = copy.deepcopy(template_meta[field])
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": meta.deep_copy(template.get("spec") or {})}
 
 
@@ -441,7 +445,7 @@ class ReplicaSetController(Controller):
             pod = self.client.create(PODS, meta.deep_copy(template), rs["metadata"]["namespace"])
         except errors.ApiError as exc:
             if "NamespaceTerminating" not in str(exc.body):
-                self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc.message}")
+                self.recorder.event(self._typed(rs), "Warning", "FailedCreate", f"Error creating: {exc.message}")
             raise
         self.recorder.event(self._typed(rs), "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
 
@@ -460,12 +464,9 @@ class ReplicaSetController(Controller):
         return None
 
     def _write_status(self, rs: Obj, status: Obj) -> Obj:
-        generation = rs["metadata"].get("generation", 0)
-        current = rs.get("status") or {}
-        if {**status, "observedGeneration": generation} == {**current, "observedGeneration":
-                                                           current.get("observedGeneration")}:
+        status["observedGeneration"] = rs["metadata"].get("generation", 0)
+        if status == rs.get("status"):
             return rs
-        status["observedGeneration"] = generation
         try:
             return self.client.replace_status(REPLICASETS, {**rs, "status": status})
         except errors.Conflict:

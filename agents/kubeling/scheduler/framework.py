@@ -134,8 +134,8 @@ def controller_uid(pod: Obj) -> str:
 class PodInfo:
     """A pod parsed once per scheduling attempt. `state` is the cycle state: plugins' per-pod scratch space."""
 
-    __slots__ = ("cpu", "host_ports", "key", "memory", "name", "namespace", "obj", "owner", "requests", "spec",
-                 "state", "uid")
+    __slots__ = ("cpu", "host_ports", "key", "memory", "name", "namespace", "obj", "owner", "requests",
+                 "resource_order", "spec", "state", "uid")
 
     def __init__(self, pod: Obj) -> None:
         metadata = pod.get("metadata") or {}
@@ -145,6 +145,9 @@ class PodInfo:
         self.key = f"{self.namespace}/{self.name}"
         self.uid: str = metadata.get("uid") or self.key
         self.requests, self.cpu, self.memory = pod_requests(self.spec)
+        # Upstream reports shortages in this order: cpu, memory, then the rest.
+        self.resource_order = [n for n in ("cpu", "memory") if n in self.requests] + sorted(
+            n for n in self.requests if n not in ("cpu", "memory", "pods"))
         self.host_ports = host_ports(self.spec)
         self.owner = controller_uid(pod)
         self.state: dict[str, Any] = {}

@@ -121,6 +121,9 @@ class EtcdClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
+            # No proxy/netrc lookups in the environment: they scan os.environ on every request (~15% of a create's
+            # CPU), and etcd is reached directly.
+            session.trust_env = False
         return session
 
     def _post(self, path: str, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:

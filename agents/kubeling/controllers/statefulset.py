@@ -1,0 +1,342 @@
+"""StatefulSet: pods with stable names `<set>-0 … <set>-N-1`, created and removed in order.
+
+As upstream's `pkg/controller/statefulset`: `plan` (pure) looks at the pods by ordinal and decides the next steps:
+recreate failed pods, create missing ones, delete those beyond the replica count from the highest ordinal down,
+then roll a changed template out from the highest ordinal down to the partition. With OrderedReady it stops at the
+first step that must wait (a pod not yet running and available, or still terminating); Parallel does not wait.
+
+Differences from upstream, on purpose:
+- ControllerRevisions don't exist in our API. A revision is named `<set>-<template hash>` and lives only in the
+  pods' `controller-revision-hash` label and in status; a pod recreated below the partition gets the *update*
+  revision, because the old template is not stored anywhere.
+- volumeClaimTemplates are ignored: there are no PersistentVolumeClaims in our API.
+- Orphaned pods are not adopted, and `maxUnavailable` (alpha upstream) is not supported: one pod at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import logging
+import re
+from dataclasses import dataclass
+
+from kubeling.api import meta
+from kubeling.api.resources import lookup
+from kubeling.api.selectors import selector_from_label_selector
+from kubeling.client import errors
+from kubeling.controllers.base import Controller, Obj, controller_of, owner_reference
+
+log = logging.getLogger(__name__)
+
+STATEFULSETS = lookup("apps", "statefulsets")
+PODS = lookup("", "pods")
+
+REVISION_LABEL = "controller-revision-hash"
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+OWNER_INDEX = "statefulset-uid"
+
+_ORDINAL = re.compile(r"^(.*)-(\d+)$")
+_HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+# --- pure helpers ---
+
+
+def parse_ordinal(set_name: str, pod_name: str) -> int | None:
+    """The ordinal of `<set>-<n>`; None for a name not of this set (upstream's getParentNameAndOrdinal)."""
+    match = _ORDINAL.match(pod_name)
+    if not match or match.group(1) != set_name:
+        return None
+    return int(match.group(2))
+
+
+def template_hash(template: Obj) -> str:
+    """FNV-1a 32 of the template, safe-encoded as upstream's ComputeHash spells it."""
+    value = 0x811C9DC5
+    for byte in json.dumps(template, sort_keys=True, separators=(",", ":")).encode():
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return "".join(_HASH_ALPHABET[int(digit) % len(_HASH_ALPHABET)] for digit in str(value))
+
+
+def revision_name(sts: Obj) -> str:
+    return f"{sts['metadata']['name']}-{template_hash(sts['spec']['template'])}"
+
+
+def ordinal_range(sts: Obj) -> range:
+    start = ((sts["spec"].get("ordinals") or {}).get("start")) or 0
+    return range(start, start + int(sts["spec"].get("replicas", 1)))
+
+
+def identity_labels(sts: Obj, ordinal: int) -> dict[str, str]:
+    return {POD_NAME_LABEL: f"{sts['metadata']['name']}-{ordinal}", POD_INDEX_LABEL: str(ordinal)}
+
+
+def new_pod(sts: Obj, ordinal: int, revision: str) -> Obj:
+    template = sts["spec"]["template"]
+    template_meta = template.get("metadata") or {}
+    name = f"{sts['metadata']['name']}-{ordinal}"
+    labels = {**(template_meta.get("labels") or {}), **identity_labels(sts, ordinal), REVISION_LABEL: revision}
+    metadata: Obj = {"name": name, "namespace": sts["metadata"]["namespace"], "labels": labels,
+                     "ownerReferences": [owner_reference(sts)]}
+    if template_meta.get("annotations"):
+        metadata["annotations"] = dict(template_meta["annotations"])
+    spec = copy.deepcopy(template.get("spec") or {})
+    spec["hostname"] = name
+    if sts["spec"].get("serviceName"):
+        spec["subdomain"] = sts["spec"]["serviceName"]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def identity_patch(sts: Obj, pod: Obj, ordinal: int) -> Obj | None:
+    """A merge patch restoring the pod's identity labels (someone removed them), or None when they are intact."""
+    labels = pod["metadata"].get("labels") or {}
+    wanted = identity_labels(sts, ordinal)
+    missing = {k: v for k, v in wanted.items() if labels.get(k) != v}
+    return {"metadata": {"labels": missing}} if missing else None
+
+
+def is_terminating(pod: Obj) -> bool:
+    return bool(pod["metadata"].get("deletionTimestamp"))
+
+
+def is_finished(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded")
+
+
+def ready_since(pod: Obj) -> datetime.datetime | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            if condition.get("status") != "True":
+                return None
+            return meta.parse_time(condition.get("lastTransitionTime")) or datetime.datetime.min.replace(
+                tzinfo=datetime.UTC)
+    return None
+
+
+def running_and_ready(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") == "Running" and ready_since(pod) is not None
+
+
+def running_and_available(pod: Obj, min_ready_seconds: int, now: datetime.datetime) -> bool:
+    since = ready_since(pod)
+    if (pod.get("status") or {}).get("phase") != "Running" or since is None:
+        return False
+    return min_ready_seconds <= 0 or since + datetime.timedelta(seconds=min_ready_seconds) <= now
+
+
+def is_healthy(pod: Obj) -> bool:
+    return running_and_ready(pod) and not is_terminating(pod)
+
+
+def revision_of(pod: Obj) -> str:
+    return (pod["metadata"].get("labels") or {}).get(REVISION_LABEL, "")
+
+
+@dataclass(frozen=True)
+class Action:
+    verb: str  # "create", "delete" or "identity"
+    ordinal: int
+    pod: Obj | None = None  # the existing pod, for delete and identity
+
+
+def plan(sts: Obj, pods: list[Obj], update_revision: str, now: datetime.datetime) -> list[Action]:
+    """The steps to take now, in order; upstream's updateStatefulSet without the API calls."""
+    monotonic = sts["spec"].get("podManagementPolicy", "OrderedReady") != "Parallel"
+    min_ready = sts["spec"].get("minReadySeconds") or 0
+    wanted = ordinal_range(sts)
+    replicas: dict[int, Obj] = {}
+    condemned: list[tuple[int, Obj]] = []
+    for pod in pods:
+        ordinal = parse_ordinal(sts["metadata"]["name"], pod["metadata"]["name"])
+        if ordinal is None:
+            continue
+        if ordinal in wanted:
+            replicas[ordinal] = pod
+        else:
+            condemned.append((ordinal, pod))
+    condemned.sort(key=lambda item: item[0])
+    first_unhealthy = next((replicas[o] for o in wanted if o in replicas and not is_healthy(replicas[o])), None)
+    if first_unhealthy is None:
+        first_unhealthy = next((pod for _, pod in condemned if not is_healthy(pod)), None)
+
+    actions: list[Action] = []
+    # Every wanted ordinal, lowest first: replace finished pods, create missing ones, wait for the unready.
+    for ordinal in wanted:
+        pod = replicas.get(ordinal)
+        if pod is not None and is_finished(pod) and not is_terminating(pod):
+            actions.append(Action("delete", ordinal, pod))  # recreated once it is gone
+            if monotonic:
+                return actions
+            continue
+        if pod is None:
+            actions.append(Action("create", ordinal))
+            if monotonic:
+                return actions
+            continue
+        if is_terminating(pod):
+            if monotonic:
+                return actions
+            continue
+        if monotonic and not running_and_available(pod, min_ready, now):
+            return actions
+        patch = identity_patch(sts, pod, ordinal)
+        if patch is not None:
+            actions.append(Action("identity", ordinal, pod))
+    # Everything wanted is running and available: remove the condemned, highest ordinal first.
+    for ordinal, pod in reversed(condemned):
+        if is_terminating(pod):
+            if monotonic:
+                return actions
+            continue
+        if monotonic and not running_and_ready(pod) and pod is not first_unhealthy:
+            return actions
+        actions.append(Action("delete", ordinal, pod))
+        if monotonic:
+            return actions
+    strategy = sts["spec"].get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return actions  # OnDelete: pods pick up the new template only when someone deletes them
+    partition = (strategy.get("rollingUpdate") or {}).get("partition") or 0
+    # Replace the highest-ordinal pod still on an old revision, one at a time, waiting for each to be healthy.
+    for ordinal in reversed(wanted):
+        if ordinal - wanted.start < partition:
+            break
+        pod = replicas.get(ordinal)
+        if pod is None:
+            return actions  # being created in this very plan (Parallel)
+        if revision_of(pod) != update_revision and not is_terminating(pod):
+            actions.append(Action("delete", ordinal, pod))
+            return actions
+        if not is_healthy(pod):
+            return actions
+    return actions
+
+
+def calculate_status(sts: Obj, pods: list[Obj], current_revision: str, update_revision: str,
+                     now: datetime.datetime) -> Obj:
+    min_ready = sts["spec"].get("minReadySeconds") or 0
+    replicas = ready = available = current = updated = 0
+    for pod in pods:
+        if parse_ordinal(sts["metadata"]["name"], pod["metadata"]["name"]) is None:
+            continue
+        replicas += 1
+        if running_and_ready(pod):
+            ready += 1
+            if running_and_available(pod, min_ready, now):
+                available += 1
+        if not is_terminating(pod):
+            if revision_of(pod) == current_revision:
+                current += 1
+            if revision_of(pod) == update_revision:
+                updated += 1
+    spec_replicas = int(sts["spec"].get("replicas", 1))
+    strategy = (sts["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate")
+    # upstream's completeRollingUpdate: once every pod runs the new revision, it becomes the current one.
+    if strategy == "RollingUpdate" and updated == ready == replicas == spec_replicas:
+        current, current_revision = updated, update_revision
+    status: Obj = {"observedGeneration": sts["metadata"].get("generation", 0), "replicas": replicas}
+    for name, value in (("readyReplicas", ready), ("currentReplicas", current), ("updatedReplicas", updated)):
+        if value:
+            status[name] = value
+    status.update({"currentRevision": current_revision, "updateRevision": update_revision,
+                   "collisionCount": (sts.get("status") or {}).get("collisionCount") or 0,
+                   "availableReplicas": available})
+    return status
+
+
+# --- the controller ---
+
+
+class StatefulSetController(Controller):
+    name = "statefulset"
+    workers = 2
+
+    def __init__(self, client, informers, recorder, options=None) -> None:
+        super().__init__(client, informers, recorder, options)
+        self.clock = lambda: datetime.datetime.now(datetime.UTC)
+        sts_informer = informers.informer(STATEFULSETS)
+        pod_informer = informers.informer(PODS)
+        self.statefulsets, self.pods = sts_informer.store, pod_informer.store
+        self.pods.add_indexer(OWNER_INDEX, _owner_uid)
+        sts_informer.add_handler(self.enqueue, lambda old, new: self.enqueue(new), None)
+        pod_informer.add_handler(self._pod_event, lambda old, new: self._pod_event(new), self._pod_event)
+
+    def _pod_event(self, pod: Obj) -> None:
+        ref = controller_of(pod)
+        if ref and ref.get("kind") == "StatefulSet":
+            self.queue.add(f"{meta.namespace_of(pod)}/{ref.get('name')}")
+
+    def sync(self, key: str) -> None:
+        sts = self.statefulsets.get(key)
+        if sts is None:
+            return
+        try:
+            selector = selector_from_label_selector(sts["spec"].get("selector"))
+        except ValueError as exc:
+            self.recorder.event(sts, "Warning", "InvalidSelector", f"invalid selector: {exc}")
+            return
+        pods = [p for p in self.pods.by_index(OWNER_INDEX, sts["metadata"]["uid"])
+                if selector.matches(p["metadata"].get("labels"))]
+        update_revision = revision_name(sts)
+        current_revision = (sts.get("status") or {}).get("currentRevision") or update_revision
+        now = self.clock()
+        if not sts["metadata"].get("deletionTimestamp"):
+            for action in plan(sts, pods, update_revision, now):
+                self._apply(sts, action, update_revision)
+        status = calculate_status(sts, pods, current_revision, update_revision, now)
+        self._write_status(sts, status)
+        min_ready = sts["spec"].get("minReadySeconds") or 0
+        if min_ready and status.get("readyReplicas", 0) > status["availableReplicas"]:
+            self.queue.add_after(key, float(min_ready))  # ready pods turn available with no event to wake us
+
+    def _apply(self, sts: Obj, action: Action, update_revision: str) -> None:
+        set_name = sts["metadata"]["name"]
+        namespace = sts["metadata"]["namespace"]
+        pod_name = f"{set_name}-{action.ordinal}"
+        if action.verb == "create":
+            try:
+                self.client.create(PODS, new_pod(sts, action.ordinal, update_revision))
+            except errors.AlreadyExists:
+                return  # our cache hasn't caught up with an earlier create yet
+            except errors.ApiError as exc:
+                self.recorder.event(sts, "Warning", "FailedCreate",
+                                    f"create Pod {pod_name} in StatefulSet {set_name} failed error: {exc}")
+                raise
+            self.recorder.event(sts, "Normal", "SuccessfulCreate",
+                                f"create Pod {pod_name} in StatefulSet {set_name} successful")
+        elif action.verb == "delete":
+            assert action.pod is not None
+            try:
+                self.client.delete(PODS, pod_name, namespace, preconditions={"uid": action.pod["metadata"]["uid"]})
+            except (errors.NotFound, errors.Conflict):
+                return  # already gone, or replaced by a newer pod of the same name
+            except errors.ApiError as exc:
+                self.recorder.event(sts, "Warning", "FailedDelete",
+                                    f"delete Pod {pod_name} in StatefulSet {set_name} failed error: {exc}")
+                raise
+            self.recorder.event(sts, "Normal", "SuccessfulDelete",
+                                f"delete Pod {pod_name} in StatefulSet {set_name} successful")
+        elif action.verb == "identity" and action.pod is not None:
+            patch = identity_patch(sts, action.pod, action.ordinal)
+            if patch is not None:
+                try:
+                    self.client.patch(PODS, pod_name, patch, namespace)
+                except errors.NotFound:
+                    return
+
+    def _write_status(self, sts: Obj, status: Obj) -> None:
+        if sts.get("status") == status:
+            return
+        try:
+            self.client.replace_status(STATEFULSETS, {**sts, "status": status})
+        except (errors.NotFound, errors.Conflict):
+            return  # deleted, or our cache is behind: the event that made it stale queues us again
+
+
+def _owner_uid(pod: Obj) -> list[str]:
+    ref = controller_of(pod)
+    return [ref["uid"]] if ref and ref.get("kind") == "StatefulSet" and ref.get("uid") else []
+

@@ -1,0 +1,156 @@
+"""One scheduling decision: filter nodes, score the feasible ones, pick the best, or explain why none fits.
+
+Pure: it reads the `NodeInfo`s it is given and changes nothing, so tests call `schedule` directly with the
+default registry and see exactly what the running scheduler would decide.
+
+Like upstream (percentageOfNodesToScore), a large cluster is not searched exhaustively: filtering stops once
+`feasible_nodes_to_find` nodes fit (at least 100, from 50% of the nodes down to 5% as the cluster grows), and
+each search starts where the last one stopped, so over successive pods every node gets its turn. A pod that
+fits nowhere is always checked against every node, so its message counts them all.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import zlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from kubeling.scheduler import plugins as plugin_registry
+from kubeling.scheduler.framework import Code, NodeInfo, PodInfo, Status
+
+Obj = dict[str, Any]
+
+MIN_FEASIBLE_NODES = 100
+MIN_FEASIBLE_PERCENTAGE = 5
+NO_NODES = "no nodes available to schedule pods"
+NOT_HELPFUL = "Preemption is not helpful for scheduling"
+NO_VICTIMS = "No preemption victims found for incoming pod"
+
+
+class Framework:
+    """The enabled plugins, sorted by extension point."""
+
+    def __init__(self, plugins: Iterable[Any] | None = None) -> None:
+        self.plugins = list(plugin_registry.default_plugins() if plugins is None else plugins)
+        self.pre_filters = [p for p in self.plugins if hasattr(p, "pre_filter")]
+        self.filters = [p for p in self.plugins if hasattr(p, "filter")]
+        self.pre_scores = [p for p in self.plugins if hasattr(p, "pre_score")]
+        self.scorers = [p for p in self.plugins if hasattr(p, "score") and getattr(p, "weight", 0)]
+
+    def filters_for(self, pod: PodInfo) -> list[Any]:
+        """Run pre_filter; the filters left to run for this pod (those that answered SKIP are dropped)."""
+        skipped = {p.name for p in self.pre_filters if p.pre_filter(pod).code is Code.SKIP}
+        return [f for f in self.filters if f.name not in skipped]
+
+    def scorers_for(self, pod: PodInfo) -> list[Any]:
+        skipped = {p.name for p in self.pre_scores if p.pre_score(pod).code is Code.SKIP}
+        return [s for s in self.scorers if s.name not in skipped]
+
+
+@dataclasses.dataclass
+class Result:
+    node: str | None  # the chosen node, or None when nothing fits
+    message: str = ""  # why nothing fits, in upstream's words
+    evaluated: int = 0  # nodes filtered
+    feasible: int = 0  # nodes that passed every filter
+    statuses: dict[str, Status] = dataclasses.field(default_factory=dict)  # rejected node → why
+
+
+def feasible_nodes_to_find(total: int, percentage: int = 0) -> int:
+    """Upstream's numFeasibleNodesToFind; `percentage` 0 means adaptive, 100 means every node."""
+    if total < MIN_FEASIBLE_NODES or percentage >= 100:
+        return total
+    if percentage <= 0:
+        percentage = max(50 - total // 125, MIN_FEASIBLE_PERCENTAGE)
+    return max(total * percentage // 100, MIN_FEASIBLE_NODES)
+
+
+def schedule(framework: Framework, pod: PodInfo, nodes: Sequence[NodeInfo], start: int = 0,
+             percentage: int = 0) -> Result:
+    """Choose a node for `pod` among `nodes`, searching from index `start`."""
+    total = len(nodes)
+    if total == 0:
+        return Result(None, NO_NODES)
+    wanted = feasible_nodes_to_find(total, percentage)
+    filters = framework.filters_for(pod)
+    feasible: list[NodeInfo] = []
+    statuses: dict[str, Status] = {}
+    evaluated = 0
+    for offset in range(total):
+        node = nodes[(start + offset) % total]
+        evaluated += 1
+        for plugin in filters:
+            status = plugin.filter(pod, node)
+            if status.code is not Code.SUCCESS:
+                statuses[node.name] = status
+                break
+        else:
+            feasible.append(node)
+            if len(feasible) >= wanted:
+                break
+    if not feasible:
+        return Result(None, fit_error_message(total, statuses), evaluated, 0, statuses)
+    if len(feasible) == 1:  # nothing to compare
+        return Result(feasible[0].name, "", evaluated, 1, statuses)
+    totals = score(framework, pod, feasible)
+    return Result(select_host(pod, feasible, totals), "", evaluated, len(feasible), statuses)
+
+
+def score(framework: Framework, pod: PodInfo, feasible: Sequence[NodeInfo]) -> list[int]:
+    """Weighted sum of each plugin's normalised (0..100) scores, one total per feasible node."""
+    totals = [0] * len(feasible)
+    for plugin in framework.scorers_for(pod):
+        raw = [plugin.score(pod, node) for node in feasible]
+        if hasattr(plugin, "normalize"):
+            raw = plugin.normalize(pod, raw)
+        weight = plugin.weight
+        for index, value in enumerate(raw):
+            totals[index] += value * weight
+    return totals
+
+
+def select_host(pod: PodInfo, feasible: Sequence[NodeInfo], totals: Sequence[int]) -> str:
+    """The best-scoring node; ties go by a hash of the pod's uid, so the choice is deterministic for a given
+    pod and cluster, yet pods that score nodes alike (a fresh ReplicaSet on empty nodes) land on different ones."""
+    best = max(totals)
+    candidates = sorted(node.name for node, total in zip(feasible, totals, strict=True) if total == best)
+    return candidates[zlib.crc32(pod.uid.encode()) % len(candidates)]
+
+
+def fit_error_message(total: int, statuses: dict[str, Status]) -> str:
+    """Upstream's FitError text: reason counts sorted as strings, then what preemption would say.
+
+    kubeling does not preempt; the preemption part is what upstream prints when no lower-priority pod could
+    make room: nodes rejected for good are "not helpful", the others have "no victims".
+    """
+    if total == 0:
+        return NO_NODES
+    reasons = collections.Counter(reason for status in statuses.values() for reason in status.reasons)
+    message = f"0/{total} nodes are available:"
+    if reasons:
+        message += " " + ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items())) + "."
+    preemption = collections.Counter(
+        NOT_HELPFUL if status.code is Code.UNSCHEDULABLE_AND_UNRESOLVABLE else NO_VICTIMS
+        for status in statuses.values())
+    if preemption:
+        message += (f" preemption: 0/{total} nodes are available: "
+                    + ", ".join(sorted(f"{count} {reason}" for reason, count in preemption.items())) + ".")
+    return message
+
+
+def snapshot(nodes: Iterable[Obj], pods: Iterable[Obj] = ()) -> list[NodeInfo]:
+    """NodeInfos for plain Node and (bound) Pod objects: what the cache holds, for tests and tools."""
+    infos = {node["metadata"]["name"]: NodeInfo(node) for node in nodes}
+    for pod in pods:
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if node_name in infos:
+            infos[node_name].add_pod(PodInfo(pod))
+    return list(infos.values())
+
+
+def select_node(pod: Obj, nodes: Iterable[Obj], pods: Iterable[Obj] = (), framework: Framework | None = None,
+                percentage: int = 0) -> Result:
+    """Where the default scheduler would put `pod`, given Node objects and the pods bound to them."""
+    return schedule(framework or Framework(), PodInfo(pod), snapshot(nodes, pods), percentage=percentage)
