@@ -36,6 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         scheduler.set_defaults(run=scheduler_cli.run)
 
     try:
+        from kubeling.kubelet import cli as kubelet_cli
+    except ImportError:  # while the kubelet is being written
+        kubelet_cli = None
+    if kubelet_cli is not None:
+        kubelet = commands.add_parser("kubelet", help="runs the pods bound to this node on Docker")
+        kubelet_cli.add_arguments(kubelet)
+        kubelet.set_defaults(run=kubelet_cli.run)
+
+    try:
         from kubeling.proxy import cli as proxy_cli
     except ImportError:  # while the proxy is being written
         proxy_cli = None

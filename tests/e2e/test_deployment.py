@@ -6,6 +6,7 @@ Runs on its own API server, because the scheduler places pods on every node it s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -20,7 +21,7 @@ from cluster import APIServer, Component
 from conftest import Kubectl
 from standin import KubeletStandIn, register_node
 
-READY_DELAY = 1.0  # seconds before the stand-in reports a new pod Ready: rollouts take several steps
+READY_DELAY = 0.5  # seconds before the stand-in reports a new pod Ready: rollouts take several steps
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -146,6 +147,10 @@ class PodWatcher:
         self._thread.join(5)
 
     def _run(self) -> None:
+        with contextlib.suppress(requests.RequestException):  # the server goes away at teardown
+            self._watch()
+
+    def _watch(self) -> None:
         params = {"watch": "true", "resourceVersion": self._rv, "timeoutSeconds": "90"}
         with requests.get(self.plane.url + self.path, params=params, stream=True, timeout=(5, 95)) as response:
             for line in response.iter_lines():
@@ -326,9 +331,14 @@ def test_replicaset_adopts_orphans_and_releases_relabelled_pods(plane: Plane, kc
                "the relabelled pod to be released and replaced")
     released = get(plane, f"/api/v1/namespaces/{ns}/pods/orphan")
     assert not released["metadata"].get("ownerReferences")
-    status = wait_until(lambda: (s := get(plane, f"/apis/apps/v1/namespaces/{ns}/replicasets/frontend")["status"])
-                        .get("availableReplicas") == 2 and s, 15, "the ReplicaSet status")
-    assert (status["replicas"], status["fullyLabeledReplicas"], status["readyReplicas"]) == (2, 2, 2)
+    wait_until(lambda: all(is_ready(p) for p in owned()), 15, "the replacement to be ready")
+
+    def settled() -> dict | None:
+        status = get(plane, f"/apis/apps/v1/namespaces/{ns}/replicasets/frontend")["status"]
+        return status if status.get("availableReplicas") == status.get("readyReplicas") == 2 else None
+
+    status = wait_until(settled, 15, "the ReplicaSet status")
+    assert (status["replicas"], status["fullyLabeledReplicas"], status["observedGeneration"]) == (2, 2, 1)
     out = kctl("get", "rs", "frontend", "-n", ns)
     assert out.split("\n")[1].split()[:4] == ["frontend", "2", "2", "2"]
 
@@ -344,3 +354,18 @@ def test_scaling_a_deployment_down_removes_pods(plane: Plane, kctl: Kubectl, ns:
     assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "2"
     out = kctl("get", "deployment", "scale", "-n", ns)
     assert out.split("\n")[1].split()[:4] == ["scale", "2/2", "2", "2"]
+
+
+def test_progress_deadline_exceeded(plane: Plane, kctl: Kubectl, ns: str) -> None:
+    stuck = json.loads(manifest("stuck", 2, progressDeadlineSeconds=2))
+    stuck["spec"]["template"]["spec"]["nodeSelector"] = {"no-such-node": "true"}  # pods stay Pending
+    kctl("create", "-f", "-", "-n", ns, input=json.dumps(stuck))
+    result = kctl.run("rollout", "status", "deployment/stuck", "-n", ns, "--timeout=30s", check=False, timeout=40)
+    assert result.returncode != 0
+    assert 'deployment "stuck" exceeded its progress deadline' in result.stderr
+    conditions = {c["type"]: c for c in deployment(plane, ns, "stuck")["status"]["conditions"]}
+    assert (conditions["Progressing"]["status"], conditions["Progressing"]["reason"]) == \
+        ("False", "ProgressDeadlineExceeded")
+    assert conditions["Progressing"]["message"].endswith("has timed out progressing.")
+    assert (conditions["Available"]["status"], conditions["Available"]["reason"]) == \
+        ("False", "MinimumReplicasUnavailable")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from cluster import APIServer, Component
 from standin import register_node
 
@@ -149,7 +150,8 @@ def test_unschedulable_pod_is_explained_then_scheduled_when_a_node_fits(sched):
     assert not sched.pod("hungry")["spec"].get("nodeName")
     register_node(sched.url, "big", cpu="4")
     assert sched.node_of("hungry", timeout=20) == "big"
-    assert scheduled_condition(sched.pod("hungry"))["status"] == "True"
+    condition = scheduled_condition(sched.pod("hungry"))
+    assert condition["status"] == "True" and "reason" not in condition and "message" not in condition
     metrics = requests.get(f"http://127.0.0.1:{sched.scheduler.health_port}/metrics", timeout=5).text
     assert 'scheduler_schedule_attempts_total{profile="default-scheduler",result="unschedulable"}' in metrics
     assert "scheduler_e2e_scheduling_duration_seconds_bucket" in metrics

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from cluster import APIServer, Component
 from standin import KubeletStandIn, register_node
 
@@ -113,7 +114,8 @@ def test_ordered_creation_and_reverse_scale_down(env: Env) -> None:
         pods = env.pods(ns)
         for ordinal in (1, 2):
             if f"web-{ordinal}" in pods:
-                assert ready(pods.get(f"web-{ordinal - 1}")), f"web-{ordinal} created before web-{ordinal - 1} was Ready"
+                before = f"web-{ordinal - 1}"
+                assert ready(pods.get(before)), f"web-{ordinal} was created before {before} was Ready"
 
     wait_for(lambda: sum(ready(p) for p in env.pods(ns).values()) == 3, timeout=30, what="3 ready pods",
              invariant=predecessors_ready)

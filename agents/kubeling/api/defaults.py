@@ -6,6 +6,7 @@ guess what an absent field means.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -216,6 +217,22 @@ def namespace(obj: Obj) -> None:
 
 def secret(obj: Obj) -> None:
     obj.setdefault("type", "Opaque")
+    # stringData is write-only, as upstream's conversion makes it: merged into data (it wins), never stored.
+    string_data = obj.get("stringData")
+    if not isinstance(string_data, dict) or not all(isinstance(v, str) for v in string_data.values()):
+        return  # wrong types: left for validation to refuse
+    data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+    for key, value in obj.pop("stringData").items():
+        data[key] = base64.b64encode(value.encode()).decode()
+    if data:
+        obj["data"] = data
+
+
+def _rbac_subjects(obj: Obj) -> None:
+    """Users and groups belong to the RBAC API group unless a subject says otherwise; service accounts to none."""
+    for subject in obj.get("subjects") or []:
+        if isinstance(subject, dict) and subject.get("kind") in ("User", "Group") and not subject.get("apiGroup"):
+            subject["apiGroup"] = "rbac.authorization.k8s.io"
 
 
 def node(obj: Obj) -> None:
@@ -234,6 +251,8 @@ DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "Namespace": namespace,
     "Secret": secret,
     "Node": node,
+    "RoleBinding": _rbac_subjects,
+    "ClusterRoleBinding": _rbac_subjects,
 }
 
 

@@ -16,6 +16,7 @@ SUBRESOURCE_VERBS = {
     "eviction": ("create",),
     "log": ("get",),
     "finalize": ("update",),
+    "token": ("create",),
 }
 # Fields every resource can be selected on; a type adds its own in `field_selectors`.
 COMMON_FIELD_SELECTORS = ("metadata.name", "metadata.namespace")
@@ -34,6 +35,8 @@ class ResourceType:
     field_selectors: tuple[str, ...] = ()
     # Upstream resets status on create for objects whose status only controllers write.
     reset_status_on_create: bool = False
+    # Reviews (SelfSubjectAccessReview, …) are only ever created, answered and forgotten: nothing is stored.
+    create_only: bool = False
 
     @property
     def singular(self) -> str:
@@ -54,7 +57,7 @@ class ResourceType:
 
     @property
     def verbs(self) -> tuple[str, ...]:
-        return ALL_VERBS
+        return ("create",) if self.create_only else ALL_VERBS
 
     @property
     def has_status(self) -> bool:
@@ -67,6 +70,7 @@ class ResourceType:
 _core = dict(group="", version="v1")
 _apps = dict(group="apps", version="v1")
 _batch = dict(group="batch", version="v1")
+_rbac = dict(group="rbac.authorization.k8s.io", version="v1")
 
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="Namespace", plural="namespaces", namespaced=False, short_names=("ns",),
@@ -87,7 +91,8 @@ RESOURCES: tuple[ResourceType, ...] = (
                                   "involvedObject.uid", "involvedObject.apiVersion",
                                   "involvedObject.resourceVersion", "involvedObject.fieldPath",
                                   "reason", "type", "source", "reportingComponent")),
-    ResourceType(**_core, kind="ServiceAccount", plural="serviceaccounts", short_names=("sa",)),
+    ResourceType(**_core, kind="ServiceAccount", plural="serviceaccounts", short_names=("sa",),
+                 subresources=("token",)),
     ResourceType(group="coordination.k8s.io", version="v1", kind="Lease", plural="leases"),
     ResourceType(**_apps, kind="Deployment", plural="deployments", short_names=("deploy",), categories=("all",),
                  subresources=("status", "scale"), reset_status_on_create=True),
@@ -101,6 +106,14 @@ RESOURCES: tuple[ResourceType, ...] = (
                  field_selectors=("status.successful",), reset_status_on_create=True),
     ResourceType(**_batch, kind="CronJob", plural="cronjobs", short_names=("cj",), categories=("all",),
                  subresources=("status",), reset_status_on_create=True),
+    ResourceType(**_rbac, kind="ClusterRole", plural="clusterroles", namespaced=False),
+    ResourceType(**_rbac, kind="ClusterRoleBinding", plural="clusterrolebindings", namespaced=False),
+    ResourceType(**_rbac, kind="Role", plural="roles"),
+    ResourceType(**_rbac, kind="RoleBinding", plural="rolebindings"),
+    ResourceType(group="authorization.k8s.io", version="v1", kind="SelfSubjectAccessReview",
+                 plural="selfsubjectaccessreviews", namespaced=False, create_only=True),
+    ResourceType(group="authentication.k8s.io", version="v1", kind="SelfSubjectReview", plural="selfsubjectreviews",
+                 namespaced=False, create_only=True),
 )
 
 _BY_GROUP_PLURAL = {(r.group, r.plural): r for r in RESOURCES}

@@ -872,6 +872,41 @@ def _event_cells(ev: dict[str, Any], now: datetime) -> list[Any]:
     ]  # fmt: skip
 
 
+# ---- RBAC ----
+
+_ROLE_COLUMNS = [_NAME, _col("Created At", _DOC["creationTimestamp"], "date")]
+
+
+def _role_cells(role: dict[str, Any], now: datetime) -> list[Any]:
+    return [_name(role), (role.get("metadata") or {}).get("creationTimestamp") or ""]
+
+
+_ROLEBINDING_COLUMNS = [
+    _NAME,
+    _col("Role", "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be "
+                 "resolved, the Authorizer must return an error. This field is immutable."),
+    _AGE,
+    _col("Users", "Users in the roleBinding", priority=1),
+    _col("Groups", "Groups in the roleBinding", priority=1),
+    _col("ServiceAccounts", "ServiceAccounts in the roleBinding", priority=1),
+]
+
+
+def _rolebinding_cells(binding: dict[str, Any], now: datetime) -> list[Any]:
+    ref = binding.get("roleRef") or {}
+    users, groups, accounts = [], [], []
+    for subject in binding.get("subjects") or []:
+        kind, name = subject.get("kind"), subject.get("name", "")
+        if kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+        elif kind == "ServiceAccount":
+            accounts.append(f"{subject.get('namespace', '')}:{name}")
+    return [_name(binding), f"{ref.get('kind', '')}/{ref.get('name', '')}", _age(binding, now), ", ".join(users),
+            ", ".join(groups), ", ".join(accounts)]
+
+
 # Resources with no printer of their own get what upstream gives a CRD without printer columns.
 _GENERIC_COLUMNS = [_NAME, _col("Age", _DOC["creationTimestamp"], "date")]
 
@@ -899,6 +934,10 @@ _PRINTERS: dict[tuple[str, str], tuple[list[dict[str, Any]], Printer]] = {
     ("batch", "jobs"): (_JOB_COLUMNS, _job_cells),
     ("batch", "cronjobs"): (_CRONJOB_COLUMNS, _cronjob_cells),
     ("coordination.k8s.io", "leases"): (_LEASE_COLUMNS, _lease_cells),
+    ("rbac.authorization.k8s.io", "roles"): (_ROLE_COLUMNS, _role_cells),
+    ("rbac.authorization.k8s.io", "clusterroles"): (_ROLE_COLUMNS, _role_cells),
+    ("rbac.authorization.k8s.io", "rolebindings"): (_ROLEBINDING_COLUMNS, _rolebinding_cells),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): (_ROLEBINDING_COLUMNS, _rolebinding_cells),
 }
 
 

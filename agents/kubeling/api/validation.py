@@ -365,6 +365,10 @@ JOB_SPEC = S(
 _SERVICE_PORT = S(name=STR, port=INT, targetPort=INT_OR_STR, nodePort=INT, protocol=STR, appProtocol=STR)
 _ENDPOINT_ADDRESS = S(ip=STR, hostname=STR, nodeName=STR, targetRef=ANY_OBJ)
 
+POLICY_RULE = S(verbs=STRINGS, apiGroups=STRINGS, resources=STRINGS, resourceNames=STRINGS, nonResourceURLs=STRINGS)
+SUBJECT = S(kind=STR, apiGroup=STR, name=STR, namespace=STR)
+ROLE_REF = S(apiGroup=STR, kind=STR, name=STR)
+
 
 def _root(**fields: Schema) -> Struct:
     return S(apiVersion=STR, kind=STR, metadata=OBJECT_META, **fields)
@@ -409,6 +413,10 @@ SCHEMAS: dict[str, Struct] = {
         **_WORKLOAD, serviceName=STR, podManagementPolicy=STR, updateStrategy=S(type=STR, rollingUpdate=_ROLLING),
         volumeClaimTemplates=Arr(ANY_OBJ), persistentVolumeClaimRetentionPolicy=ANY_OBJ, ordinals=S(start=INT),
     )),
+    "Role": _root(rules=Arr(POLICY_RULE)),
+    "ClusterRole": _root(rules=Arr(POLICY_RULE), aggregationRule=ANY_OBJ),
+    "RoleBinding": _root(subjects=Arr(SUBJECT), roleRef=ROLE_REF),
+    "ClusterRoleBinding": _root(subjects=Arr(SUBJECT), roleRef=ROLE_REF),
     "Job": _root(spec=JOB_SPEC),
     "CronJob": _root(spec=S(
         schedule=STR, timeZone=STR, concurrencyPolicy=STR, suspend=BOOL, startingDeadlineSeconds=INT,
@@ -1090,6 +1098,68 @@ def _validate_namespace(obj: Obj) -> Causes:
     return out
 
 
+# --------------------------------------------------------------------------------------------------------------
+# RBAC (upstream's pkg/apis/rbac/validation)
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _policy_rules(obj: Obj, namespaced: bool) -> Causes:
+    out: Causes = []
+    for i, rule in enumerate(_l(obj.get("rules"))):
+        rule, path = _d(rule), _index("rules", i)
+        if not _l(rule.get("verbs")):
+            out.append(required(_child(path, "verbs"), "verbs must contain at least one value"))
+        urls = _l(rule.get("nonResourceURLs"))
+        if urls:
+            if namespaced:
+                out.append(invalid(_child(path, "nonResourceURLs"), urls,
+                                   "namespaced rules cannot apply to non-resource URLs"))
+            if rule.get("apiGroups") or rule.get("resources") or rule.get("resourceNames"):
+                out.append(invalid(_child(path, "nonResourceURLs"), urls,
+                                   "rules cannot apply to both regular resources and non-resource URLs"))
+            continue
+        if not _l(rule.get("apiGroups")):
+            out.append(required(_child(path, "apiGroups"), "resource rules must supply at least one api group"))
+        if not _l(rule.get("resources")):
+            out.append(required(_child(path, "resources"), "resource rules must supply at least one resource"))
+    return out
+
+
+def _role_binding(obj: Obj, namespaced: bool) -> Causes:
+    out: Causes = []
+    ref = _d(obj.get("roleRef"))
+    if (ref.get("apiGroup") or "") != RBAC_GROUP:
+        out.append(not_supported("roleRef.apiGroup", ref.get("apiGroup") or "", [RBAC_GROUP]))
+    kinds = ("Role", "ClusterRole") if namespaced else ("ClusterRole",)
+    if ref.get("kind") not in kinds:
+        out.append(not_supported("roleRef.kind", ref.get("kind") or "", kinds))
+    if not ref.get("name"):
+        out.append(required("roleRef.name"))
+    for i, subject in enumerate(_l(obj.get("subjects"))):
+        subject, path = _d(subject), _index("subjects", i)
+        if not subject.get("name"):
+            out.append(required(_child(path, "name")))
+        kind, group = subject.get("kind"), subject.get("apiGroup") or ""
+        if kind == "ServiceAccount":
+            if group:
+                out.append(not_supported(_child(path, "apiGroup"), group, [""]))
+            if not namespaced and not subject.get("namespace"):
+                out.append(required(_child(path, "namespace")))
+        elif kind in ("User", "Group"):
+            if group != RBAC_GROUP:
+                out.append(not_supported(_child(path, "apiGroup"), group, [RBAC_GROUP]))
+        else:
+            out.append(not_supported(_child(path, "kind"), kind or "", ("ServiceAccount", "User", "Group")))
+    return out
+
+
+def _update_role_binding(new: Obj, old: Obj) -> Causes:
+    if _same(new.get("roleRef"), old.get("roleRef")):
+        return []
+    return [invalid("roleRef", new.get("roleRef"), "cannot change roleRef")]
+
+
 _CREATE: dict[str, Callable[[Obj], Causes]] = {
     "Pod": _validate_pod,
     "Deployment": _validate_deployment,
@@ -1106,6 +1176,10 @@ _CREATE: dict[str, Callable[[Obj], Causes]] = {
     "Event": _validate_event,
     "Lease": _validate_lease,
     "Namespace": _validate_namespace,
+    "Role": lambda obj: _policy_rules(obj, namespaced=True),
+    "ClusterRole": lambda obj: _policy_rules(obj, namespaced=False),
+    "RoleBinding": lambda obj: _role_binding(obj, namespaced=True),
+    "ClusterRoleBinding": lambda obj: _role_binding(obj, namespaced=False),
 }
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1247,6 +1321,8 @@ _UPDATE: dict[str, Callable[[Obj, Obj], Causes]] = {
     "Pod": _update_pod,
     "ConfigMap": _update_data,
     "Secret": _update_secret,
+    "RoleBinding": _update_role_binding,
+    "ClusterRoleBinding": _update_role_binding,
 }
 
 

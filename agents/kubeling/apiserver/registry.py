@@ -376,6 +376,11 @@ class Registry:
                                                          f'"{pod["spec"]["nodeName"]}"')
             pod["spec"]["nodeName"] = node
             strategies.set_condition(pod, "PodScheduled", "True")
+            # Upstream replaces the whole condition: a scheduler's earlier "Unschedulable" reason must not stay.
+            for condition in pod["status"]["conditions"]:
+                if condition.get("type") == "PodScheduled":
+                    condition.pop("reason", None)
+                    condition.pop("message", None)
             return pod
 
         for _ in range(16):

@@ -38,6 +38,8 @@ class Watcher:
     def start(self) -> None:
         revision = self.store.etcd.revision()
         for rtype in RESOURCES:
+            if rtype.create_only:
+                continue  # nothing stored, nothing to watch
             hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype))
             hub.start(revision + 1)
             self.hubs[rtype.plural] = hub

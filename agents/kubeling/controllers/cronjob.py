@@ -19,13 +19,16 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from croniter import croniter
 
 from kubeling.api import meta
 from kubeling.api.resources import lookup
 from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj, controller_of, split_key
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, split_key
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +210,8 @@ class CronJobController(Controller):
     name = "cronjob"
     workers = 2
 
-    def __init__(self, client, informers, recorder, options=None) -> None:
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: Any = None) -> None:
         super().__init__(client, informers, recorder, options)
         self.clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(UTC)
         cj_informer = informers.informer(CRONJOBS)

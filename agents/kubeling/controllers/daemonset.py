@@ -28,7 +28,9 @@ from kubeling.api import meta
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj, controller_of, owner_reference
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, owner_reference
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +188,9 @@ def new_daemon_pod(ds: Obj, node_name: str, revision: str) -> Obj:
     node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": [
         {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}]}
     spec["nodeName"] = node_name
+    owner = owner_reference({**ds, "apiVersion": "apps/v1", "kind": "DaemonSet"})  # list items may lack them
     metadata: Obj = {"generateName": f"{ds['metadata']['name']}-", "namespace": ds["metadata"]["namespace"],
-                     "labels": labels, "ownerReferences": [owner_reference(ds)]}
+                     "labels": labels, "ownerReferences": [owner]}
     if template_meta.get("annotations"):
         metadata["annotations"] = dict(template_meta["annotations"])
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
@@ -344,7 +347,8 @@ class DaemonSetController(Controller):
     workers = 2
     burst = 250  # most pods created or deleted in one sync, as upstream's BurstReplicas
 
-    def __init__(self, client, informers, recorder, options=None) -> None:
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: Any = None) -> None:
         super().__init__(client, informers, recorder, options)
         self.expectations = Expectations()
         self.clock = lambda: datetime.datetime.now(datetime.UTC)

@@ -26,11 +26,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.resources import lookup
 from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj, controller_of, owner_reference
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, owner_reference
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +212,9 @@ def set_condition(status: Obj, kind: str, condition_status: str, reason: str, me
 def pod_from_template(job: Obj) -> Obj:
     template = job["spec"]["template"]
     template_meta = template.get("metadata") or {}
+    owner = owner_reference({**job, "apiVersion": "batch/v1", "kind": "Job"})  # list items may lack them
     metadata: Obj = {"generateName": f"{job['metadata']['name']}-", "namespace": job["metadata"]["namespace"],
-                     "labels": dict(template_meta.get("labels") or {}), "ownerReferences": [owner_reference(job)]}
+                     "labels": dict(template_meta.get("labels") or {}), "ownerReferences": [owner]}
     if template_meta.get("annotations"):
         metadata["annotations"] = dict(template_meta["annotations"])
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": copy.deepcopy(template.get("spec"))}
@@ -280,7 +284,8 @@ class JobController(Controller):
     pod_failure_backoff = 10.0  # upstream's DefaultJobPodFailureBackOff
     max_pod_failure_backoff = 600.0
 
-    def __init__(self, client, informers, recorder, options=None) -> None:
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: Any = None) -> None:
         super().__init__(client, informers, recorder, options)
         self.expectations = Expectations()
         self.clock = lambda: datetime.datetime.now(datetime.UTC)

@@ -234,12 +234,15 @@ def pod_from_template(rs: Obj) -> Obj:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": meta.deep_copy(template.get("spec") or {})}
 
 
-def slow_start_batch(count: int, initial: int, create: Callable[[], None]) -> tuple[int, Exception | None]:
+def slow_start_batch(count: int, initial: int, create: Callable[[], None],
+                     pool: ThreadPoolExecutor | None = None) -> tuple[int, Exception | None]:
     """Call `create` `count` times in parallel batches of 1, 2, 4, …; stop after the first batch with a failure,
     so a quota or admission error costs one failed call, not `count`. Returns (successes, first error)."""
+    own_pool = pool is None
+    pool = pool or ThreadPoolExecutor(max_workers=16)
     successes, remaining = 0, count
     batch = min(remaining, initial)
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    try:
         while batch > 0:
             futures = [pool.submit(create) for _ in range(batch)]
             failures = [exc for f in futures if (exc := f.exception()) is not None]
@@ -248,7 +251,10 @@ def slow_start_batch(count: int, initial: int, create: Callable[[], None]) -> tu
                 return successes, failures[0]
             remaining -= batch
             batch = min(2 * batch, remaining)
-    return successes, None
+        return successes, None
+    finally:
+        if own_pool:
+            pool.shutdown()
 
 
 def _owner_index(obj: Obj) -> list[str]:
@@ -266,6 +272,8 @@ class ReplicaSetController(Controller):
     def __init__(self, client, informers, recorder, options=None) -> None:
         super().__init__(client, informers, recorder, options)
         self.expectations = Expectations()
+        # Long-lived, so its threads keep their kept-alive API connections between syncs.
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="replicaset-io")
         rs_informer, pod_informer = informers.informer(REPLICASETS), informers.informer(PODS)
         self.replicasets, self.pods = rs_informer.store, pod_informer.store
         self.pods.add_indexer(OWNER_INDEX, _owner_index)
@@ -418,7 +426,7 @@ class ReplicaSetController(Controller):
             count = min(-diff, BURST_REPLICAS)
             self.expectations.expect(key, creates=count)
             template = pod_from_template(self._typed(rs))
-            successes, error = slow_start_batch(count, 1, lambda: self._create_pod(rs, template))
+            successes, error = slow_start_batch(count, 1, lambda: self._create_pod(rs, template), self.pool)
             for _ in range(count - successes):
                 self.expectations.creation_observed(key)  # skipped or failed: never coming
             if error is not None:
@@ -427,8 +435,7 @@ class ReplicaSetController(Controller):
             count = min(diff, BURST_REPLICAS)
             doomed = rank_for_deletion(pods, self._related_pods(rs))[:count]
             self.expectations.expect(key, deletes=[key_of(p) for p in doomed])
-            with ThreadPoolExecutor(max_workers=16) as pool:
-                results = list(pool.map(lambda p: self._delete_pod(rs, p), doomed))
+            results = list(self.pool.map(lambda p: self._delete_pod(rs, p), doomed))
             failures = [exc for exc in results if exc is not None]
             if failures:
                 raise failures[0]

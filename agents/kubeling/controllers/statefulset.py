@@ -21,12 +21,15 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj, controller_of, owner_reference
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, owner_reference
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +82,9 @@ def new_pod(sts: Obj, ordinal: int, revision: str) -> Obj:
     template_meta = template.get("metadata") or {}
     name = f"{sts['metadata']['name']}-{ordinal}"
     labels = {**(template_meta.get("labels") or {}), **identity_labels(sts, ordinal), REVISION_LABEL: revision}
+    owner = owner_reference({**sts, "apiVersion": "apps/v1", "kind": "StatefulSet"})  # list items may lack them
     metadata: Obj = {"name": name, "namespace": sts["metadata"]["namespace"], "labels": labels,
-                     "ownerReferences": [owner_reference(sts)]}
+                     "ownerReferences": [owner]}
     if template_meta.get("annotations"):
         metadata["annotations"] = dict(template_meta["annotations"])
     spec = copy.deepcopy(template.get("spec") or {})
@@ -254,7 +258,8 @@ class StatefulSetController(Controller):
     name = "statefulset"
     workers = 2
 
-    def __init__(self, client, informers, recorder, options=None) -> None:
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: Any = None) -> None:
         super().__init__(client, informers, recorder, options)
         self.clock = lambda: datetime.datetime.now(datetime.UTC)
         sts_informer = informers.informer(STATEFULSETS)

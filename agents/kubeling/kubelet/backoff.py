@@ -64,6 +64,3 @@ class Backoff:
             for key in [k for k, (_, last) in self._entries.items() if self._expired(now, last)]:
                 del self._entries[key]
 
-
-def wait_remaining(deadline: float) -> float:
-    return max(0.0, deadline - time.monotonic())

@@ -8,6 +8,7 @@ a name conflict, never a duplicate.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import ipaddress
@@ -106,8 +107,8 @@ class Runtime:
         self.api.ping()
 
     def ensure_network(self, cidr: str) -> None:
-        """A bridge network for pods with subnet = the node's pod CIDR; Docker's own masquerade off (see
-        docs/kubelet.md: the pod network adds a masquerade that leaves cluster traffic alone)."""
+        """A bridge network for pods with subnet = the node's pod CIDR and Docker's own masquerade off (see the
+        package docstring: the kubelet's masquerade leaves cluster traffic alone)."""
         net = ipaddress.ip_network(cidr, strict=False)
         gateway = str(next(net.hosts()))
         for existing in self.api.networks(names=[self.network]):
@@ -142,6 +143,11 @@ class Runtime:
                 self._details.clear()
         return records
 
+    def states(self) -> dict[str, tuple[str, str]]:
+        """container id → (pod uid, state) for every container of this node: one cheap `docker ps`."""
+        rows = self.api.containers(all=True, filters={"label": [f"{LABEL_NODE}={self.node}"]})
+        return {row["Id"]: ((row.get("Labels") or {}).get(LABEL_POD_UID, ""), row.get("State", "")) for row in rows}
+
     def _record(self, row: Obj) -> ContainerRecord:
         labels = row.get("Labels") or {}
         networks = (row.get("NetworkSettings") or {}).get("Networks") or {}
@@ -154,15 +160,14 @@ class Runtime:
             hash=labels.get(LABEL_HASH, ""), labels=labels,
         )
         # Start and finish times only change with the state, so each container is inspected once per state.
-        if record.state != "created" or True:
-            details = self._inspect_cached(record.id, record.state)
-            if details:
-                state = details.get("State") or {}
-                record.started_at = docker_time(state.get("StartedAt"))
-                record.finished_at = docker_time(state.get("FinishedAt"))
-                record.exit_code = int(state.get("ExitCode") or 0)
-                record.oom_killed = bool(state.get("OOMKilled"))
-                record.error = state.get("Error") or ""
+        details = self._inspect_cached(record.id, record.state)
+        if details:
+            state = details.get("State") or {}
+            record.started_at = docker_time(state.get("StartedAt"))
+            record.finished_at = docker_time(state.get("FinishedAt"))
+            record.exit_code = int(state.get("ExitCode") or 0)
+            record.oom_killed = bool(state.get("OOMKilled"))
+            record.error = state.get("Error") or ""
         return record
 
     def _inspect_cached(self, container_id: str, state: str) -> Obj | None:
@@ -204,13 +209,14 @@ class Runtime:
         return self.api.create_host_config(**kwargs)
 
     def start(self, container_id: str) -> None:
-        self.api.start(container_id)
+        try:
+            self.api.start(container_id)
+        finally:
+            self.forget(container_id)  # its state (or its start error) changed under the cache
 
     def stop(self, container_id: str, timeout: float) -> None:
-        try:
-            self.api.stop(container_id, timeout=max(0, int(round(timeout))))
-        except docker.errors.NotFound:
-            pass
+        with contextlib.suppress(docker.errors.NotFound):
+            self.api.stop(container_id, timeout=max(0, round(timeout)))
 
     def remove(self, container_id: str) -> None:
         try:

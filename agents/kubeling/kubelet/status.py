@@ -55,9 +55,9 @@ def qos_class(spec: Obj) -> str:
         if requests or limits:
             any_set = True
         for name in ("cpu", "memory"):
-            if name not in limits:
-                guaranteed = False
-            elif name in requests and quantity.parse_quantity(requests[name]) != quantity.parse_quantity(limits[name]):
+            differs = name in requests and quantity.parse_quantity(requests[name]) != quantity.parse_quantity(
+                limits.get(name, 0))
+            if name not in limits or differs:
                 guaranteed = False
     if not any_set:
         return "BestEffort"
@@ -83,9 +83,9 @@ def container_statuses(pod: Obj, records: list[ContainerRecord], kind: str, wait
             status["imageID"] = image_id(latest)
         if latest is not None and latest.running:
             status["state"] = {"running": {"startedAt": latest.started_at}}
-            is_started = started(name, latest.id)
+            is_started = kind == "init" or started(name, latest.id)
             status["started"] = is_started
-            status["ready"] = is_started and ready(name, latest.id)
+            status["ready"] = kind == "app" and is_started and ready(name, latest.id)
             if len(found) > 1 and found[1].exited:
                 status["lastState"] = {"terminated": terminated(found[1], messages.get(found[1].id, ""))}
         elif latest is not None and latest.exited:

@@ -1,0 +1,53 @@
+"""`kubeling kubelet` flags (upstream's names where upstream has the flag) and the entry point."""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import logging
+import signal
+import socket
+
+from kubeling import component
+from kubeling.kubelet.kubelet import Kubelet
+from kubeling.kubelet.nodestatus import default_node_ip
+from kubeling.kubelet.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    component.add_client_arguments(parser)
+    parser.add_argument("--hostname-override", default="", help="the node's name (default: the host name)")
+    parser.add_argument("--node-ip", default="",
+                        help="the node's InternalIP (default: the address of the default route's interface)")
+    parser.add_argument("--pod-cidr", default="",
+                        help="this node's pod range (default: what the controller-manager's node IPAM assigns)")
+    parser.add_argument("--root-dir", default="/var/lib/kubeling/kubelet", help="volumes and per-pod files")
+    parser.add_argument("--pod-infra-container-image", default="kubeling/pause:1",
+                        help="the image of each pod's sandbox container")
+    parser.add_argument("--address", default="0.0.0.0", help="address of the kubelet API")
+    parser.add_argument("--port", type=int, default=10250, help="port of the kubelet API")
+    parser.add_argument("--node-status-update-frequency", type=component._seconds, default=10.0,
+                        help="how often the Lease is renewed and the node status recomputed")
+    parser.add_argument("--sync-frequency", type=component._seconds, default=60.0,
+                        help="how often every pod is resynced even without events")
+    parser.add_argument("--docker-endpoint", default="", help="Docker API (default: $DOCKER_HOST or the socket)")
+    parser.add_argument("--docker-network", default="kubeling",
+                        help="the Docker bridge network for pods (its subnet is the node's pod CIDR)")
+    parser.add_argument("--non-masquerade-cidr", default="10.0.0.0/8",
+                        help="pod traffic to anywhere outside this range is masqueraded ('' turns that off)")
+    parser.add_argument("--pod-workers", type=int, default=16, help="pods synced in parallel")
+
+
+def run(args: argparse.Namespace) -> int:
+    component.setup_logging(args.v)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` dumps every thread's stack, for stuck syncs
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # "pool is full" under bursts
+    client = component.make_client(args, "kubelet")
+    node_name = (args.hostname_override or socket.gethostname()).lower()
+    node_ip = args.node_ip or default_node_ip()
+    runtime = Runtime(node_name, args.docker_network, args.docker_endpoint or None)
+    stop = component.wait_for_signal()
+    Kubelet(args, client, runtime, node_name, node_ip).run(stop)
+    return 0

@@ -1,0 +1,310 @@
+"""The kubelet: registers the Node, watches the pods bound to it, and runs them with Docker.
+
+Threads: an informer per watched resource (pods of this node, ConfigMaps, Secrets), a pool of pod workers on one
+work queue keyed by pod uid (so one pod is synced by one worker at a time, and pods in parallel), the Docker
+event stream (a container started or died: sync its pod at once), housekeeping (resync, orphaned containers),
+the node status and Lease loop, and the HTTP API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from kubeling.api.resources import lookup
+from kubeling.client import Client
+from kubeling.client.events import EventRecorder
+from kubeling.client.informer import Informer
+from kubeling.client.workqueue import WorkQueue
+from kubeling.kubelet import nodestatus, status
+from kubeling.kubelet.pods import PodSyncer
+from kubeling.kubelet.runtime import Runtime
+from kubeling.kubelet.server import KubeletServer, LogError
+from kubeling.kubelet.volumes import VolumeManager
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+PODS = lookup("", "pods")
+CONFIGMAPS = lookup("", "configmaps")
+SECRETS = lookup("", "secrets")
+HOUSEKEEPING_PERIOD = 1.0
+MASQUERADE_CHAIN = "KUBELING-POD-EGRESS"
+
+
+def references(pod: Obj, kind: str, name: str) -> bool:
+    """Does the pod use this ConfigMap (kind 'configMap') or Secret (kind 'secret') in a volume or its env?"""
+    spec = pod.get("spec", {})
+    for volume in spec.get("volumes") or []:
+        sources = [volume] + [s for s in (volume.get("projected") or {}).get("sources") or []]
+        for source in sources:
+            ref = source.get(kind)
+            if ref and (ref.get("name") == name or ref.get("secretName") == name):
+                return True
+    env_key, from_key = ("configMapKeyRef", "configMapRef") if kind == "configMap" else ("secretKeyRef", "secretRef")
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        for var in container.get("env") or []:
+            if ((var.get("valueFrom") or {}).get(env_key) or {}).get("name") == name:
+                return True
+        for source in container.get("envFrom") or []:
+            if (source.get(from_key) or {}).get("name") == name:
+                return True
+    return False
+
+
+class Kubelet:
+    def __init__(self, args: argparse.Namespace, client: Client, runtime: Runtime, node_name: str,
+                 node_ip: str) -> None:
+        self.args, self.client, self.runtime = args, client, runtime
+        self.node_name, self.node_ip = node_name, node_ip
+        self.recorder = EventRecorder(client, "kubelet", node_name)
+        self.queue = WorkQueue(name="kubelet")
+        self.pods = Informer(client, PODS, field_selector=f"spec.nodeName={node_name}")
+        self.configmaps = Informer(client, CONFIGMAPS)
+        self.secrets = Informer(client, SECRETS)
+        self._by_uid: dict[str, Obj] = {}
+        self._lock = threading.Lock()
+        self.node = nodestatus.NodeStatus(client, node_name, node_ip, args.port, args.root_dir, args.pod_cidr)
+        self._allocatable: dict[str, str] = {}
+        self._runtime_error: str | None = "not checked yet"
+        self._node_old: Obj = {}
+        self.volumes = VolumeManager(args.root_dir, self._configmap, self._secret)
+        self.syncer = PodSyncer(
+            client, runtime, self.volumes, node_name=node_name, node_ip=node_ip, root_dir=args.root_dir,
+            infra_image=args.pod_infra_container_image, get_pod=self.pod_by_uid, configmap=self._configmap,
+            secret=self._secret, event=self.recorder.event, requeue=self._requeue,
+            allocatable=lambda: self._allocatable)
+        self.pods.add_handler(self._pod_added, lambda old, new: self._pod_added(new), self._pod_deleted)
+        for informer, kind in ((self.configmaps, "configMap"), (self.secrets, "secret")):
+            handler = self._referrers_of(kind)
+            informer.add_handler(handler, lambda old, new, h=handler: h(new), handler)
+
+    # Caches
+
+    def pod_by_uid(self, uid: str) -> Obj | None:
+        with self._lock:
+            return self._by_uid.get(uid)
+
+    def _configmap(self, namespace: str, name: str) -> Obj | None:
+        return self.configmaps.store.get(f"{namespace}/{name}")
+
+    def _secret(self, namespace: str, name: str) -> Obj | None:
+        return self.secrets.store.get(f"{namespace}/{name}")
+
+    def _pod_added(self, pod: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        with self._lock:
+            self._by_uid[uid] = pod
+        self.queue.add(uid)
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        with self._lock:
+            self._by_uid.pop(uid, None)
+        self.queue.add(uid)
+
+    def _referrers_of(self, kind: str):
+        def handler(obj: Obj) -> None:
+            namespace, name = obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+            for pod in self.pods.store.list(namespace):
+                if references(pod, kind, name):
+                    self.queue.add(pod["metadata"]["uid"])
+        return handler
+
+    def _requeue(self, uid: str, delay: float) -> None:
+        self.queue.add_after(uid, delay)
+
+    # Running
+
+    def run(self, stop: threading.Event) -> None:
+        server = KubeletServer(self.args.address, self.args.port, self).start()
+        log.info("kubelet API on %s:%d", self.args.address, server.port)
+        version = self._check_runtime()
+        registered = self._retry(stop, lambda: self.node.register(self._node_status(version, {})), "register node")
+        if registered is None:
+            return
+        self._allocatable = dict(registered.get("status", {}).get("allocatable") or {})
+        self._node_old = registered.get("status") or {}
+        self.node.renew_lease()
+        threading.Thread(target=self._node_loop, args=(stop,), name="node status", daemon=True).start()
+        cidr = self._wait_for_pod_cidr(stop, registered)
+        if cidr is None:
+            return
+        self._retry(stop, lambda: self.runtime.ensure_network(cidr) or True, "create the pod network")
+        self._masquerade(cidr)
+        for informer in (self.configmaps, self.secrets, self.pods):
+            informer.start()
+        for informer in (self.configmaps, self.secrets, self.pods):
+            while not informer.wait_for_sync(1.0):
+                if stop.is_set():
+                    return
+        log.info("kubelet %s ready: pod CIDR %s, %d pods bound here", self.node_name, cidr, len(self.pods.store))
+        for index in range(self.args.pod_workers):
+            threading.Thread(target=self._worker, name=f"pod worker {index}", daemon=True).start()
+        threading.Thread(target=self.runtime.watch_events, args=(self.queue.add, stop), name="docker events",
+                         daemon=True).start()
+        threading.Thread(target=self._housekeeping, args=(stop,), name="housekeeping", daemon=True).start()
+        stop.wait()
+        self.queue.shutdown()
+
+    def _retry(self, stop: threading.Event, action, what: str):
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                return action()
+            except Exception as exc:
+                log.warning("could not %s: %s; retrying in %.1fs", what, exc, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 10)
+        return None
+
+    def _wait_for_pod_cidr(self, stop: threading.Event, node: Obj) -> str | None:
+        """`--pod-cidr`, else what the controller-manager's node IPAM writes into spec.podCIDR."""
+        while not stop.is_set():
+            cidr = (node.get("spec") or {}).get("podCIDR")
+            if cidr:
+                return cidr
+            log.info("waiting for node %s to get a podCIDR", self.node_name)
+            if stop.wait(1.0):
+                return None
+            with contextlib.suppress(Exception):
+                node = self.node.get()
+        return None
+
+    def _masquerade(self, cidr: str) -> None:
+        """Pods reach the outside through a MASQUERADE for their CIDR, except towards the cluster's own range."""
+        keep = self.args.non_masquerade_cidr
+        if not keep or not shutil.which("iptables"):
+            return
+        rule = ["-s", cidr, "!", "-d", keep, "-m", "comment", "--comment", f"kubeling pod egress {cidr}",
+                "-j", "MASQUERADE"]
+        jump = ["-m", "comment", "--comment", "kubeling pod egress", "-j", MASQUERADE_CHAIN]
+        try:
+            subprocess.run(["iptables", "-w", "-t", "nat", "-N", MASQUERADE_CHAIN], capture_output=True)
+            for chain, spec in (("POSTROUTING", jump), (MASQUERADE_CHAIN, rule)):
+                check = subprocess.run(["iptables", "-w", "-t", "nat", "-C", chain, *spec], capture_output=True)
+                if check.returncode != 0:
+                    subprocess.run(["iptables", "-w", "-t", "nat", "-A", chain, *spec], check=True,
+                                   capture_output=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            log.warning("could not add the pod egress masquerade rule: %s", exc)
+
+    def _worker(self) -> None:
+        while (uid := self.queue.get()) is not None:
+            try:
+                started = time.monotonic()
+                self.syncer.sync(uid)
+                log.debug("synced pod %s in %.3fs", uid, time.monotonic() - started)
+            except Exception:
+                log.exception("sync of pod %s failed; retrying", uid)
+                self.queue.add_rate_limited(uid)
+            else:
+                self.queue.forget(uid)
+            finally:
+                self.queue.done(uid)
+
+    def _housekeeping(self, stop: threading.Event) -> None:
+        """Upstream's PLEG relist as a safety net for the Docker event stream: a pod whose containers changed
+        state is synced; containers of pods we no longer know get synced (and so removed); every pod is resynced
+        every --sync-frequency."""
+        last_resync = time.monotonic()
+        seen: dict[str, tuple[str, str]] = {}
+        while not stop.wait(HOUSEKEEPING_PERIOD):
+            try:
+                with self._lock:
+                    known = set(self._by_uid)
+                states = self.runtime.states()
+                for container_id, (uid, state) in states.items():
+                    if seen.get(container_id) != (uid, state) or uid not in known:
+                        self.queue.add(uid)
+                seen = states
+                if time.monotonic() - last_resync > self.args.sync_frequency:
+                    last_resync = time.monotonic()
+                    for uid in known:
+                        self.queue.add(uid)
+                self.syncer.crash_backoff.gc()
+                self.syncer.pull_backoff.gc()
+            except Exception as exc:
+                log.warning("housekeeping: %s", exc)
+
+    # Node status
+
+    def _check_runtime(self) -> str:
+        try:
+            version = self.runtime.version()
+            self._runtime_error = None
+            return version
+        except Exception as exc:
+            self._runtime_error = str(exc)
+            return "unknown"
+
+    def _node_status(self, version: str, old: Obj) -> Obj:
+        images: list[Obj] = []
+        if self._runtime_error is None:
+            with contextlib.suppress(Exception):
+                images = nodestatus.image_list(self.runtime.images())
+        return self.node.status(self._runtime_error, version, images, old)
+
+    def _node_loop(self, stop: threading.Event) -> None:
+        old: Obj = self._node_old
+        version = "unknown"
+        while not stop.wait(self.args.node_status_update_frequency):
+            try:
+                self.node.renew_lease()
+                version = self._check_runtime() if self._runtime_error or version == "unknown" else version
+                if self._runtime_error is None:
+                    try:
+                        self.runtime.ping()
+                    except Exception as exc:
+                        self._runtime_error = str(exc)
+                new = self._node_status(version, old)
+                self.node.write(new)
+                old = new
+            except Exception as exc:
+                log.warning("node status: %s", exc)
+
+    # The HTTP API's view
+
+    def healthy(self) -> bool:
+        return True
+
+    def pod_list(self) -> list[Obj]:
+        return [{"kind": "Pod", "apiVersion": "v1", **p} for p in self.pods.store.list()]
+
+    def container_logs(self, namespace: str, name: str, container: str, *, follow: bool, previous: bool,
+                       tail: int | None, timestamps: bool, since: float | None) -> Iterator[bytes]:
+        pod = self.pods.store.get(f"{namespace}/{name}")
+        if pod is None:
+            raise LogError(404, f'pod "{name}" not found')
+        spec = pod.get("spec", {})
+        kind = "app" if any(c.get("name") == container for c in spec.get("containers") or []) else "init"
+        if kind == "init" and not any(c.get("name") == container for c in spec.get("initContainers") or []):
+            raise LogError(400, f"container {container} is not valid for pod {name}")
+        found = status.instances(self.runtime.list(pod["metadata"]["uid"]), container, kind)
+        if previous:
+            if len(found) < 2:
+                raise LogError(400, f'previous terminated container "{container}" in pod "{name}" not found')
+            record = found[1]
+            follow = False
+        else:
+            if not found:
+                reason = self._waiting_reason(pod, container)
+                raise LogError(400, f'container "{container}" in pod "{name}" is waiting to start: {reason}')
+            record = found[0]
+        return self.runtime.logs(record.id, follow=follow, tail=tail, timestamps=timestamps, since=since)
+
+    @staticmethod
+    def _waiting_reason(pod: Obj, container: str) -> str:
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        statuses += (pod.get("status") or {}).get("initContainerStatuses") or []
+        for entry in statuses:
+            if entry.get("name") == container:
+                return ((entry.get("state") or {}).get("waiting") or {}).get("reason") or "ContainerCreating"
+        return "ContainerCreating"
