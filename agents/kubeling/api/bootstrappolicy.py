@@ -67,8 +67,10 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
     "admin": _ADMIN,
     "edit": _EDIT,
     "view": _VIEW,
-    "system:basic-user": [rule("create", "authorization.k8s.io", ("selfsubjectaccessreviews", "selfsubjectrulesreviews")),
-                          rule("create", "authentication.k8s.io", "selfsubjectreviews")],
+    "system:basic-user": [
+        rule("create", "authorization.k8s.io", ("selfsubjectaccessreviews", "selfsubjectrulesreviews")),
+        rule("create", "authentication.k8s.io", "selfsubjectreviews"),
+    ],
     "system:discovery": [url_rule("get", "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
                                   "/openapi/*", "/readyz", "/version", "/version/")],
     "system:public-info-viewer": [url_rule("get", "/healthz", "/livez", "/readyz", "/version", "/version/")],

@@ -172,3 +172,38 @@ def qualified_forbidden(attrs: Attributes, text: str) -> str:
     if attrs.name:
         return f'{qualified} "{attrs.name}" is forbidden: {text}'
     return f"{qualified} is forbidden: {text}"
+
+
+# The Node authorizer's graph, reduced to one pod: which secrets, configmaps, claims and service account it uses.
+
+
+def pod_references(pod: Obj) -> set[tuple[str, str]]:
+    """(resource, name) pairs a pod's kubelet must read: volumes, env, envFrom, image pull secrets, its account."""
+    spec = pod.get("spec") or {}
+    refs = {("serviceaccounts", spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")}
+    refs |= {("secrets", s.get("name", "")) for s in spec.get("imagePullSecrets") or []}
+    for volume in spec.get("volumes") or []:
+        if (secret := volume.get("secret")) is not None:
+            refs.add(("secrets", secret.get("secretName", "")))
+        if (config_map := volume.get("configMap")) is not None:
+            refs.add(("configmaps", config_map.get("name", "")))
+        if (claim := volume.get("persistentVolumeClaim")) is not None:
+            refs.add(("persistentvolumeclaims", claim.get("claimName", "")))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if (secret := source.get("secret")) is not None:
+                refs.add(("secrets", secret.get("name", "")))
+            if (config_map := source.get("configMap")) is not None:
+                refs.add(("configmaps", config_map.get("name", "")))
+    for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        for env in container.get("env") or []:
+            source = env.get("valueFrom") or {}
+            if (key := source.get("secretKeyRef")) is not None:
+                refs.add(("secrets", key.get("name", "")))
+            if (key := source.get("configMapKeyRef")) is not None:
+                refs.add(("configmaps", key.get("name", "")))
+        for env_from in container.get("envFrom") or []:
+            if (ref := env_from.get("secretRef")) is not None:
+                refs.add(("secrets", ref.get("name", "")))
+            if (ref := env_from.get("configMapRef")) is not None:
+                refs.add(("configmaps", ref.get("name", "")))
+    return {(kind, name) for kind, name in refs if name}

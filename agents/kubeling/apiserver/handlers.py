@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+import select
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
@@ -274,10 +276,33 @@ def watch_collection(target: Target) -> Response:
         bookmarks=_flag("allowWatchBookmarks"),
         table_version=wants_table(),
         include_object=request.args.get("includeObject", "Metadata"),
+        gone=hung_up_probe(request.environ),
     )
     stream = current_app.extensions["kubeling.watcher"].stream(rtype, target.namespace, predicate, options)
     first = next(stream)  # raises 410 Expired before the response starts, as a plain Status reply
     return Response(_chain(first, stream), mimetype="application/json", direct_passthrough=True)
+
+
+def hung_up_probe(environ: dict[str, Any]) -> Callable[[], bool] | None:
+    """A check for a closed client connection: its socket reads as end-of-file.
+
+    Watches write nothing while nothing changes, so without this a dead client would hold a thread until
+    timeoutSeconds.
+    """
+    sock = environ.get("gunicorn.socket") or environ.get("kubeling.socket")
+    if sock is None:
+        return None
+
+    def gone() -> bool:
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return False
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+    return gone
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -26,6 +26,8 @@ class WatchOptions:
     bookmarks: bool = False
     table_version: str | None = None
     include_object: str = "Metadata"
+    # Says whether the client has hung up; checked once a second, so a watch nobody reads ends promptly.
+    gone: Callable[[], bool] | None = None
 
 
 class Watcher:
@@ -103,7 +105,7 @@ class Watcher:
                     if line is not None:
                         yield encode(*line)
                 now = time.monotonic()
-                if now >= deadline:
+                if now >= deadline or (options.gone is not None and options.gone()):
                     return
                 if options.bookmarks and now >= next_bookmark:
                     next_bookmark = now + BOOKMARK_INTERVAL
