@@ -52,7 +52,7 @@ class Plan:
     phase_seconds: float = 12.0  # each measured phase stops at its op count or after this long
     list_sizes: tuple[int, ...] = (1000, 10000)
     list_rounds: int = 20
-    list_seconds: float = 20.0
+    list_seconds: float = 30.0
     populate_seconds: float = 150.0
     watch_writes: int = 200
     deadline: float = 450.0  # the whole run; phases that would start after it are skipped

@@ -64,9 +64,16 @@ def post_all(url: str, bodies: list[dict], threads: int = 16) -> float:
     def post(body: dict) -> None:
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
-        for _ in range(5):
-            response = session.post(url, json=body, timeout=30)
-            if response.status_code in (201, 409):
+        for attempt in range(6):
+            try:
+                response = session.post(url, json=body, timeout=30)
+            except requests.ConnectionError:  # an overloaded server may reset a connection: retry it
+                if attempt == 5:
+                    raise
+                local.session = session = requests.Session()
+                time.sleep(0.5)
+                continue
+            if response.status_code in (201, 409):  # 409: an earlier, reset attempt had created it
                 return
             time.sleep(0.2)
         response.raise_for_status()

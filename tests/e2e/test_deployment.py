@@ -21,7 +21,7 @@ from cluster import APIServer, Component
 from conftest import Kubectl
 from standin import KubeletStandIn, register_node
 
-READY_DELAY = 0.5  # seconds before the stand-in reports a new pod Ready: rollouts take several steps
+READY_DELAY = 1.0  # seconds before the stand-in reports a new pod Ready: rollouts take several steps
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -211,7 +211,8 @@ def test_missing_configmap_is_a_config_error_until_it_appears(env: Env, ns: str)
 def test_configmap_and_secret_volumes_are_mounted_and_updated(env: Env, ns: str) -> None:
     env.api.create(ns, "configmaps", {"metadata": {"name": "files"}, "data": {"greeting": "hello", "other": "x"}})
     env.api.create(ns, "secrets", {"metadata": {"name": "keys"}, "data": {"token": base64.b64encode(b"abc").decode()}})
-    script = ("cat /etc/keys/token; echo; ls -lL /etc/keys/token | cut -c1-10; ls /etc/cfg; "
+    script = ("cat /etc/keys/token; echo; ls -lL /etc/keys/token | cut -c1-10; ls /etc/cfg; cat /etc/podinfo/labels; "
+              "echo; "
               "touch /etc/cfg/new 2>/dev/null || echo read-only; last=; "
               "while true; do cur=$(cat /etc/cfg/hello.txt); "
               "if [ \"$cur\" != \"$last\" ]; then echo \"greeting=$cur\"; last=$cur; fi; sleep 0.2; done")
@@ -232,7 +233,8 @@ def test_configmap_and_secret_volumes_are_mounted_and_updated(env: Env, ns: str)
     assert lines[0] == "abc"
     assert lines[1] == "-r--------"
     assert lines[2] == "hello.txt"  # only the listed key, under its path
-    assert "read-only" in lines
+    assert lines[3] == 'app="vols"'  # downward API labels
+    assert lines[4] == "read-only"
     env.api.patch(ns, "configmaps", "files", {"data": {"greeting": "bonjour"}})
     logs_until(env.server.url, env.cache, ns, "vols", "greeting=bonjour", timeout=15)
 
@@ -263,8 +265,10 @@ def test_crashing_container_backs_off_with_growing_delays(env: Env, ns: str) -> 
             break
         time.sleep(0.1)
     assert {0, 1, 2} <= set(seen), seen
-    assert seen[1] - seen[0] < 4  # the first restart is immediate
-    assert 8 < seen[2] - seen[1] < 14  # then 10 s of back-off
+    # The first restart is immediate, the second waits 10 s of back-off (plus Docker's start time, which on a
+    # busy 2-CPU machine is seconds, hence the loose bounds).
+    first, second = seen[1] - seen[0], seen[2] - seen[1]
+    assert first < 8 and 9 < second < 20 and second > first + 5, (first, second)
     found = env.api.wait_pod(ns, "crash", lambda p: "back-off 20s" in str(status_of(p, "crash").get("state")),
                              timeout=5, what="the 20s back-off")
     entry = status_of(found, "crash")
@@ -306,7 +310,7 @@ def test_liveness_failure_restarts_the_container(env: Env, ns: str) -> None:
     env.api.wait_event(ns, "live", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404")
     env.api.wait_event(ns, "live", "Killing", "Container web failed liveness probe, will be restarted")
     assert found["status"]["phase"] == "Running"
-    assert status_of(found, "web")["lastState"]["terminated"]["exitCode"] == 137  # killed after the grace period
+    assert status_of(found, "web")["lastState"]["terminated"]["reason"] == "Error"  # httpd exits 1 on SIGTERM
 
 
 def test_readiness_gates_the_ready_condition(env: Env, ns: str) -> None:
@@ -348,9 +352,14 @@ def test_failing_image_pull_backs_off(env: Env, ns: str) -> None:
 
 
 def test_graceful_termination_timing(env: Env, ns: str) -> None:
-    polite = container("c", 'trap "sleep 2; exit 0" TERM; while true; do sleep 0.1; done')
+    host_dir = env.kubelet.workdir / f"host-{ns}"
+    polite = container("c", 'trap "sleep 2; exit 0" TERM; while true; do sleep 0.1; done',
+                       volumeMounts=[{"name": "host", "mountPath": "/host"}],
+                       lifecycle={"preStop": {"exec": {"command": ["sh", "-c", "echo stopping > /host/prestop"]}}})
     stubborn = container("c", "exec sleep 3600")  # PID 1 without a handler: SIGTERM does nothing
-    created = env.api.create(ns, "pods", pod("polite", env.node, [polite], terminationGracePeriodSeconds=30))
+    created = env.api.create(ns, "pods", pod("polite", env.node, [polite], terminationGracePeriodSeconds=30,
+                                             volumes=[{"name": "host", "hostPath": {"path": str(host_dir),
+                                                                                     "type": "DirectoryOrCreate"}}]))
     env.api.create(ns, "pods", pod("stubborn", env.node, [stubborn], terminationGracePeriodSeconds=3))
     for name in ("polite", "stubborn"):
         env.api.wait_pod(ns, name, running, what="Running")
@@ -360,6 +369,7 @@ def test_graceful_termination_timing(env: Env, ns: str) -> None:
     assert terminating is not None and terminating["metadata"]["deletionTimestamp"]
     took = env.api.wait_gone(ns, "polite", timeout=15)
     assert 1.5 < took < 5, f"a pod that exits 2 s after SIGTERM took {took:.1f}s to go"
+    assert (host_dir / "prestop").read_text() == "stopping\n"  # the preStop hook ran (into a hostPath volume)
 
     env.api.delete(ns, "pods", "stubborn")
     took = env.api.wait_gone(ns, "stubborn", timeout=15)

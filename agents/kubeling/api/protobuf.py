@@ -716,7 +716,53 @@ _BATCH_POLICY = {
     },
 }
 
-SCHEMAS: dict[str, dict[int, Field]] = {**_META, **_CORE_OBJECTS, **_POD, **_APPS, **_BATCH_POLICY}
+# rbac.authorization.k8s.io, authorization.k8s.io and authentication.k8s.io v1: what `kubectl create role|
+# rolebinding|clusterrole|clusterrolebinding|token` and `kubectl auth can-i|whoami` send.
+_ACCESS = {
+    "Role": {1: ("metadata", "ObjectMeta"), 2: ("rules", "[]PolicyRule")},
+    "ClusterRole": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("rules", "[]PolicyRule"),
+        3: ("aggregationRule", "AggregationRule"),
+    },
+    "AggregationRule": {1: ("clusterRoleSelectors", "[]LabelSelector")},
+    "PolicyRule": {
+        1: ("verbs", "[]string"),
+        2: ("apiGroups", "[]string"),
+        3: ("resources", "[]string"),
+        4: ("resourceNames", "[]string"),
+        5: ("nonResourceURLs", "[]string"),
+    },
+    "RoleBinding": {1: ("metadata", "ObjectMeta"), 2: ("subjects", "[]Subject"), 3: ("roleRef", "RoleRef")},
+    "Subject": {1: ("kind", "*string"), 2: ("apiGroup", "string"), 3: ("name", "*string"), 4: ("namespace", "string")},
+    "RoleRef": {1: ("apiGroup", "*string"), 2: ("kind", "*string"), 3: ("name", "*string")},
+    "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectAccessReviewSpec")},
+    "SelfSubjectAccessReviewSpec": {
+        1: ("resourceAttributes", "ResourceAttributes"),
+        2: ("nonResourceAttributes", "NonResourceAttributes"),
+    },
+    "ResourceAttributes": {
+        1: ("namespace", "string"),
+        2: ("verb", "string"),
+        3: ("group", "string"),
+        4: ("version", "string"),
+        5: ("resource", "string"),
+        6: ("subresource", "string"),
+        7: ("name", "string"),
+    },
+    "NonResourceAttributes": {1: ("path", "string"), 2: ("verb", "string")},
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta")},
+    "TokenRequest": {1: ("metadata", "ObjectMeta"), 2: ("spec", "TokenRequestSpec")},
+    "TokenRequestSpec": {
+        1: ("audiences", "[]string"),
+        4: ("expirationSeconds", "*int64"),
+        3: ("boundObjectRef", "BoundObjectReference"),
+    },
+    "BoundObjectReference": {1: ("kind", "string"), 2: ("apiVersion", "string"), 3: ("name", "string"),
+                             4: ("uid", "string")},
+}
+
+SCHEMAS: dict[str, dict[int, Field]] = {**_META, **_CORE_OBJECTS, **_POD, **_APPS, **_BATCH_POLICY, **_ACCESS}
 
 # (apiVersion, kind) of a top-level body → its message in SCHEMAS.
 KINDS: dict[tuple[str, str], str] = {
@@ -739,6 +785,13 @@ KINDS: dict[tuple[str, str], str] = {
     ("policy/v1", "Eviction"): "Eviction",
     ("policy/v1beta1", "Eviction"): "Eviction",
     ("policy/v1", "PodDisruptionBudget"): "PodDisruptionBudget",
+    ("rbac.authorization.k8s.io/v1", "Role"): "Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "RoleBinding",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
+    ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
 }
 
 _SCALARS = {"string", "int32", "int64", "bool", "bytes"}

@@ -483,7 +483,16 @@ def validate_name(rtype: ResourceType, name: str) -> list[str]:
         return dns1123_label(name)
     if rtype.kind == "Service":
         return dns1035_label(name)  # upstream: Service names must be DNS-1035 labels (start with a letter)
+    if rtype.group == RBAC_GROUP:
+        return path_segment_name(name)  # RBAC names are `system:...`: anything that fits in one URL segment
     return dns1123_subdomain(name)
+
+
+def path_segment_name(name: str) -> list[str]:
+    """Upstream's path.IsValidPathSegmentName."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
 
 
 def _labels(labels: Obj, path: str) -> Causes:

@@ -10,9 +10,9 @@ import requests
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from kubeling.api import errors
+from kubeling.api import bootstrappolicy, errors
 from kubeling.api.resources import lookup
-from kubeling.apiserver import discovery, handlers
+from kubeling.apiserver import access, discovery, handlers
 from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
 from kubeling.apiserver.registry import SYSTEM_NAMESPACES, Registry
 from kubeling.apiserver.strategies import ServiceAllocation
@@ -28,8 +28,20 @@ DEFAULTS: dict[str, Any] = {
     "ADVERTISE_ADDRESS": "127.0.0.1",
     "ADVERTISE_PORT": 8080,
     "KUBELET_SCHEME": "http",
+    "KUBELET_CLIENT_CERTIFICATE": "",
+    "KUBELET_CLIENT_KEY": "",
+    "KUBELET_CERTIFICATE_AUTHORITY": "",
     "DEFAULT_NOT_READY_TOLERATION_SECONDS": 300,
     "DEFAULT_UNREACHABLE_TOLERATION_SECONDS": 300,
+    # Security (see access.py): without TLS, the loopback plain-HTTP port is the superuser and everything is allowed.
+    "INSECURE_IS_ADMIN": True,
+    "AUTHORIZATION_MODES": ["AlwaysAllow"],
+    "TOKEN_AUTH_FILE": "",
+    "SERVICE_ACCOUNT_ISSUER": "https://kubernetes.default.svc.cluster.local",
+    "SERVICE_ACCOUNT_SIGNING_KEY_FILE": "",
+    "SERVICE_ACCOUNT_KEY_FILES": [],
+    "SERVICE_ACCOUNT_MAX_TOKEN_EXPIRATION": 0,
+    "API_AUDIENCES": [],
 }
 
 
@@ -47,14 +59,33 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     app.extensions["kubeling.registry"] = registry
     app.extensions["kubeling.watcher"] = watcher
     app.extensions["kubeling.ips"] = ips
-    app.extensions["kubeling.kubelet_session"] = requests.Session()
+    app.extensions["kubeling.kubelet_session"] = kubelet_session(app.config)
     app.register_blueprint(discovery.blueprint)
     app.register_blueprint(handlers.blueprint)
     register_error_handlers(app)
     if start_watches:
         watcher.start()
     bootstrap(registry, ips, app.config)
+    authenticator, authorizer, tokens = access.build(app.config, store, watcher.hubs)
+    access.install(app, authenticator, authorizer, tokens)
+    authorizer.start()
     return app
+
+
+def kubelet_session(config: dict[str, Any]) -> requests.Session:
+    """How the API server calls kubelets (pods/log): https with a client certificate once one is configured."""
+    session = requests.Session()
+    session.trust_env = False
+    cert, key, ca = (config["KUBELET_CLIENT_CERTIFICATE"], config["KUBELET_CLIENT_KEY"],
+                     config["KUBELET_CERTIFICATE_AUTHORITY"])
+    if not (cert or ca):
+        return session
+    config["KUBELET_SCHEME"] = "https"
+    if cert:
+        session.cert = (cert, key)
+    # As upstream, without --kubelet-certificate-authority the kubelet's serving certificate is not verified.
+    session.verify = ca or False
+    return session
 
 
 def status_response(error: errors.StatusError) -> Response:
@@ -84,10 +115,15 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def bootstrap(registry: Registry, ips: IPAllocator, config: dict[str, Any]) -> None:
-    """Objects every cluster has from the start: the system namespaces and the `kubernetes` Service."""
+    """Objects every cluster has from the start: the system namespaces, the `kubernetes` Service, and the default
+    RBAC roles and bindings (created when missing, never overwritten: an operator may have changed them)."""
     namespaces = lookup("", "namespaces")
     for name in SYSTEM_NAMESPACES:
         registry.ensure(namespaces, None, {"metadata": {"name": name}})
+    for role in bootstrappolicy.cluster_roles():
+        registry.ensure(lookup("rbac.authorization.k8s.io", "clusterroles"), None, role)
+    for binding in bootstrappolicy.cluster_role_bindings():
+        registry.ensure(lookup("rbac.authorization.k8s.io", "clusterrolebindings"), None, binding)
     port = int(config["ADVERTISE_PORT"])
     registry.ensure(lookup("", "services"), "default", {
         "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request
 
 from kubeling.api import errors, protobuf, selectors, tables
 from kubeling.api.resources import ResourceType, lookup
-from kubeling.apiserver import logs, watch
+from kubeling.apiserver import access, logs, watch
 from kubeling.apiserver.registry import Registry
 from kubeling.storage.store import Predicate
 
@@ -78,6 +78,11 @@ def grouped(group: str, version: str, path: str) -> Response:
 def dispatch(group: str, version: str, path: str) -> Response:
     target, legacy_watch = resolve(group, version, path)
     method = request.method
+    if target.rtype.create_only:
+        if method != "POST" or target.name is not None:
+            raise errors.StatusError(405, "the server does not allow this method on the requested resource",
+                                     "MethodNotAllowed")
+        return _json(access.create_review(target.rtype, read_body()), 201)
     if method == "GET":
         if target.subresource == "log":
             return logs.pod_log(registry(), target.namespace or "", target.name or "")
@@ -98,11 +103,15 @@ def dispatch(group: str, version: str, path: str) -> Response:
             options = eviction.get("deleteOptions") or {}
             registry().delete(target.rtype, target.namespace, target.name or "", options, dry_run=_dry_run(options))
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+        if target.subresource == "token":
+            return _json(access.token_request(registry(), target.namespace or "", target.name or "", read_body()), 201)
         if target.name is not None:
             raise errors.StatusError(405, f"POST is not supported on {target.rtype.plural}/{target.name}")
         if target.namespace is None and target.rtype.namespaced:
             raise errors.StatusError(405, f"the server does not allow this method on {target.rtype.plural}")
-        created = registry().create(target.rtype, target.namespace, read_body(), dry_run=_dry_run())
+        body = read_body()
+        access.admit_create(target.rtype, target.namespace, body)
+        created = registry().create(target.rtype, target.namespace, body, dry_run=_dry_run())
         return render(target.rtype, created, 201)
     if target.name is None:
         if method == "DELETE":

@@ -86,9 +86,10 @@ class Client:
         delay = 0.1
         for attempt in range(self.retries + 1):
             try:
+                # verify per request: a session's own setting loses to $REQUESTS_CA_BUNDLE, and our CA must win.
                 response = self.session.request(
                     method, self.config.server + path, params=params, data=data, headers=headers, stream=stream,
-                    timeout=(5, None) if stream else (timeout or self.timeout),
+                    timeout=(5, None) if stream else (timeout or self.timeout), verify=self.config.verify,
                 )
             except requests.ConnectionError as exc:
                 if attempt == self.retries:
@@ -224,3 +225,21 @@ class Client:
         if uid:
             binding["metadata"]["uid"] = uid
         self.request("POST", resource_path(lookup("", "pods"), namespace, pod, "binding"), body=binding)
+
+    def create_token(self, namespace: str, service_account: str, *, audiences: list[str] | None = None,
+                     expiration_seconds: int = 3600, pod: Obj | None = None) -> Obj:
+        """A TokenRequest for a service account; `pod` binds the token to it (it dies with the pod).
+
+        The token is in `status.token`, its expiry in `status.expirationTimestamp`.
+        """
+        from kubeling.api.resources import lookup
+
+        spec: Obj = {"expirationSeconds": expiration_seconds}
+        if audiences:
+            spec["audiences"] = audiences
+        if pod is not None:
+            spec["boundObjectRef"] = {"kind": "Pod", "apiVersion": "v1", "name": pod["metadata"]["name"],
+                                      "uid": pod["metadata"].get("uid", "")}
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        return self._json("POST", resource_path(lookup("", "serviceaccounts"), namespace, service_account, "token"),
+                          body=body)

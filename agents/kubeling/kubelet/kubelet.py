@@ -75,13 +75,14 @@ class Kubelet:
         self._allocatable: dict[str, str] = {}
         self._runtime_error: str | None = "not checked yet"
         self._node_old: Obj = {}
+        self._syncing = threading.Event()
         self.volumes = VolumeManager(args.root_dir, self._configmap, self._secret)
         self.syncer = PodSyncer(
             client, runtime, self.volumes, node_name=node_name, node_ip=node_ip, root_dir=args.root_dir,
             infra_image=args.pod_infra_container_image, get_pod=self.pod_by_uid, configmap=self._configmap,
             secret=self._secret, event=self.recorder.event, requeue=self._requeue,
             allocatable=lambda: self._allocatable)
-        self.pods.add_handler(self._pod_added, lambda old, new: self._pod_added(new), self._pod_deleted)
+        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
         for informer, kind in ((self.configmaps, "configMap"), (self.secrets, "secret")):
             handler = self._referrers_of(kind)
             informer.add_handler(handler, lambda old, new, h=handler: h(new), handler)
@@ -103,6 +104,14 @@ class Kubelet:
         with self._lock:
             self._by_uid[uid] = pod
         self.queue.add(uid)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        """Every update wakes the pod's sync, except the echo of a status this kubelet just wrote."""
+        if self.syncer.is_own_echo(old, new):
+            with self._lock:
+                self._by_uid[new["metadata"]["uid"]] = new
+            return
+        self._pod_added(new)
 
     def _pod_deleted(self, pod: Obj) -> None:
         uid = pod["metadata"]["uid"]
@@ -151,6 +160,7 @@ class Kubelet:
         threading.Thread(target=self.runtime.watch_events, args=(self.queue.add, stop), name="docker events",
                          daemon=True).start()
         threading.Thread(target=self._housekeeping, args=(stop,), name="housekeeping", daemon=True).start()
+        self._syncing.set()
         stop.wait()
         self.queue.shutdown()
 
@@ -273,7 +283,8 @@ class Kubelet:
     # The HTTP API's view
 
     def healthy(self) -> bool:
-        return True
+        """As upstream's syncloop health check: not healthy until the pod sync loop runs."""
+        return self._syncing.is_set()
 
     def pod_list(self) -> list[Obj]:
         return [{"kind": "Pod", "apiVersion": "v1", **p} for p in self.pods.store.list()]

@@ -598,6 +598,17 @@ class PodSyncer:
             return
         self._written[uid] = new
 
+    def is_own_echo(self, old: Obj, new: Obj) -> bool:
+        """Is this update only the status we wrote coming back through the watch?"""
+        if old.get("spec") != new.get("spec"):
+            return False
+        old_meta = {k: v for k, v in old.get("metadata", {}).items() if k not in ("resourceVersion", "managedFields")}
+        new_meta = {k: v for k, v in new.get("metadata", {}).items() if k not in ("resourceVersion", "managedFields")}
+        if old_meta != new_meta:
+            return False
+        written = self._written.get(new["metadata"].get("uid", ""))
+        return written is not None and _clean(new.get("status") or {}) == written
+
     # Garbage collection
 
     def _collect_garbage(self, records: list[ContainerRecord]) -> None:

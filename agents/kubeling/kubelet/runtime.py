@@ -286,12 +286,13 @@ class Runtime:
         return iter([data] if data else [])
 
     def watch_events(self, on_pod: Callable[[str], None], stop: threading.Event) -> None:
-        """Call `on_pod(uid)` whenever one of our containers starts, dies or is killed for memory (as PLEG)."""
+        """Call `on_pod(uid)` whenever one of our containers dies or goes away (starts are the kubelet's own
+        doing; anything else shows in the relist)."""
         while not stop.is_set():
             try:
                 stream = self.api.events(decode=True, filters={
                     "type": "container", "label": [f"{LABEL_NODE}={self.node}"],
-                    "event": ["start", "die", "oom", "destroy"]})
+                    "event": ["die", "oom", "destroy"]})
                 for event in stream:
                     attributes = (event.get("Actor") or {}).get("Attributes") or {}
                     uid = attributes.get(LABEL_POD_UID)

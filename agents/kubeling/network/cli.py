@@ -10,6 +10,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from kubeling import component
 from kubeling.api.resources import lookup
@@ -50,14 +51,22 @@ def run(args: argparse.Namespace) -> int:
         log.error("node cache did not sync")
         return 1
     hostgw.enable_forwarding()
+    own_cidr: list[str | None] = [None]
+    threading.Thread(target=_hairpin_loop, args=(lambda: own_cidr[0], stop), name="hairpin", daemon=True).start()
     log.info("host-gw network for node %s, cluster CIDR %s", node_name, args.cluster_cidr)
+    applied = None
     while not stop.is_set():
         kicked.clear()
         own = nodes.store.get(node_name)
+        own_cidr[0] = hostgw.pod_cidr(own) if own else None
+        wanted = (own_cidr[0], hostgw.desired_routes(nodes.store.list(), node_name))
+        # Node heartbeats wake us often; only a change (or the periodic repair) touches the kernel.
+        if wanted == applied and time.time() - last_sync[0] < args.sync_period:
+            kicked.wait(args.sync_period - (time.time() - last_sync[0]))
+            continue
         try:
-            hostgw.apply(args.cluster_cidr, hostgw.pod_cidr(own) if own else None,
-                         hostgw.desired_routes(nodes.store.list(), node_name))
-            last_sync[0] = time.time()
+            hostgw.apply(args.cluster_cidr, *wanted)
+            applied, last_sync[0] = wanted, time.time()
         except Exception:
             log.exception("network sync failed; retrying")
             stop.wait(1)
@@ -66,3 +75,20 @@ def run(args: argparse.Namespace) -> int:
         stop.wait(0.2)  # a burst of Node updates (status heartbeats) becomes one sync
     # Routes and rules stay: pods keep talking while the agent restarts.
     return 0
+
+
+def _hairpin_loop(own_cidr: Callable[[], str | None], stop: threading.Event) -> None:
+    """New pods appear on the bridge at any time: look for ports without hairpin mode twice a second (cheap:
+    a few sysfs reads; a command runs only for a new port). The bridge itself is looked up every few seconds,
+    since the kubelet may (re)create it after we start."""
+    bridges: list[str] = []
+    looked_up, cidr = 0.0, None
+    while not stop.wait(0.5):
+        try:
+            if own_cidr() != cidr or time.monotonic() - looked_up > 5:
+                cidr, looked_up = own_cidr(), time.monotonic()
+                bridges = hostgw.pod_bridges(cidr)
+            for port in hostgw.enable_hairpin(bridges):
+                log.info("hairpin mode on for %s", port)
+        except Exception:
+            log.exception("hairpin check failed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import subprocess
 from collections.abc import Iterable
 from typing import Any
@@ -126,6 +127,46 @@ def apply(cluster_cidr: str, own_pod_cidr: str | None, wanted: dict[str, str]) -
             log.warning("%s: %s", " ".join(cmd), result.stderr.strip())
         else:
             log.info("%s", " ".join(cmd))
+
+
+def pod_bridges(own_pod_cidr: str | None) -> list[str]:
+    """Interfaces holding an address inside this node's pod CIDR: the bridge the kubelet made for pods."""
+    if not own_pod_cidr:
+        return []
+    network = ipaddress.ip_network(own_pod_cidr, strict=False)
+    found = []
+    for line in run(["ip", "-o", "-4", "addr", "show"]).stdout.splitlines():
+        words = line.split()  # "5: br-1234    inet 10.244.1.1/24 brd ... scope global br-1234"
+        if len(words) >= 4 and words[2] == "inet" and ipaddress.ip_address(words[3].split("/")[0]) in network:
+            found.append(words[1])
+    return found
+
+
+def enable_hairpin(bridges: Iterable[str], sys_class_net: str = "/sys/class/net") -> list[str]:
+    """Turn on hairpin mode on every port of the pod bridges that lacks it; the ports changed.
+
+    A pod reaching itself through a Service (DNAT back to its own address) sends the packet out of the very
+    bridge port it came in by; a bridge drops that unless the port is in hairpin mode. Upstream leaves this to
+    the kubelet or the CNI bridge plugin; here the network agent owns the pod bridge's behaviour.
+    """
+    changed = []
+    for bridge in bridges:
+        try:
+            ports = os.listdir(f"{sys_class_net}/{bridge}/brif")
+        except OSError:
+            continue
+        for port in ports:
+            try:
+                with open(f"{sys_class_net}/{bridge}/brif/{port}/hairpin_mode") as f:
+                    if f.read().strip() == "1":
+                        continue
+            except OSError:
+                continue
+            # netlink, not a sysfs write: /sys is read-only in a container, CAP_NET_ADMIN is enough for this.
+            if run(["ip", "link", "set", "dev", port, "type", "bridge_slave", "hairpin", "on"],
+                   check=False).returncode == 0:
+                changed.append(port)
+    return changed
 
 
 def enable_forwarding() -> None:

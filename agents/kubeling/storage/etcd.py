@@ -106,11 +106,16 @@ def prefix_end(prefix: str) -> str:
 class EtcdClient:
     """Talks to one or more etcd endpoints; fails over to the next endpoint on connection errors."""
 
-    def __init__(self, endpoints: Sequence[str], timeout: float = 10.0) -> None:
+    def __init__(self, endpoints: Sequence[str], timeout: float = 10.0, *, ca_file: str | None = None,
+                 cert_file: str | None = None, key_file: str | None = None) -> None:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is required")
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.timeout = timeout
+        # https endpoints: etcd's certificate is checked against ca_file (else the system CAs), and we present a
+        # client certificate when etcd asks for one (--client-cert-auth).
+        self.verify: bool | str = ca_file or True
+        self.cert: tuple[str, str] | None = (cert_file, key_file or cert_file) if cert_file else None
         self._next = itertools.cycle(range(len(self.endpoints)))
         self._current = 0
         self._local = threading.local()
@@ -124,6 +129,8 @@ class EtcdClient:
             # No proxy/netrc lookups in the environment: they scan os.environ on every request (~15% of a create's
             # CPU), and etcd is reached directly.
             session.trust_env = False
+            session.verify = self.verify
+            session.cert = self.cert
         return session
 
     def _post(self, path: str, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
@@ -248,7 +255,8 @@ class EtcdClient:
         url = self.endpoints[self._current] + "/v3/watch"
         try:
             # A fresh session: the stream holds its connection for as long as it lives.
-            with requests.post(url, data=json.dumps(body), stream=True, timeout=(self.timeout, None)) as resp:
+            with requests.post(url, data=json.dumps(body), stream=True, timeout=(self.timeout, None),
+                               verify=self.verify, cert=self.cert) as resp:
                 for line in _lines(resp):
                     if stop is not None and stop.is_set():
                         return
