@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from kubelet_harness import BUSYBOX, KubeletProcess, ensure_images, remove_node_containers  # noqa: E402
+from kubelet_harness import BUSYBOX, PAUSE, KubeletProcess, ensure_images, remove_node_containers  # noqa: E402
 
 from cluster import control_plane  # noqa: E402
 
@@ -135,10 +135,48 @@ def run(pods: int, kubelet_args: list[str]) -> str:
             kubelet.stop()
             remove_node_containers(node)
             subprocess.run(["docker", "network", "rm", kubelet.network], capture_output=True)
-    return report(pods, latencies, rss, peak, cpu, load)
+    baseline = docker_baseline(pods, f"kubeling-base{node[-6:]}")
+    return report(pods, latencies, rss, peak, cpu, load, baseline)
 
 
-def report(pods: int, latencies: list[float], rss: float, peak: float, cpu: float, load: float) -> str:
+def docker_baseline(pods: int, network: str) -> list[float]:
+    """The same work with no kubelet: `pods` sandbox + app container pairs started straight through the Docker API,
+    all at once; seconds from the start to the app container running, per pair."""
+    import docker
+
+    api = docker.APIClient(max_pool_size=pods * 2)
+    label = {"io.kubeling.node": f"baseline-{network}"}
+    api.create_network(network, driver="bridge", ipam=docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet="10.244.250.0/24", gateway="10.244.250.1")]))
+    barrier = threading.Barrier(pods)
+    took: list[float] = []
+
+    def pair(index: int) -> None:
+        barrier.wait()
+        started = time.monotonic()
+        host = api.create_host_config(network_mode=network, ipc_mode="shareable")
+        sandbox = api.create_container(PAUSE, name=f"{network}-{index}-pod", host_config=host, labels=label)["Id"]
+        api.start(sandbox)
+        host = api.create_host_config(network_mode=f"container:{sandbox}", ipc_mode=f"container:{sandbox}")
+        app = api.create_container(BUSYBOX, command=["sleep", "3600"], name=f"{network}-{index}-app",
+                                   host_config=host, labels=label)["Id"]
+        api.start(app)
+        took.append(time.monotonic() - started)
+
+    try:
+        threads = [threading.Thread(target=pair, args=(i,)) for i in range(pods)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        remove_node_containers(label["io.kubeling.node"])
+        api.remove_network(network)
+    return took
+
+
+def report(pods: int, latencies: list[float], rss: float, peak: float, cpu: float, load: float,
+           baseline: list[float]) -> str:
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     worst = max(latencies)
     missing = pods - len(latencies)
@@ -160,6 +198,8 @@ def report(pods: int, latencies: list[float], rss: float, peak: float, cpu: floa
         f"| kubelet peak RSS (VmHWM) | {peak:.1f} MB | |",
         f"| kubelet CPU time for the burst | {cpu:.1f} s | |",
         f"| machine load average (1 min) at the end | {load:.1f} | |",
+        f"| Docker alone, same {pods} sandbox+container pairs at once: p50 / p99 | "
+        f"{percentile(baseline, 0.5):.2f} s / {percentile(baseline, 0.99):.2f} s | |",
         "",
     ]
     verdict = []

@@ -129,10 +129,19 @@ def parse_apply_body(body: bytes) -> dict[str, Any]:
     try:
         manifest = yaml.load(body, Loader=_JsonishLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
-        raise bad_request(f"error decoding YAML: {exc}") from None
+        raise bad_request(f"error decoding YAML: {yaml_error(exc)}") from None
     if not isinstance(manifest, dict):
         raise bad_request(f"error decoding YAML: the body must be one object, got {_json_type(manifest)}")
     return _json_keys(manifest)
+
+
+def yaml_error(exc: yaml.YAMLError) -> str:
+    """`yaml: line 3: <problem>`, as upstream words it: PyYAML's own text quotes the offending lines of the body,
+    which may be a Secret's data."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return f"yaml: line {mark.line + 1}: {problem}"
+    return "yaml: the document is not valid YAML"
 
 
 def _json_keys(value: Any) -> Any:
