@@ -55,6 +55,7 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
                    int(app.config["DEFAULT_UNREACHABLE_TOLERATION_SECONDS"]))
     registry = Registry(store, ServiceAllocation(ips, ports), tolerations)
     watcher = Watcher(store)
+    registry.cached = watcher.cached
     app.extensions["kubeling.store"] = store
     app.extensions["kubeling.registry"] = registry
     app.extensions["kubeling.watcher"] = watcher

@@ -8,6 +8,7 @@ behaviour is kept in `strategies.py`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from kubeling.api import errors, meta, validation
@@ -34,6 +35,16 @@ class Registry:
         self.store = store
         self.services = services
         self.toleration_seconds = toleration_seconds  # (not-ready, unreachable) for pods that set none
+        # The watch cache's latest copy of an object, if any: read-modify-write tries it first and reads etcd
+        # only after a Conflict, saving a round trip on the hot paths (binding, status patches).
+        self.cached: Callable[[ResourceType, str | None, str], Obj | None] = lambda rtype, namespace, name: None
+
+    def _latest(self, rtype: ResourceType, namespace: str | None, name: str, attempt: int) -> Obj | None:
+        if attempt == 0:
+            cached = self.cached(rtype, namespace, name)
+            if cached is not None:
+                return meta.deep_copy(cached)
+        return self.store.try_get(rtype, namespace, name)
 
     # Reads
 
@@ -180,8 +191,10 @@ class Registry:
         dry_run: bool = False,
     ) -> tuple[Obj, bool]:
         """PATCH: apply the patch to the live object; server-side apply may create. Returns (object, created)."""
-        for _ in range(16):
-            current = self.store.try_get(rtype, namespace, name)
+        explicit = _patch_names_rv(body)
+        for attempt in range(16):
+            # A patch that names a resourceVersion must be checked against etcd itself, never a cached copy.
+            current = self._latest(rtype, namespace, name, 1 if explicit else attempt)
             if current is None:
                 if content_type.split(";")[0].strip() == "application/apply-patch+yaml" and not subresource:
                     manifest = parse_apply_body(body)
@@ -205,7 +218,6 @@ class Registry:
             conditional = sent_rv not in (None, current["metadata"]["resourceVersion"])
             if conditional:
                 raise errors.conflict(rtype.plural, rtype.group, name)
-            explicit = _patch_names_rv(body)
             try:
                 return self._write(rtype, current, new, subresource=subresource, dry_run=dry_run,
                                    conditional=explicit), False
@@ -383,8 +395,10 @@ class Registry:
                     condition.pop("message", None)
             return pod
 
-        for _ in range(16):
-            current = self.store.get(pods, namespace, name)
+        for attempt in range(16):
+            current = self._latest(pods, namespace, name, attempt)
+            if current is None:
+                raise errors.not_found("pods", "", name)
             uid = (binding.get("metadata") or {}).get("uid")
             if uid and uid != current["metadata"]["uid"]:
                 raise errors.conflict("pods", "", name, "the UID in the binding does not match the pod")

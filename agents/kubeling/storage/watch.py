@@ -58,6 +58,9 @@ class WatchHub:
         self._dropped = 0  # how many events have left the buffer: absolute position = index + _dropped
         self._complete_from = 0  # every event with revision >= this is (or was) in the buffer
         self._last_revision = 0
+        # The latest state of every object under the prefix, as the events have brought it: a cache for
+        # optimistic read-modify-write (a stale entry only costs one Conflict and a real read).
+        self._objects: dict[str, dict[str, Any]] = {}
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -66,11 +69,17 @@ class WatchHub:
     def last_revision(self) -> int:
         return self._last_revision
 
-    def start(self, from_revision: int) -> None:
+    def start(self, from_revision: int, initial: dict[str, dict[str, Any]] | None = None) -> None:
+        """Watch from `from_revision`; `initial` is the state at `from_revision - 1`, keyed by etcd key."""
         self._complete_from = from_revision
         self._last_revision = from_revision - 1
+        self._objects = dict(initial or {})
         self._thread = threading.Thread(target=self._run, name=f"watch {self.prefix}", daemon=True)
         self._thread.start()
+
+    def cached(self, key: str) -> dict[str, Any] | None:
+        """The object at `key` as of the last event seen; shared, so never mutate it."""
+        return self._objects.get(key)
 
     def stop(self) -> None:
         self._stop.set()
@@ -97,6 +106,10 @@ class WatchHub:
     def _append(self, events: list[Event]) -> None:
         with self._cond:
             for event in events:
+                if event.type == "DELETED":
+                    self._objects.pop(event.key, None)
+                else:
+                    self._objects[event.key] = event.object
                 self._events.append(event)
                 self._revisions.append(event.revision)
                 self._last_revision = event.revision
@@ -115,6 +128,7 @@ class WatchHub:
             self._revisions.clear()
             self._complete_from = revision
             self._last_revision = revision - 1
+            self._objects.clear()  # unknown now; callers fall back to reading etcd
             self._cond.notify_all()
 
     def _position_after(self, revision: int) -> int:
