@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 CACHE := .cache
 KUBECTL_120 := $(CACHE)/kubectl-1.20/usr/bin/kubectl
 APT_PACKAGES := etcd-server etcd-client
+# The test-node image (images/node/build.sh) is debootstrapped; the proxy and pod network program iptables.
+APT_PACKAGES += debootstrap iptables
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 .PHONY: help deps system-deps venv kubectl-1.20 lint test unit e2e bench up down clean

@@ -101,7 +101,7 @@ def _proc_cpu(pid: int) -> float:
 
 
 def _tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its children (gunicorn's worker is a child of the master)."""
+    """CPU seconds of a process and its children (the API server runs in one process; children are counted too)."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
@@ -307,29 +307,41 @@ def _lines(resp: requests.Response) -> Iterator[bytes]:
         yield from (line for line in complete if line.strip())
 
 
-def _hang_up(resp: requests.Response) -> None:
-    """End a streamed response now: close() alone waits until the reader thread's blocked recv times out."""
-    connection = resp.raw.connection  # urllib3's connection; None once released
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-    resp.close()
+class Stream:
+    """A watch response read by its own thread, which also opens it: a server may hold the response headers back
+    until the first event. Each message's sequence numbers are queued with the time the message arrived."""
 
+    def __init__(self, open_stream: Callable[[], requests.Response],
+                 seqs_of: Callable[[dict[str, Any]], list[int]]) -> None:
+        self.open_stream, self.seqs_of = open_stream, seqs_of
+        self.arrivals: queue.Queue[tuple[int, float]] = queue.Queue()
+        self.first_line = threading.Event()  # set by the first message, or when the stream fails
+        self.response: requests.Response | None = None
+        threading.Thread(target=self._read, daemon=True).start()
 
-def _read_stream(resp: requests.Response, seqs_of: Callable[[dict[str, Any]], list[int]],
-                 arrivals: queue.Queue[tuple[int, float]], opened: threading.Event) -> None:
-    try:
-        for line in _lines(resp):
-            now = time.perf_counter()
-            message = json.loads(line)
-            opened.set()
-            for seq in seqs_of(message):
-                arrivals.put((seq, now))
-    except Exception:  # the stream is closed under us when the phase ends
-        return
-    finally:
-        opened.set()
+    def _read(self) -> None:
+        try:
+            self.response = expect(self.open_stream(), 200)
+            for line in _lines(self.response):
+                now = time.perf_counter()
+                message = json.loads(line)
+                self.first_line.set()
+                for seq in self.seqs_of(message):
+                    self.arrivals.put((seq, now))
+        except Exception:  # closed under us when the phase ends; a failed stream shows as missing events
+            return
+        finally:
+            self.first_line.set()
+
+    def close(self) -> None:
+        """End the stream now: close() alone would wait until the reader's blocked recv times out."""
+        if self.response is None:
+            return  # still waiting for headers: the daemon thread ends at its read timeout or with the server
+        sock = getattr(self.response.raw.connection, "sock", None)  # urllib3's connection; None once released
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.response.close()
 
 
 def _await(arrivals: queue.Queue[tuple[int, float]], seq: int, timeout: float) -> float | None:
@@ -382,16 +394,15 @@ def api_watch(meter: CpuMeter, url: str, namespace: str, writes: int, seconds: f
     base = f"{url}/api/v1/namespaces/{namespace}/configmaps"
     current = expect(client.post(base, data=json.dumps(configmap("watched")), headers=JSON, timeout=TIMEOUT),
                      201).json()
+    # From the object's resourceVersion: every later write is delivered, however late the stream connects.
     params = {"watch": "1", "resourceVersion": current["metadata"]["resourceVersion"],
               "timeoutSeconds": str(int(seconds) + 60)}
-    stream = requests.get(base, params=params, headers=JSON, stream=True, timeout=(TIMEOUT, seconds + 60))
-    expect(stream, 200)
-    arrivals: queue.Queue[tuple[int, float]] = queue.Queue()
 
     def seqs_of(message: dict[str, Any]) -> list[int]:
         return [int(message.get("object", {}).get("data", {}).get("seq", "-999"))]
 
-    threading.Thread(target=_read_stream, args=(stream, seqs_of, arrivals, threading.Event()), daemon=True).start()
+    stream = Stream(lambda: session().get(base, params=params, headers=JSON, stream=True,
+                                          timeout=(TIMEOUT, seconds + 60)), seqs_of)
 
     def write(i: int) -> None:
         nonlocal current
@@ -400,27 +411,24 @@ def api_watch(meter: CpuMeter, url: str, namespace: str, writes: int, seconds: f
         current = expect(resp, 200).json()
 
     try:
-        return watch_latency(meter, writes, seconds, write, arrivals)
+        return watch_latency(meter, writes, seconds, write, stream.arrivals)
     finally:
-        _hang_up(stream)
+        stream.close()
         client.close()
 
 
 def raw_watch(meter: CpuMeter, etcd: str, writes: int, seconds: float) -> Sample:
     client = session()
     prefix = f"{RAW}/watch/"
-    create = {"create_request": {"key": b64(prefix), "range_end": b64(prefix_end(prefix))}}
-    stream = requests.post(f"{etcd}/v3/watch", data=json.dumps(create), stream=True, timeout=(TIMEOUT, seconds + 60))
-    expect(stream, 200)
-    arrivals: queue.Queue[tuple[int, float]] = queue.Queue()
-    opened = threading.Event()
+    create = json.dumps({"create_request": {"key": b64(prefix), "range_end": b64(prefix_end(prefix))}})
 
     def seqs_of(message: dict[str, Any]) -> list[int]:
         events = message.get("result", {}).get("events", [])
         return [int(json.loads(base64.b64decode(e["kv"]["value"]))["data"]["seq"]) for e in events]
 
-    threading.Thread(target=_read_stream, args=(stream, seqs_of, arrivals, opened), daemon=True).start()
-    opened.wait(TIMEOUT)  # etcd's first line says the watch is created; writes before it would be missed
+    stream = Stream(lambda: session().post(f"{etcd}/v3/watch", data=create, stream=True,
+                                           timeout=(TIMEOUT, seconds + 60)), seqs_of)
+    stream.first_line.wait(TIMEOUT)  # etcd's first line says the watch exists; writes before it would be missed
 
     def write(i: int) -> None:
         value = json.dumps(configmap("watched", i)).encode()  # the same bytes an API object would take
@@ -428,9 +436,9 @@ def raw_watch(meter: CpuMeter, etcd: str, writes: int, seconds: float) -> Sample
         expect(client.post(f"{etcd}/v3/kv/put", data=json.dumps(body), timeout=TIMEOUT), 200)
 
     try:
-        return watch_latency(meter, writes, seconds, write, arrivals)
+        return watch_latency(meter, writes, seconds, write, stream.arrivals)
     finally:
-        _hang_up(stream)
+        stream.close()
         client.close()
 
 
@@ -574,7 +582,7 @@ def report(results: Results, quick: bool) -> tuple[str, bool]:
     out.append(f"Command: `{command}`; date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; "
                f"run time {results.info.get('duration', '?')}.")
     out.append(f"Machine: {info['cpus']} cores ({info['cpu']}), Python {info['python']}, {info['etcd']}; etcd, the "
-               "API server (gunicorn gthread, 1 process) and the load generator all share these cores.")
+               "API server (cheroot, 1 process, a thread per request) and the load generator all share these cores.")
     out.append(f"Load average (1 min) before / after the run: {results.info.get('load', '?')} (other work on the "
                "machine shows up here).")
     out.append("")

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from kubelet_harness import BUSYBOX, PAUSE, KubeletProcess, ensure_images, remove_node_containers  # noqa: E402
+from kubelet_harness import BUSYBOX, PAUSE, KubeletProcess, ensure_images, free_pod_cidr, remove_node_containers  # noqa: E402
 
 from cluster import control_plane  # noqa: E402
 
@@ -86,7 +86,8 @@ def run(pods: int, kubelet_args: list[str]) -> str:
     node = f"bench-{uuid.uuid4().hex[:6]}"
     with control_plane(prefix=f"/bench-{node}") as (_, server):
         workdir = Path(server.workdir)
-        kubelet = KubeletProcess(server.url, workdir, node, f"kubeling-b{node[-6:]}", kubelet_args).start()
+        kubelet = KubeletProcess(server.url, workdir, node, f"kubeling-b{node[-6:]}", kubelet_args,
+                                 pod_cidr=free_pod_cidr()).start()
         try:
             http = requests.Session()
             namespace = "bench"
@@ -146,8 +147,10 @@ def docker_baseline(pods: int, network: str) -> list[float]:
 
     api = docker.APIClient(max_pool_size=pods * 2)
     label = {"io.kubeling.node": f"baseline-{network}"}
+    subnet = free_pod_cidr()
+    gateway = subnet.rsplit(".", 1)[0] + ".1"
     api.create_network(network, driver="bridge", ipam=docker.types.IPAMConfig(
-        pool_configs=[docker.types.IPAMPool(subnet="10.244.250.0/24", gateway="10.244.250.1")]))
+        pool_configs=[docker.types.IPAMPool(subnet=subnet, gateway=gateway)]))
     barrier = threading.Barrier(pods)
     took: list[float] = []
 

@@ -6,6 +6,7 @@ server (unique etcd prefix), and small API helpers. Every container a test kubel
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ Obj = dict[str, Any]
 
 BUSYBOX = "kubeling/busybox:1"
 PAUSE = "kubeling/pause:1"
-POD_CIDR = "10.244.7.0/24"
+POD_CIDR = "10.244.7.0/24"  # the test node's range, unless another run on this host is using it
 KUBECTL = "/usr/bin/kubectl"
 
 
@@ -38,6 +39,19 @@ def ensure_images() -> None:
                if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0]
     if missing:
         raise RuntimeError(f"missing images {missing}: run scripts/build-images.sh")
+
+
+def free_pod_cidr() -> str:
+    """POD_CIDR, or (when a concurrent test run's Docker network holds it) the first free 10.244.2xx.0/24."""
+    ids = subprocess.run(["docker", "network", "ls", "-q"], capture_output=True, text=True).stdout.split()
+    out = subprocess.run(["docker", "network", "inspect", "--format",
+                          "{{range .IPAM.Config}}{{.Subnet}} {{end}}", *ids], capture_output=True, text=True).stdout
+    taken = [ipaddress.ip_network(s, strict=False) for s in out.split() if "." in s]
+    for candidate in [POD_CIDR] + [f"10.244.{n}.0/24" for n in range(200, 255)]:
+        network = ipaddress.ip_network(candidate)
+        if not any(network.overlaps(other) for other in taken):
+            return candidate
+    raise RuntimeError("no free /24 for the test node's pods")
 
 
 def remove_node_containers(node: str) -> None:
@@ -58,8 +72,10 @@ def node_containers(node: str, pod_uid: str | None = None) -> dict[str, str]:
 
 
 class KubeletProcess:
-    def __init__(self, server: str, workdir: Path, node: str, network: str, extra: list[str] | None = None) -> None:
+    def __init__(self, server: str, workdir: Path, node: str, network: str, extra: list[str] | None = None,
+                 pod_cidr: str = POD_CIDR) -> None:
         self.server, self.workdir, self.node, self.network = server, workdir, node, network
+        self.pod_cidr = pod_cidr
         self.port = free_port()
         self.root_dir = workdir / "kubelet-root"
         self.extra = extra or []
@@ -70,17 +86,20 @@ class KubeletProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> KubeletProcess:
+    def start(self, wait: bool = True) -> KubeletProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT / "agents")}
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kubeling", "kubelet", "--master", self.server, "--pod-cidr", POD_CIDR,
+            [sys.executable, "-m", "kubeling", "kubelet", "--master", self.server, "--pod-cidr", self.pod_cidr,
              "--hostname-override", self.node, "--root-dir", str(self.root_dir), "--node-ip", "127.0.0.1",
              "--address", "127.0.0.1", "--port", str(self.port), "--docker-network", self.network,
-             "--node-status-update-frequency", "1s", *self.extra],
+             "--node-status-update-frequency", "1s",
+             "--non-masquerade-cidr", "",  # leave the host's nat table alone in tests
+             *self.extra],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
-        wait_for(self.url + "/healthz", proc=self.proc)
+        if wait:
+            wait_for(self.url + "/healthz", proc=self.proc)
         return self
 
     def kill(self) -> None:

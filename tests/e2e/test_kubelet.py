@@ -17,12 +17,12 @@ import pytest
 import requests
 from kubelet_harness import (
     BUSYBOX,
-    POD_CIDR,
     Api,
     KubeletProcess,
     condition,
     container,
     ensure_images,
+    free_pod_cidr,
     kubectl,
     logs_until,
     node_containers,
@@ -57,7 +57,7 @@ def env(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     suffix = uuid.uuid4().hex[:6]
     node, network = f"kubelet-test-{suffix}", f"kubeling-t{suffix}"
     server = APIServer(etcd.url, workdir, prefix=f"/kubelet-{suffix}").start()
-    kubelet = KubeletProcess(server.url, workdir, node, network)
+    kubelet = KubeletProcess(server.url, workdir, node, network, pod_cidr=free_pod_cidr())
     try:
         kubelet.start()
         yield Env(Api(server.url), kubelet, server, workdir / "kubectl-cache")
@@ -76,7 +76,7 @@ def ns(env: Env) -> str:
 def test_node_is_registered_with_host_facts_and_a_lease(env: Env) -> None:
     node = requests.get(env.api.url(f"/api/v1/nodes/{env.node}")).json()
     status = node["status"]
-    assert node["spec"]["podCIDR"] == POD_CIDR
+    assert node["spec"]["podCIDR"] == env.kubelet.pod_cidr
     assert node["metadata"]["labels"]["kubernetes.io/hostname"] == env.node
     assert status["capacity"]["pods"] == "110"
     assert int(status["capacity"]["cpu"]) >= 1
@@ -101,6 +101,26 @@ def test_node_is_registered_with_host_facts_and_a_lease(env: Env) -> None:
         time.sleep(0.2)
 
 
+def test_node_is_not_ready_while_docker_does_not_answer(env: Env) -> None:
+    node = f"{env.node}-nodocker"
+    broken = KubeletProcess(env.server.url, env.kubelet.workdir, node, f"{env.kubelet.network}x",
+                            ["--docker-endpoint", f"unix://{env.kubelet.workdir}/no-docker.sock"]).start(wait=False)
+    try:
+        deadline = time.monotonic() + 20
+        while not ((found := env.api.http.get(env.api.url(f"/api/v1/nodes/{node}"))).ok and
+                   found.json().get("status", {}).get("conditions")):
+            assert broken.proc.poll() is None, broken.logs()
+            assert time.monotonic() < deadline, f"node never registered:\n{broken.logs()}"
+            time.sleep(0.2)
+        ready_condition = next(c for c in found.json()["status"]["conditions"] if c["type"] == "Ready")
+        assert (ready_condition["status"], ready_condition["reason"]) == ("False", "KubeletNotReady")
+        assert ready_condition["message"].startswith("container runtime is down")
+        assert "NotReady" in env.kubectl("get", "node", node)
+    finally:
+        broken.stop()
+        remove_node_containers(node)
+
+
 def test_containers_of_a_pod_share_localhost(env: Env, ns: str) -> None:
     server = container("server", "mkdir -p /www && echo hello-from-server > /www/index.html && "
                                  "exec httpd -f -p 8080 -h /www",
@@ -112,7 +132,7 @@ def test_containers_of_a_pod_share_localhost(env: Env, ns: str) -> None:
     logs_until(env.server.url, env.cache, ns, "pair", "hello-from-server", "-c", "client")
 
     status = found["status"]
-    assert ipaddress.ip_address(status["podIP"]) in ipaddress.ip_network(POD_CIDR)
+    assert ipaddress.ip_address(status["podIP"]) in ipaddress.ip_network(env.kubelet.pod_cidr)
     assert status["podIPs"] == [{"ip": status["podIP"]}]
     assert status["hostIP"] == "127.0.0.1"
     assert status["qosClass"] == "BestEffort"

@@ -307,7 +307,7 @@ def test_services_and_pod_network_across_two_nodes(nodes):
 
 
 def test_routes_follow_the_nodes(nodes):
-    """Each node routes the other's pod CIDR via its address, with our protocol tag."""
+    """Each node routes the other's pod CIDR via its address; a new Node gets a route, a deleted one loses it."""
     server, (a, b) = nodes
     cidrs = {n["metadata"]["name"]: n["spec"]["podCIDR"]
              for n in requests.get(f"{server.url}/api/v1/nodes", timeout=5).json()["items"]}
@@ -317,3 +317,17 @@ def test_routes_follow_the_nodes(nodes):
         nat = here.exec("iptables", "-t", "nat", "-S", "KUBELING-POSTROUTING")
         assert f"-s {cidrs[here.name]} ! -d {CLUSTER_CIDR}" in nat and "MASQUERADE" in nat
 
+    # A Node object only (no machine behind it, so no packet is ever sent): an address on the nodes' segment.
+    ghost_ip = a.ip.rsplit(".", 1)[0] + ".250"
+    ghost = f"ghost-{uuid.uuid4().hex[:6]}"
+    create(server, "/api/v1/nodes", {"metadata": {"name": ghost}, "spec": {"podCIDR": "10.244.250.0/24"},
+                                     "status": {"addresses": [{"type": "InternalIP", "address": ghost_ip}]}})
+    try:
+        for node in (a, b):
+            eventually(lambda n=node: f"10.244.250.0/24 via {ghost_ip}" in n.exec("ip", "route", "show", "proto", "77"),
+                       f"{node.name}: route to {ghost}", timeout=15)
+    finally:
+        requests.delete(f"{server.url}/api/v1/nodes/{ghost}", timeout=10)
+    for node in (a, b):
+        eventually(lambda n=node: "10.244.250.0/24" not in n.exec("ip", "route", "show", "proto", "77"),
+                   f"{node.name}: route to deleted {ghost} removed", timeout=15)

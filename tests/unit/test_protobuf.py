@@ -299,9 +299,16 @@ def test_malformed_wire_data_is_rejected() -> None:
 
 
 def test_unknown_kind_names_itself() -> None:
-    error = _status(_envelope("rbac.authorization.k8s.io/v1", "Role", _msg(1, _str(1, "r"))))
-    assert error.message == "no protobuf schema for rbac.authorization.k8s.io/v1/Role; send application/json"
+    error = _status(_envelope("networking.k8s.io/v1", "NetworkPolicy", _msg(1, _str(1, "r"))))
+    assert error.message == "no protobuf schema for networking.k8s.io/v1/NetworkPolicy; send application/json"
     assert error.reason == "BadRequest"
+
+
+def test_rbac_role_decodes() -> None:
+    rule = _str(1, "get") + _str(1, "list") + _str(2, "") + _str(3, "pods")
+    role = protobuf.decode(_envelope("rbac.authorization.k8s.io/v1", "Role", _msg(1, _str(1, "r")) + _msg(2, rule)))
+    assert role == {"kind": "Role", "apiVersion": "rbac.authorization.k8s.io/v1", "metadata": {"name": "r"},
+                    "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]}
 
 
 def test_is_protobuf() -> None:

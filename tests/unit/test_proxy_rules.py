@@ -190,3 +190,37 @@ def test_real_iptables_restore_accepts_the_rules_twice_in_a_private_network_name
     assert out.returncode == 0, out.stderr
     assert "KUBE-SVC-" not in out.stdout and "KUBE-SEP-" not in out.stdout
     assert ":KUBE-SERVICES - [0:0]" in out.stdout
+
+
+def test_partial_restore_writes_only_the_chains_that_changed():
+    before = rules.build_tables(rules.build_state([service(), service("api", cluster_ip="10.96.0.20")],
+                                                  [endpoints(), endpoints("api")]), cluster_cidr=CIDR)
+    assert rules.restore_text(before, previous=before) == ""
+    # One endpoint of web moves: web's KUBE-SVC chain, the new KUBE-SEP chain, the old one deleted.
+    after = rules.build_tables(rules.build_state([service(), service("api", cluster_ip="10.96.0.20")],
+                                                 [endpoints(ips=("10.244.1.2", "10.244.3.3")), endpoints("api")]),
+                               cluster_cidr=CIDR)
+    text = rules.restore_text(after, rules.stale_chains(after, before["nat"]), previous=before)
+    declared = [line[1:].split()[0] for line in text.splitlines() if line.startswith(":")]
+    web = rules.service_ports(service())[0]
+    old_sep, new_sep = (rules.sep_chain(web, rules.Endpoint(ip, 8080)) for ip in ("10.244.2.2", "10.244.3.3"))
+    assert sorted(declared) == sorted([rules.svc_chain(web), new_sep, old_sep])
+    assert f"-X {old_sep}" in text and "*filter" not in text and "KUBE-SERVICES" not in text
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("iptables-restore") or not shutil.which("unshare"),
+                    reason="needs root, iptables and unshare (a private network namespace)")
+def test_a_partial_restore_leaves_the_same_rules_as_a_full_one():
+    first = rules.build_tables(rules.build_state([service(), service("api", cluster_ip="10.96.0.20")],
+                                                 [endpoints(), endpoints("api")]), cluster_cidr=CIDR)
+    second = rules.build_tables(rules.build_state([service()], [endpoints(ips=("10.244.1.2", "10.244.3.3"))]),
+                                cluster_cidr=CIDR)
+    partial = rules.restore_text(second, rules.stale_chains(second, first["nat"]), previous=first)
+
+    def saved(*texts: str) -> str:
+        script = "".join(f"iptables-restore --noflush <<'EOF'\n{t}EOF\n" for t in texts) + "iptables-save"
+        out = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return "\n".join(sorted(line for line in out.stdout.splitlines() if line.startswith(("-A", ":KUBE"))))
+
+    assert saved(rules.restore_text(first), partial) == saved(rules.restore_text(second))

@@ -70,6 +70,9 @@ def with_authenticated(user: UserInfo) -> UserInfo:
 
 def user_from_certificate(certificate: x509.Certificate) -> UserInfo:
     """CN is the user name, each O a group: what the upstream x509 authenticator reads."""
+    now = datetime.datetime.now(datetime.UTC)
+    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        raise AuthenticationFailed("the client certificate has expired or is not yet valid")  # checked twice: cheap
     subject = certificate.subject
     common = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     groups = tuple(str(a.value) for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))

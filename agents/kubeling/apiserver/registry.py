@@ -131,7 +131,9 @@ class Registry:
                 errors.cause("metadata.name", f'Invalid value: "{name}": {p}') for p in problems])
 
     def _check_namespace_open(self, namespace: str) -> None:
-        ns = self.store.try_get(NAMESPACES, None, namespace)
+        # As upstream's NamespaceLifecycle admission: trust the watch cache when it knows the namespace, and
+        # ask etcd only when it does not (it may have been created a moment ago).
+        ns = self.cached(NAMESPACES, None, namespace) or self.store.try_get(NAMESPACES, None, namespace)
         if ns is None:
             raise errors.not_found("namespaces", "", namespace)
         if ns["metadata"].get("deletionTimestamp") or ns.get("status", {}).get("phase") == "Terminating":

@@ -148,7 +148,8 @@ class NodeStatus:
     def register(self, status: Obj) -> Obj:
         """Create our Node (or adopt the existing one) and write its status; returns the Node."""
         node: Obj = {"apiVersion": "v1", "kind": "Node",
-                     "metadata": {"name": self.name, "labels": node_labels(self.name)}, "spec": {}}
+                     "metadata": {"name": self.name, "labels": node_labels(self.name)}, "spec": {},
+                     "status": status}  # as upstream, in the create (the status write below follows anyway)
         if self.pod_cidr:
             node["spec"] = {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]}
         try:

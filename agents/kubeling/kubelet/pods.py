@@ -289,7 +289,7 @@ class PodSyncer:
         labels = self._labels(pod, runtime.SANDBOX, "sandbox", attempt)
         host_config = self.runtime.host_config(
             network_mode="host" if host_network else self.runtime.network, ipc_mode="shareable",
-            log_config=LOG_CONFIG, dns=spec.get("dnsConfig", {}).get("nameservers") or None,
+            log_config=LOG_CONFIG, dns=(spec.get("dnsConfig") or {}).get("nameservers") or None,
         )
         name = f"k8s_POD_{metadata['name']}_{metadata['namespace']}_{uid}_{attempt}"
         hostname = None if host_network else (spec.get("hostname") or metadata["name"])[:63]

@@ -14,6 +14,7 @@ import datetime
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,7 +38,7 @@ LABEL_HASH = "io.kubeling.hash"  # of the container's spec, to notice image chan
 LABEL_IMAGE = "io.kubeling.image"  # the image as the pod spec names it
 SANDBOX = "POD"
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
+API_VERSION = "1.41"
 
 
 @dataclasses.dataclass
@@ -88,13 +89,39 @@ def parse_docker_time(text: str | None) -> float:
     return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
+class _Timed:
+    """With --v 4 and up, every Docker call is logged with its duration (where does a slow pod start go?)."""
+
+    def __init__(self, api: docker.APIClient) -> None:
+        self._api = api
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._api, name)
+        if not callable(attribute) or name in ("events", "logs"):
+            return attribute
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.monotonic()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                log.debug("docker %s took %.3fs", name, time.monotonic() - started)
+
+        return timed
+
+
 class Runtime:
     def __init__(self, node: str, network: str, base_url: str | None = None, pool_size: int = 64) -> None:
         self.node, self.network = node, network
         kwargs = kwargs_from_env()
         if base_url:
             kwargs["base_url"] = base_url
+        # A fixed API version (Docker 20.10's; newer engines still serve it): "auto" would ask the engine at
+        # once, and the kubelet must start (and report NotReady) while Docker is down.
+        kwargs.setdefault("version", API_VERSION)
         self.api = docker.APIClient(timeout=120, max_pool_size=pool_size, **kwargs)
+        if log.isEnabledFor(logging.DEBUG):
+            self.api = _Timed(self.api)  # type: ignore[assignment]
         self._details: dict[str, tuple[str, Obj]] = {}  # container id → (state when inspected, inspect subset)
         self._lock = threading.Lock()
 

@@ -78,7 +78,7 @@ class IptablesProxier:
         self.services, self.endpoints = services, endpoints  # informer stores: .list()
         self.cluster_cidr, self.masquerade_all = cluster_cidr, masquerade_all
         self.iptables = iptables
-        self._last_text = ""
+        self._applied: rules.Tables | None = None  # what the last successful restore wrote
         self._jumps_ok = False
         self.last_sync = 0.0
 
@@ -94,21 +94,27 @@ class IptablesProxier:
     def sync(self, full: bool = False) -> None:
         started = time.monotonic()
         state = rules.build_state(self.services.list(), self.endpoints.list())
-        if full or not self._jumps_ok:
-            self.ensure_jumps()
-        existing = rules.chains_in(self._run([self.iptables + "-save", "-t", "nat"]).stdout)
-        text = rules.render(state, cluster_cidr=self.cluster_cidr, masquerade_all=self.masquerade_all,
-                            existing_chains=existing)
-        if text != self._last_text or full:
+        tables = rules.build_tables(state, cluster_cidr=self.cluster_cidr, masquerade_all=self.masquerade_all)
+        if full or self._applied is None:
+            # Full: rewrite every chain, and find leftovers (e.g. of a previous run) in the kernel's own list.
+            if full or not self._jumps_ok:
+                self.ensure_jumps()
+            existing = rules.chains_in(self._run([self.iptables + "-save", "-t", "nat"]).stdout)
+            text = rules.restore_text(tables, rules.stale_chains(tables, existing))
+        else:
+            # Partial: only the chains that changed since our last restore; what we dropped since then is stale.
+            text = rules.restore_text(tables, rules.stale_chains(tables, self._applied["nat"]), self._applied)
+        if text:
             result = self._run([self.iptables + "-restore", "-w", "--noflush"], stdin=text, ok_codes=None)
             if result.returncode != 0:
                 RESTORE_FAILURES.inc()
-                self._last_text = ""
-                self._jumps_ok = False  # maybe someone deleted our chains: recreate everything next time
+                self._applied = None  # next time: a full sync
+                self._jumps_ok = False  # maybe someone deleted our chains: recreate everything
                 raise RuntimeError(f"iptables-restore failed: {result.stderr.strip()}\n{numbered(text)}")
-            self._last_text = text
-            log.info("synced %d service ports (%d endpoints) in %.0f ms", len(state),
-                     sum(len(e) for _, e in state), (time.monotonic() - started) * 1000)
+            log.info("synced %d service ports (%d endpoints) in %.0f ms (%s, %d lines)", len(state),
+                     sum(len(e) for _, e in state), (time.monotonic() - started) * 1000,
+                     "full" if self._applied is None or full else "partial", text.count("\n"))
+        self._applied = tables
         self.last_sync = time.time()
         SYNC_DURATION.observe(time.monotonic() - started)
         LAST_SYNC.set(self.last_sync)

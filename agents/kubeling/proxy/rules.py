@@ -150,6 +150,9 @@ def _proto(sp: ServicePort) -> list[str]:
     return ["-p", p, "-m", p]
 
 
+Tables = dict[str, dict[str, list[str]]]  # table → chain → its rules, in order
+
+
 def render(
     state: list[tuple[ServicePort, list[Endpoint]]],
     *,
@@ -162,6 +165,17 @@ def render(
     `existing_chains` are the nat chains present now (from iptables-save); stale KUBE-SVC-/KUBE-SEP- chains
     among them are flushed and deleted in the same transaction.
     """
+    tables = build_tables(state, cluster_cidr=cluster_cidr, masquerade_all=masquerade_all)
+    return restore_text(tables, stale_chains(tables, existing_chains))
+
+
+def build_tables(
+    state: list[tuple[ServicePort, list[Endpoint]]],
+    *,
+    cluster_cidr: str | None = None,
+    masquerade_all: bool = False,
+) -> Tables:
+    """Every chain we own with its rules (`-A CHAIN …` lines), for the filter and nat tables."""
     nat: list[list[str]] = []
     filt: list[list[str]] = []
     nat_chains: list[str] = list(NAT_CHAINS)
@@ -243,18 +257,38 @@ def render(
                                                   "in this chain"), "-m", "addrtype", "--dst-type", "LOCAL",
                 "-j", "KUBE-NODEPORTS"])
 
-    wanted = set(nat_chains)
-    stale = sorted(c for c in set(existing_chains) if c.startswith(STALE_PREFIXES) and c not in wanted)
+    tables: Tables = {"filter": {c: [] for c in FILTER_CHAINS}, "nat": {c: [] for c in nat_chains}}
+    for table, table_rules in (("filter", filt), ("nat", nat)):
+        for rule in table_rules:
+            tables[table][rule[1]].append(" ".join(rule))
+    return tables
 
-    lines = ["*filter"]
-    lines += [f":{c} - [0:0]" for c in FILTER_CHAINS]
-    lines += [" ".join(rule) for rule in filt]
-    lines += ["COMMIT", "*nat"]
-    lines += [f":{c} - [0:0]" for c in nat_chains + stale]
-    lines += [" ".join(rule) for rule in nat]
-    lines += [f"-X {c}" for c in stale]
-    lines.append("COMMIT")
-    return "\n".join(lines) + "\n"
+
+def stale_chains(tables: Tables, existing: Iterable[str]) -> list[str]:
+    """Per-service nat chains that exist but are no longer wanted."""
+    return sorted(c for c in set(existing) if c.startswith(STALE_PREFIXES) and c not in tables["nat"])
+
+
+def restore_text(tables: Tables, stale: Iterable[str] = (), previous: Tables | None = None) -> str:
+    """`iptables-restore --noflush` input. With `previous` (what the last successful restore wrote), only chains
+    whose rules changed are written, as upstream's minimal restores do: the kernel work grows with the rules
+    written, and an Endpoints change usually touches one KUBE-SVC chain and its KUBE-SEP chains."""
+    stale = list(stale)
+    lines: list[str] = []
+    for table in ("filter", "nat"):
+        chains = tables[table]
+        old = (previous or {}).get(table)
+        changed = [c for c in chains if old is None or old.get(c) != chains[c]]
+        dropped = stale if table == "nat" else []
+        if not changed and not dropped:
+            continue
+        lines.append(f"*{table}")
+        lines += [f":{c} - [0:0]" for c in changed + dropped]
+        for chain in changed:
+            lines += chains[chain]
+        lines += [f"-X {c}" for c in dropped]
+        lines.append("COMMIT")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def chains_in(save_output: str) -> set[str]:
