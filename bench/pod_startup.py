@@ -17,6 +17,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import threading
@@ -81,7 +82,7 @@ def _read(resp: requests.Response, ready_at: dict[str, float], expected: int, st
             ready_at[name] = time.monotonic()
 
 
-def run(pods: int, kubelet_args: list[str]) -> str:
+def run(pods: int, kubelet_args: list[str], keep_log: str | None = None) -> str:
     ensure_images()
     node = f"bench-{uuid.uuid4().hex[:6]}"
     with control_plane(prefix=f"/bench-{node}") as (_, server):
@@ -134,6 +135,8 @@ def run(pods: int, kubelet_args: list[str]) -> str:
             load = os.getloadavg()[0]
         finally:
             kubelet.stop()
+            if keep_log:
+                shutil.copy(kubelet.log_path, keep_log)
             remove_node_containers(node)
             subprocess.run(["docker", "network", "rm", kubelet.network], capture_output=True)
     baseline = docker_baseline(pods, f"kubeling-base{node[-6:]}")
@@ -222,9 +225,10 @@ def docker_version() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=30)
+    parser.add_argument("--keep-log", metavar="PATH", help="copy the kubelet's log here (with -- --v 4: timings)")
     parser.add_argument("kubelet_args", nargs="*", help="extra kubelet flags (after --), e.g. --pod-workers 8")
     args = parser.parse_args()
-    print(run(args.pods, args.kubelet_args))
+    print(run(args.pods, args.kubelet_args, args.keep_log))
     return 0
 
 

@@ -67,3 +67,13 @@ def kubectl(request: pytest.FixtureRequest, apiserver: APIServer, tmp_path_facto
     if not binary.exists():
         pytest.fail(f"{binary} is missing: run `make deps`")
     return Kubectl(binary, apiserver.url, tmp_path_factory.mktemp(f"kubectl-{request.param}"), request.param)
+
+
+@pytest.fixture(scope="session")
+def kubectl132(apiserver: APIServer, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    """kubectl 1.32 alone, for tests of server-side behaviour (controllers) that kubectl merely drives: running
+    them once per kubectl version would prove nothing more about the server and double their time."""
+    binary = KUBECTL_BINARIES["1.32"]
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: run `make deps`")
+    return Kubectl(binary, apiserver.url, tmp_path_factory.mktemp("kubectl-1.32-only"), "1.32")

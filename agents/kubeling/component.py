@@ -118,9 +118,14 @@ class HealthServer:
 def run_with_leader_election(
     args: argparse.Namespace, client: Client, lease_name: str, run: Callable[[], None], stop: threading.Event
 ) -> None:
-    """Run `run()` now, or only while holding the lease when --leader-elect is on; exit if leadership is lost."""
+    """Start `run()` now, or only while holding the lease when --leader-elect is on; exit if leadership is lost.
+
+    `run` starts its workers and returns; it runs in a thread of its own, so a SIGTERM that arrives while it is
+    still waiting for caches to sync is answered at once instead of after the sync.
+    """
+    run = _exit_on_failure(run)
     if not args.leader_elect:
-        run()
+        threading.Thread(target=run, name="run", daemon=True).start()
         return
     identity = f"{socket.gethostname()}_{os.getpid()}"
     elector = LeaderElector(
@@ -132,6 +137,19 @@ def run_with_leader_election(
     )
     threading.Thread(target=lambda: (stop.wait(), elector.stop()), daemon=True).start()
     elector.run()
+
+
+def _exit_on_failure(run: Callable[[], None]) -> Callable[[], None]:
+    """`run` for a thread: a failure to start (SystemExit included, which a thread would swallow) ends the process,
+    instead of leaving it up and reporting healthy while doing nothing."""
+    def guarded() -> None:
+        try:
+            run()
+        except BaseException as exc:
+            log.error("failed to start: %s", exc, exc_info=not isinstance(exc, SystemExit))
+            logging.shutdown()
+            os._exit(1)
+    return guarded
 
 
 def wait_for_signal() -> threading.Event:

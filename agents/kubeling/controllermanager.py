@@ -87,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
         controllers = [build(name, client, informers, recorder, args) for name in names]
         informers.start()
         if not informers.wait_for_sync(120):
-            log.error("informer caches did not sync; exiting")
-            raise SystemExit(1)
+            raise SystemExit("informer caches did not sync")
         for controller in controllers:
             controller.run(stop)
         log.info("started controllers: %s", ", ".join(names))

@@ -46,9 +46,10 @@ def gc_server(etcd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 
 
 @pytest.fixture
-def gc_kubectl(kubectl: Kubectl, gc_server: str, tmp_path: Any) -> Kubectl:
-    """The session's kubectl binary (1.32 and 1.20), pointed at this module's API server."""
-    return Kubectl(kubectl.binary, gc_server, tmp_path, kubectl.version)
+def gc_kubectl(kubectl132: Kubectl, gc_server: str, tmp_path: Any) -> Kubectl:
+    """kubectl 1.32, pointed at this module's API server: what is tested is the garbage collector, and
+    test_api_propagation_policy covers every policy without kubectl."""
+    return Kubectl(kubectl132.binary, gc_server, tmp_path, kubectl132.version)
 
 
 @pytest.fixture

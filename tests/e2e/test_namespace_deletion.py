@@ -50,8 +50,9 @@ def ns_server(etcd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 
 
 @pytest.fixture
-def ns_kubectl(kubectl: Kubectl, ns_server: str, tmp_path: Any) -> Kubectl:
-    return Kubectl(kubectl.binary, ns_server, tmp_path, kubectl.version)
+def ns_kubectl(kubectl132: Kubectl, ns_server: str, tmp_path: Any) -> Kubectl:
+    """kubectl 1.32 only: these tests are about the namespace and service-account controllers."""
+    return Kubectl(kubectl132.binary, ns_server, tmp_path, kubectl132.version)
 
 
 def create(server: str, path: str, obj: dict) -> None:

@@ -53,6 +53,8 @@ class Secure:
         self.node1 = ca.issue("system:node:n1", ["system:nodes"])
         self.expired = ca.issue("alice", ["dev"], expired=True, filename="alice-expired")
         self.stranger = self.other_ca.issue("kubernetes-admin", ["system:masters"])
+        self.kubelet_client = ca.issue("kube-apiserver-kubelet-client", ["system:masters"])
+        self.kubelet_serving = ca.issue("kubelet-n1", server=True, client=False, sans=["127.0.0.1"])
         tokens = workdir / "tokens.csv"
         tokens.write_text(f'{ADMIN_TOKEN},token-admin,100,"system:masters"\n{BOB_TOKEN},bob,101,"dev,qa"\n')
         self.sa_key, self.sa_pub = signing_key(workdir / "sa")
@@ -99,6 +101,8 @@ class Secure:
             "--tls-cert-file", str(self.apiserver_cert.cert), "--tls-private-key-file", str(self.apiserver_cert.key),
             "--client-ca-file", str(self.ca.cert), "--token-auth-file", str(self.workdir / "tokens.csv"),
             "--service-account-signing-key-file", str(self.sa_key), "--service-account-key-file", str(self.sa_pub),
+            "--kubelet-client-certificate", str(self.kubelet_client.cert),
+            "--kubelet-client-key", str(self.kubelet_client.key), "--kubelet-certificate-authority", str(self.ca.cert),
             "--max-requests-inflight", "32", "--v", "2",
         ])
         self.server.start()  # waits for /readyz on the loopback plain port, which anyone may read
@@ -456,6 +460,71 @@ def test_etcd_refuses_clients_without_a_certificate(secure: Secure) -> None:
     with pytest.raises(requests.exceptions.SSLError):
         secure.etcd_get("/health", cert=secure.stranger)
     assert secure.etcd_get("/health").status_code == 200
+
+
+class FakeKubelet:
+    """The kubelet's HTTPS log endpoint, answering only callers with a certificate from the cluster CA."""
+
+    def __init__(self, secure: Secure) -> None:
+        import http.server
+        import ssl
+        import threading
+
+        callers: list[str] = []
+        self.callers = callers
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                subject = dict(x[0] for x in self.connection.getpeercert()["subject"])
+                callers.append(subject["commonName"])
+                body = f"log of {self.path}\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(secure.ca.cert))
+        context.verify_mode = ssl.CERT_REQUIRED  # the kubelet refuses callers without the API server's certificate
+        context.load_cert_chain(str(secure.kubelet_serving.cert), str(secure.kubelet_serving.key))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_pod_logs_reach_the_kubelet_over_tls_with_the_apiserver_certificate(secure: Secure) -> None:
+    kubelet = FakeKubelet(secure)
+    try:
+        node = unique("logs-node")
+        created = secure.call("POST", "/api/v1/nodes", cert=secure.admin, body={"metadata": {"name": node}})
+        assert created.status_code == 201, created.text
+        status = {"status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                             "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet.port}}}}
+        assert secure.call("PATCH", f"/api/v1/nodes/{node}/status", cert=secure.admin, body=status,
+                           content_type="application/merge-patch+json").status_code == 200
+        ns = make_namespace(secure)
+        pod = {"metadata": {"name": "web"}, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "x"}]}}
+        assert secure.call("POST", f"/api/v1/namespaces/{ns}/pods", cert=secure.admin, body=pod).status_code == 201
+        logs = secure.call("GET", f"/api/v1/namespaces/{ns}/pods/web/log", cert=secure.admin)
+        assert (logs.status_code, logs.text) == (200, f"log of /containerLogs/{ns}/web/c\n")
+        assert kubelet.callers == ["kube-apiserver-kubelet-client"]
+        # Without the API server's certificate the kubelet lets nobody in.
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"https://127.0.0.1:{kubelet.port}/containerLogs/{ns}/web/c", verify=str(secure.ca.cert),
+                         timeout=5)
+        # And reading logs is an RBAC permission like any other: pods/log.
+        denied = secure.call("GET", f"/api/v1/namespaces/{ns}/pods/web/log", cert=secure.alice)
+        assert denied.status_code == 403
+        assert 'cannot get resource "pods/log" in API group ""' in denied.json()["message"]
+    finally:
+        kubelet.stop()
 
 
 def test_secrets_never_reach_the_log(secure: Secure) -> None:

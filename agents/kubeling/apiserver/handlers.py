@@ -289,6 +289,7 @@ def watch_collection(target: Target) -> Response:
     )
     stream = current_app.extensions["kubeling.watcher"].stream(rtype, target.namespace, predicate, options)
     first = next(stream)  # raises 410 Expired before the response starts, as a plain Status reply
+    request.environ["kubeling.stream"] = True  # send the headers now, not with the first event
     return Response(_chain(first, stream), mimetype="application/json", direct_passthrough=True)
 
 

@@ -222,10 +222,37 @@ class InsecureGateway(wsgi.Gateway_10):
         return environ
 
 
+STREAM = "kubeling.stream"  # set by a handler whose response is a long-lived stream (a watch)
+
+
+def send_headers_first(app: Any) -> Any:
+    """Send a stream's status and headers at once, as upstream does for watches.
+
+    cheroot sends headers with the first non-empty chunk, so a watch on a quiet resource would leave its client
+    waiting for the status line until the first event; client-go's Watch() blocks on exactly that.
+    """
+
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        response = app(environ, start_response)
+        write = environ.get("kubeling.write")
+        if environ.get(STREAM) and write is not None:
+            write(b"")  # cheroot: ensure_headers_sent(), then an empty (harmless) write
+        return response
+
+    def capture(environ: dict[str, Any], start_response: Any) -> Any:
+        def remember(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            environ["kubeling.write"] = start_response(status, headers, exc_info)
+            return environ["kubeling.write"]
+
+        return wrapped(environ, remember)
+
+    return capture
+
+
 def make_server(host: str, port: int, app: Any, threads: int, adapter: TLSAdapter | None = None) -> wsgi.Server:
     """A thread per request or open watch (`threads` of them); watch responses stream as chunked output."""
-    server = wsgi.Server((host, port), app, numthreads=threads, max=threads, request_queue_size=1024,
-                         timeout=60, shutdown_timeout=5, server_name="kubeling")
+    server = wsgi.Server((host, port), send_headers_first(app), numthreads=threads, max=threads,
+                         request_queue_size=1024, timeout=60, shutdown_timeout=5, server_name="kubeling")
     server.gateway = SecureGateway if adapter is not None else InsecureGateway
     # cheroot keeps only 10 idle keep-alive connections by default; every component and kubectl holds one.
     server.keep_alive_conn_limit = threads * 4
