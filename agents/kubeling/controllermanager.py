@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import threading
 
 from kubeling import component
 from kubeling.client.events import EventRecorder
@@ -77,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
     names = selected(args.controllers)
     client = component.make_client(args, "kube-controller-manager")
     stop = component.wait_for_signal()
-    running = threading.Event()
     if args.port:
         component.HealthServer(args.bind_address, args.port).start()
 
@@ -91,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
         for controller in controllers:
             controller.run(stop)
         log.info("started controllers: %s", ", ".join(names))
-        running.set()
 
     component.run_with_leader_election(args, client, "kube-controller-manager", start_controllers, stop)
     stop.wait()
