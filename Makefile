@@ -7,10 +7,10 @@ CACHE := .cache
 KUBECTL_120 := $(CACHE)/kubectl-1.20/usr/bin/kubectl
 APT_PACKAGES := etcd-server etcd-client
 # The test-node image (images/node/build.sh) is debootstrapped; the proxy and pod network program iptables.
-APT_PACKAGES += debootstrap iptables
+APT_PACKAGES += debootstrap iptables docker.io busybox-static
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: help deps system-deps venv kubectl-1.20 lint test unit e2e bench up down clean
+.PHONY: help deps system-deps venv kubectl-1.20 images lint test unit e2e bench up down clean
 
 help:
 	@echo "make up      start a cluster (local control plane on 127.0.0.1 for now)"
@@ -54,7 +54,12 @@ lint: venv
 unit: venv
 	$(VENV)/bin/pytest tests/unit -q
 
-test: deps lint
+# A running Docker engine and the images pods run (built locally from busybox-static: no registry needed).
+images: system-deps
+	scripts/ensure-docker.sh
+	scripts/build-images.sh
+
+test: deps lint images
 	$(VENV)/bin/pytest tests -q
 
 bench: deps

@@ -11,8 +11,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import requests
 
@@ -157,3 +159,22 @@ class Component:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+Part = TypeVar("Part")
+
+
+class Stack(contextlib.ExitStack):
+    """The parts of a test cluster (API server, components, stand-ins): each is stopped, in the reverse order of
+    starting, when the block ends, also when a later part fails to start."""
+
+    def start(self, part: Part) -> Part:
+        started: Any = part
+        started.start()
+        self.callback(started.stop)
+        return part
+
+    def apiserver(self, etcd_url: str, workdir: Path, name: str) -> APIServer:
+        """An API server of one's own, on a fresh etcd prefix: for tests that register nodes or run a scheduler,
+        which must not see the nodes and pods of other tests."""
+        return self.start(APIServer(etcd_url, workdir, prefix=f"/{name}-{uuid.uuid4().hex[:8]}"))

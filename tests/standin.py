@@ -7,6 +7,7 @@ the control plane sees of a real kubelet. The real kubelet has its own tests.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import threading
 import time
@@ -97,15 +98,11 @@ class KubeletStandIn:
         while not self._stop.is_set():
             if time.monotonic() - last_lease > 2:
                 for node in self.nodes - self.paused:
-                    try:
+                    with contextlib.suppress(requests.RequestException):
                         renew_lease(self.server, node, self.session)
-                    except requests.RequestException:
-                        pass
                 last_lease = time.monotonic()
-            try:
+            with contextlib.suppress(requests.RequestException):
                 self._sync_pods()
-            except requests.RequestException:
-                pass
             self._stop.wait(0.2)
 
     def _sync_pods(self) -> None:

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from cluster import APIServer, Component
+from cluster import Component, Stack
 from standin import KubeletStandIn, register_node
+from support.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -69,16 +70,6 @@ class Env:
         return [e for e in items if e["reason"] == reason and e["involvedObject"]["kind"] == "CronJob"]
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.15)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def stamp(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -91,21 +82,15 @@ def minutes_ago(minutes: int) -> str:
 @pytest.fixture(scope="module")
 def env(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     workdir = tmp_path_factory.mktemp("cronjob")
-    server = APIServer(etcd.url, workdir, prefix=f"/cj-{uuid.uuid4().hex[:8]}").start()
-    for name in NODES:
-        register_node(server.url, name)
-    kubelet = KubeletStandIn(server.url, NODES).start()
-    scheduler = Component("scheduler", server.url, workdir, ["--leader-elect=false"]).start()
-    manager = Component("controller-manager", server.url, workdir,
-                        ["--controllers=cronjob,job", "--leader-elect=false"]).start()
-    try:
+    with Stack() as stack:
+        server = stack.apiserver(etcd.url, workdir, "cj")
+        for name in NODES:
+            register_node(server.url, name)
+        kubelet = stack.start(KubeletStandIn(server.url, NODES))
+        stack.start(Component("scheduler", server.url, workdir, ["--leader-elect=false"]))
+        stack.start(Component("controller-manager", server.url, workdir,
+                              ["--controllers=cronjob,job", "--leader-elect=false"]))
         yield Env(server.url, kubelet)
-    finally:
-        manager.stop()
-        scheduler.stop()
-        kubelet.stop()
-        server.stop()
-
 
 def cronjob(name: str, schedule: str = "*/1 * * * *", **spec: Any) -> dict:
     template = {"metadata": {"labels": {"cron": name}, "annotations": {"team": "batch"}},
@@ -136,7 +121,7 @@ def test_creates_a_job_at_the_next_minute(env: Env) -> None:
     name = f"tick-{uuid.uuid4().hex[:6]}"
     env.kubelet.phase_for[name] = "Succeeded"
     cj = env.create(ns, "cronjobs", cronjob(name, successfulJobsHistoryLimit=2))
-    jobs = wait_for(lambda: env.jobs(ns), timeout=75, what="a Job at the next minute boundary")
+    jobs = wait_until(lambda: env.jobs(ns), timeout=75, what="a Job at the next minute boundary")
     (job_name, job), = jobs.items()
     minutes = int(job_name.rsplit("-", 1)[1])
     scheduled = datetime.datetime.fromtimestamp(minutes * 60, datetime.UTC)
@@ -147,14 +132,14 @@ def test_creates_a_job_at_the_next_minute(env: Env) -> None:
     ref = job["metadata"]["ownerReferences"][0]
     assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == ("CronJob", name, cj["metadata"]["uid"], True)
 
-    status = wait_for(lambda: (s := env.get(ns, "cronjobs", name).get("status", {})).get("lastScheduleTime") and s,
-                      what="lastScheduleTime")
+    status = wait_until(lambda: (s := env.get(ns, "cronjobs", name).get("status", {})).get("lastScheduleTime") and s,
+                        what="lastScheduleTime")
     assert status["lastScheduleTime"] == stamp(scheduled)
     # The Job's pod succeeds; the CronJob then drops it from active and records the success.
-    status = wait_for(lambda: (s := env.get(ns, "cronjobs", name).get("status", {})).get("lastSuccessfulTime")
-                      and not s.get("active") and s, timeout=30, what="lastSuccessfulTime")
+    status = wait_until(lambda: (s := env.get(ns, "cronjobs", name).get("status", {})).get("lastSuccessfulTime")
+                        and not s.get("active") and s, timeout=30, what="lastSuccessfulTime")
     assert status["lastSuccessfulTime"] >= status["lastScheduleTime"]
-    assert wait_for(lambda: env.events(ns, "SawCompletedJob"), what="a SawCompletedJob event")
+    assert wait_until(lambda: env.events(ns, "SawCompletedJob"), what="a SawCompletedJob event")
     assert env.events(ns, "SuccessfulCreate")[0]["message"] == f"Created job {job_name}"
 
 
@@ -168,15 +153,15 @@ def test_concurrency_policy(env: Env, policy: str) -> None:
     env.update_status(ns, "cronjobs", name, lambda s: s.update(active=[reference(running)],
                                                                lastScheduleTime=minutes_ago(5)))
     if policy == "Forbid":
-        event = wait_for(lambda: env.events(ns, "JobAlreadyActive"), what="a JobAlreadyActive event")[0]
+        event = wait_until(lambda: env.events(ns, "JobAlreadyActive"), what="a JobAlreadyActive event")[0]
         assert event["message"] == ("Not starting job because prior execution is running and concurrency "
                                     "policy is Forbid")
         assert list(env.jobs(ns)) == [f"{name}-running"]
         status = env.get(ns, "cronjobs", name)["status"]
         assert [r["name"] for r in status["active"]] == [f"{name}-running"]
         return
-    status = wait_for(lambda: (s := env.get(ns, "cronjobs", name)["status"]) and s["lastScheduleTime"]
-                      != minutes_ago(5) and s, what="a new schedule time to be handled")
+    status = wait_until(lambda: (s := env.get(ns, "cronjobs", name)["status"]) and s["lastScheduleTime"]
+                        != minutes_ago(5) and s, what="a new schedule time to be handled")
     scheduled = datetime.datetime.fromisoformat(status["lastScheduleTime"].replace("Z", "+00:00"))
     new_job = f"{name}-{int(scheduled.timestamp()) // 60}"
     active = [r["name"] for r in status["active"]]
@@ -185,7 +170,7 @@ def test_concurrency_policy(env: Env, policy: str) -> None:
         assert sorted(env.jobs(ns)) == sorted([f"{name}-running", new_job])
     else:
         assert active == [new_job]
-        wait_for(lambda: list(env.jobs(ns)) == [new_job], what="the running Job to be replaced")
+        wait_until(lambda: list(env.jobs(ns)) == [new_job], what="the running Job to be replaced")
         assert env.events(ns, "SuccessfulDelete")[0]["message"] == f"Deleted job {name}-running"
 
 
@@ -218,11 +203,11 @@ def test_history_limits_prune_the_oldest_finished_jobs(env: Env) -> None:
 
         env.update_status(ns, "jobs", job_name, finish)
 
-    wait_for(lambda: sorted(env.jobs(ns)) == [f"{name}-bad-2", f"{name}-ok-3"], what="the oldest Jobs to be pruned")
+    wait_until(lambda: sorted(env.jobs(ns)) == [f"{name}-bad-2", f"{name}-ok-3"], what="the oldest Jobs to be pruned")
     deleted = sorted(e["message"] for e in env.events(ns, "SuccessfulDelete"))
     assert deleted == [f"Deleted job {name}-{s}" for s in ("bad-1", "ok-1", "ok-2")]
-    status = wait_for(lambda: (s := env.get(ns, "cronjobs", name).get("status", {})).get("lastSuccessfulTime")
-                      and s, what="lastSuccessfulTime")
+    status = wait_until(lambda: (s := env.get(ns, "cronjobs", name).get("status", {})).get("lastSuccessfulTime")
+                        and s, what="lastSuccessfulTime")
     assert status["lastSuccessfulTime"] == stamp(start + datetime.timedelta(minutes=2))
 
 
@@ -235,7 +220,7 @@ def test_suspend_stops_scheduling(env: Env) -> None:
     assert env.jobs(ns) == {}, "a suspended CronJob must not start Jobs"
     env.http.patch(env.path(ns, "cronjobs", name), json={"spec": {"suspend": False}},
                    headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
-    jobs = wait_for(lambda: env.jobs(ns), what="the missed schedule time to run once resumed")
+    jobs = wait_until(lambda: env.jobs(ns), what="the missed schedule time to run once resumed")
     assert len(jobs) == 1
 
 
@@ -246,10 +231,10 @@ def test_too_many_missed_start_times(env: Env) -> None:
     env.update_status(ns, "cronjobs", name, lambda s: s.update(lastScheduleTime=minutes_ago(180)))
     env.http.patch(env.path(ns, "cronjobs", name), json={"spec": {"suspend": False}},
                    headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
-    event = wait_for(lambda: env.events(ns, "TooManyMissedTimes"), what="a TooManyMissedTimes event")[0]
+    event = wait_until(lambda: env.events(ns, "TooManyMissedTimes"), what="a TooManyMissedTimes event")[0]
     assert event["type"] == "Warning"
     assert event["message"] == ("too many missed start times. Set or decrease .spec.startingDeadlineSeconds or "
                                 "check clock skew")
     # It still starts the most recent missed run, and only that one.
-    jobs = wait_for(lambda: env.jobs(ns), what="the most recent missed run")
+    jobs = wait_until(lambda: env.jobs(ns), what="the most recent missed run")
     assert len(jobs) == 1

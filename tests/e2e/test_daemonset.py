@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from cluster import APIServer, Component
+from cluster import Component, Stack
 from standin import KubeletStandIn, register_node
+from support.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -61,30 +62,15 @@ class Env:
         return response.json()
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.15)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def env(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     workdir = tmp_path_factory.mktemp("daemonset")
-    server = APIServer(etcd.url, workdir, prefix=f"/ds-{uuid.uuid4().hex[:8]}").start()
-    kubelet = KubeletStandIn(server.url, []).start()
-    manager = Component("controller-manager", server.url, workdir,
-                        ["--controllers=daemonset", "--leader-elect=false"]).start()
-    try:
+    with Stack() as stack:
+        server = stack.apiserver(etcd.url, workdir, "ds")
+        kubelet = stack.start(KubeletStandIn(server.url, []))
+        manager = stack.start(Component("controller-manager", server.url, workdir,
+                                        ["--controllers=daemonset", "--leader-elect=false"]))
         yield Env(server.url, kubelet, manager)
-    finally:
-        manager.stop()
-        kubelet.stop()
-        server.stop()
-
 
 def daemonset(name: str, tag: str, image: str = "nginx:1.27", **spec: Any) -> dict:
     return {
@@ -118,7 +104,7 @@ def test_one_pod_per_eligible_node(env: Env) -> None:
     ns = env.namespace()
     ds = create(env, ns, daemonset("agent", tag))
 
-    by_node = wait_for(lambda: (p := live_pods_by_node(env, ns)) and len(p) == 3 and p, what="3 daemon pods")
+    by_node = wait_until(lambda: (p := live_pods_by_node(env, ns)) and len(p) == 3 and p, what="3 daemon pods")
     assert sorted(by_node) == nodes
     for node, pods in by_node.items():
         assert len(pods) == 1
@@ -136,8 +122,8 @@ def test_one_pod_per_eligible_node(env: Env) -> None:
         tolerations = {(t["key"], t["effect"]) for t in pod["spec"]["tolerations"] if t.get("operator") == "Exists"}
         assert tolerations >= AUTO_TOLERATIONS
 
-    status = wait_for(lambda: (s := env.daemonset(ns, "agent").get("status", {})).get("numberReady") == 3 and s,
-                      what="numberReady 3")
+    status = wait_until(lambda: (s := env.daemonset(ns, "agent").get("status", {})).get("numberReady") == 3 and s,
+                        what="numberReady 3")
     assert status["desiredNumberScheduled"] == 3
     assert status["currentNumberScheduled"] == 3
     assert status["numberMisscheduled"] == 0
@@ -151,31 +137,31 @@ def test_follows_node_changes(env: Env) -> None:
     first, = env.nodes(tag, 1)
     ns = env.namespace()
     create(env, ns, daemonset("logs", tag))
-    wait_for(lambda: list(live_pods_by_node(env, ns)) == [first], what="a pod on the first node")
+    wait_until(lambda: list(live_pods_by_node(env, ns)) == [first], what="a pod on the first node")
 
     # A new matching node gets a pod.
     second = f"{tag}-late"
     env.add_node(second, tag)
-    wait_for(lambda: sorted(live_pods_by_node(env, ns)) == sorted([first, second]), what="a pod on the new node")
+    wait_until(lambda: sorted(live_pods_by_node(env, ns)) == sorted([first, second]), what="a pod on the new node")
 
     # A NoSchedule taint keeps new pods away but lets the running one stay (it counts as misscheduled).
     env.patch(f"/api/v1/nodes/{second}", {"spec": {"taints": [{"key": "maint", "effect": "NoSchedule"}]}})
-    status = wait_for(lambda: (s := env.daemonset(ns, "logs").get("status", {})).get("numberMisscheduled") == 1
-                      and s, what="numberMisscheduled 1")
+    status = wait_until(lambda: (s := env.daemonset(ns, "logs").get("status", {})).get("numberMisscheduled") == 1
+                        and s, what="numberMisscheduled 1")
     assert status["desiredNumberScheduled"] == 1
     assert sorted(live_pods_by_node(env, ns)) == sorted([first, second])
 
     # A NoExecute taint the pod doesn't tolerate evicts it.
     env.patch(f"/api/v1/nodes/{second}", {"spec": {"taints": [{"key": "maint", "effect": "NoExecute"}]}})
-    wait_for(lambda: list(live_pods_by_node(env, ns)) == [first], what="the pod on the NoExecute node to go")
+    wait_until(lambda: list(live_pods_by_node(env, ns)) == [first], what="the pod on the NoExecute node to go")
 
     # A node that stops matching the nodeSelector loses its pod; one that starts matching gains one.
     env.patch(f"/api/v1/nodes/{first}", {"metadata": {"labels": {"test": "elsewhere"}}})
-    wait_for(lambda: not live_pods_by_node(env, ns), what="the pod on the relabelled node to go")
+    wait_until(lambda: not live_pods_by_node(env, ns), what="the pod on the relabelled node to go")
     env.patch(f"/api/v1/nodes/{first}", {"metadata": {"labels": {"test": tag}}})
-    wait_for(lambda: list(live_pods_by_node(env, ns)) == [first], what="a pod again after relabelling back")
-    status = wait_for(lambda: (s := env.daemonset(ns, "logs").get("status", {})).get("numberReady") == 1 and s,
-                      what="status after the changes")
+    wait_until(lambda: list(live_pods_by_node(env, ns)) == [first], what="a pod again after relabelling back")
+    status = wait_until(lambda: (s := env.daemonset(ns, "logs").get("status", {})).get("numberReady") == 1 and s,
+                        what="status after the changes")
     assert status["numberMisscheduled"] == 0
 
 
@@ -184,10 +170,10 @@ def test_deleted_pod_is_replaced(env: Env) -> None:
     node, = env.nodes(tag, 1)
     ns = env.namespace()
     create(env, ns, daemonset("proxy", tag))
-    pod = wait_for(lambda: live_pods_by_node(env, ns).get(node), what="the daemon pod")[0]
+    pod = wait_until(lambda: live_pods_by_node(env, ns).get(node), what="the daemon pod")[0]
     env.http.delete(f"{env.url}/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}").raise_for_status()
-    replacement = wait_for(lambda: [p for p in live_pods_by_node(env, ns).get(node, [])
-                                    if p["metadata"]["uid"] != pod["metadata"]["uid"]], what="a replacement pod")
+    replacement = wait_until(lambda: [p for p in live_pods_by_node(env, ns).get(node, [])
+                                      if p["metadata"]["uid"] != pod["metadata"]["uid"]], what="a replacement pod")
     assert len(replacement) == 1
 
 
@@ -197,8 +183,8 @@ def test_rolling_update_respects_max_unavailable(env: Env) -> None:
     ns = env.namespace()
     create(env, ns, daemonset("exporter", tag, updateStrategy={"type": "RollingUpdate",
                                                                "rollingUpdate": {"maxUnavailable": 1}}))
-    wait_for(lambda: env.daemonset(ns, "exporter").get("status", {}).get("numberAvailable") == 3,
-             what="3 available pods")
+    wait_until(lambda: env.daemonset(ns, "exporter").get("status", {}).get("numberAvailable") == 3,
+               what="3 available pods")
     old_hash = env.pods(ns)[0]["metadata"]["labels"]["controller-revision-hash"]
 
     # With the first node's kubelet stopped, the pod there can't finish terminating: the rollout must stall there.
@@ -206,8 +192,8 @@ def test_rolling_update_respects_max_unavailable(env: Env) -> None:
     try:
         env.patch(f"/apis/apps/v1/namespaces/{ns}/daemonsets/exporter",
                   {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.28"}]}}}})
-        wait_for(lambda: any(p["metadata"].get("deletionTimestamp") for p in env.pods(ns)),
-                 what="the first old pod to be deleted")
+        wait_until(lambda: any(p["metadata"].get("deletionTimestamp") for p in env.pods(ns)),
+                   what="the first old pod to be deleted")
         time.sleep(2)
         pods = env.pods(ns)
         terminating = [p for p in pods if p["metadata"].get("deletionTimestamp")]
@@ -223,9 +209,9 @@ def test_rolling_update_respects_max_unavailable(env: Env) -> None:
         return sorted(by_node) == nodes and all(
             len(p) == 1 and p[0]["spec"]["containers"][0]["image"] == "nginx:1.28" for p in by_node.values())
 
-    wait_for(rolled_out, timeout=30, what="every node to run the new template")
-    status = wait_for(lambda: (s := env.daemonset(ns, "exporter").get("status", {})).get("updatedNumberScheduled")
-                      == 3 and s.get("numberAvailable") == 3 and s, what="status after the rollout")
+    wait_until(rolled_out, timeout=30, what="every node to run the new template")
+    status = wait_until(lambda: (s := env.daemonset(ns, "exporter").get("status", {})).get("updatedNumberScheduled")
+                        == 3 and s.get("numberAvailable") == 3 and s, what="status after the rollout")
     assert status["observedGeneration"] == 2
     new_hashes = {p["metadata"]["labels"]["controller-revision-hash"] for p in env.pods(ns)
                   if not p["metadata"].get("deletionTimestamp")}

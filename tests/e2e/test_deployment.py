@@ -20,20 +20,12 @@ from typing import Any
 import pytest
 import requests
 
-from cluster import APIServer, Component
+from cluster import Component, Stack
 from conftest import Kubectl
 from standin import KubeletStandIn, register_node
+from support.polling import wait_until
 
 READY_DELAY = 1.0  # seconds before the stand-in reports a new pod Ready: rollouts take several steps
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Plane:
@@ -44,23 +36,16 @@ class Plane:
 @pytest.fixture(scope="module")
 def plane(etcd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     workdir = tmp_path_factory.mktemp("deployment")
-    server = APIServer(etcd.url, workdir, prefix=f"/deploy-{uuid.uuid4().hex[:8]}").start()
     nodes = [f"dn-{i}" for i in range(3)]
-    started: list[Any] = []
-    try:
+    with Stack() as stack:
+        server = stack.apiserver(etcd.url, workdir, "deploy")
         for node in nodes:
             register_node(server.url, node)
-        started.append(KubeletStandIn(server.url, nodes, ready_delay=READY_DELAY).start())
-        started.append(Component("scheduler", server.url, workdir, ["--leader-elect=false"]).start())
-        manager = Component("controller-manager", server.url, workdir,
-                            ["--controllers=replicaset,deployment", "--leader-elect=false"]).start()
-        started.append(manager)
+        stack.start(KubeletStandIn(server.url, nodes, ready_delay=READY_DELAY))
+        stack.start(Component("scheduler", server.url, workdir, ["--leader-elect=false"]))
+        manager = stack.start(Component("controller-manager", server.url, workdir,
+                                        ["--controllers=replicaset,deployment", "--leader-elect=false"]))
         yield Plane(server.url, nodes, manager)
-    finally:
-        for part in reversed(started):
-            part.stop()
-        server.stop()
-
 
 @pytest.fixture
 def kctl(kubectl132: Kubectl, plane: Plane, tmp_path: Any) -> Kubectl:

@@ -5,42 +5,27 @@ Runs on its own API server so that it writes no Endpoints for other tests' Servi
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from cluster import APIServer, Component
+from cluster import Component, Stack
 from conftest import KUBECTL_BINARIES, Kubectl
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from support.polling import wait_until
 
 
 @pytest.fixture(scope="module")
 def ep_server(etcd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("endpoints")
-    server = APIServer(etcd.url, workdir, prefix=f"/endpoints-{uuid.uuid4().hex[:8]}").start()
-    try:
-        manager = Component("controller-manager", server.url, workdir,
-                            ["--controllers=endpoint", "--leader-elect=false"]).start()
-        try:
-            yield server.url
-        finally:
-            manager.stop()
-    finally:
-        server.stop()
-
+    with Stack() as stack:
+        server = stack.apiserver(etcd.url, workdir, "endpoints")
+        stack.start(Component("controller-manager", server.url, workdir,
+                              ["--controllers=endpoint", "--leader-elect=false"]))
+        yield server.url
 
 @pytest.fixture
 def ns(ep_server: str) -> str:

@@ -9,41 +9,27 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from cluster import APIServer, Component
+from cluster import Component, Stack
 from conftest import Kubectl
+from support.polling import wait_until
 
 HOLD = "example.com/hold"
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
 def gc_server(etcd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("gc")
-    server = APIServer(etcd.url, workdir, prefix=f"/gc-{uuid.uuid4().hex[:8]}").start()
-    try:
-        manager = Component("controller-manager", server.url, workdir,
-                            ["--controllers=replicaset,garbagecollector", "--leader-elect=false"]).start()
-        try:
-            yield server.url
-        finally:
-            manager.stop()
-    finally:
-        server.stop()
-
+    with Stack() as stack:
+        server = stack.apiserver(etcd.url, workdir, "gc")
+        stack.start(Component("controller-manager", server.url, workdir,
+                              ["--controllers=replicaset,garbagecollector", "--leader-elect=false"]))
+        yield server.url
 
 @pytest.fixture
 def gc_kubectl(kubectl132: Kubectl, gc_server: str, tmp_path: Any) -> Kubectl:

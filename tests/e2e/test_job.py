@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from cluster import APIServer, Component
+from cluster import Component, Stack
 from standin import KubeletStandIn, register_node
+from support.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -46,19 +47,6 @@ class Env:
         return self.http.get(f"{self.url}/api/v1/namespaces/{ns}/events").json()["items"]
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition",
-             invariant: Callable[[], None] | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if invariant is not None:
-            invariant()
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def conditions(job: dict) -> dict[str, dict]:
     return {c["type"]: c for c in job.get("status", {}).get("conditions", []) if c["status"] == "True"}
 
@@ -66,21 +54,14 @@ def conditions(job: dict) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def env(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     workdir = tmp_path_factory.mktemp("job")
-    server = APIServer(etcd.url, workdir, prefix=f"/job-{uuid.uuid4().hex[:8]}").start()
-    for name in NODES:
-        register_node(server.url, name)
-    kubelet = KubeletStandIn(server.url, NODES).start()
-    scheduler = Component("scheduler", server.url, workdir, ["--leader-elect=false"]).start()
-    manager = Component("controller-manager", server.url, workdir,
-                        ["--controllers=job", "--leader-elect=false"]).start()
-    try:
+    with Stack() as stack:
+        server = stack.apiserver(etcd.url, workdir, "job")
+        for name in NODES:
+            register_node(server.url, name)
+        kubelet = stack.start(KubeletStandIn(server.url, NODES))
+        stack.start(Component("scheduler", server.url, workdir, ["--leader-elect=false"]))
+        stack.start(Component("controller-manager", server.url, workdir, ["--controllers=job", "--leader-elect=false"]))
         yield Env(server.url, kubelet)
-    finally:
-        manager.stop()
-        scheduler.stop()
-        kubelet.stop()
-        server.stop()
-
 
 def job(name: str, **spec: Any) -> dict:
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
@@ -101,8 +82,8 @@ def test_completions_with_parallelism(env: Env) -> None:
                        and not p["metadata"].get("deletionTimestamp")]
             assert len(running) <= 2, f"{len(running)} pods run at once with parallelism 2"
 
-        done = wait_for(lambda: "Complete" in conditions(j := env.job(ns, name)) and j, timeout=30,
-                        what="the Job to complete", invariant=at_most_two_running)
+        done = wait_until(lambda: "Complete" in conditions(j := env.job(ns, name)) and j, timeout=30,
+                          what="the Job to complete", invariant=at_most_two_running)
     finally:
         env.kubelet.ready_delay = 0.0
     pods = env.pods(ns)
@@ -125,8 +106,8 @@ def test_completions_with_parallelism(env: Env) -> None:
     assert found["SuccessCriteriaMet"]["reason"] == found["Complete"]["reason"] == "CompletionsReached"
     assert found["Complete"]["message"] == "Reached expected number of succeeded pods"
     assert "Failed" not in found
-    wait_for(lambda: any(e["reason"] == "Completed" and e["involvedObject"]["name"] == name
-                         for e in env.events(ns)), what="a Completed event")
+    wait_until(lambda: any(e["reason"] == "Completed" and e["involvedObject"]["name"] == name
+                           for e in env.events(ns)), what="a Completed event")
 
 
 def test_failing_job_hits_backoff_limit(env: Env) -> None:
@@ -135,30 +116,30 @@ def test_failing_job_hits_backoff_limit(env: Env) -> None:
     env.kubelet.phase_for[name] = "Failed"
     env.create(ns, job(name, backoffLimit=1))
     # The first failure is followed by a 10 s back-off before the replacement pod starts.
-    failed = wait_for(lambda: "Failed" in conditions(j := env.job(ns, name)) and j, timeout=30,
-                      what="the Job to fail")
+    failed = wait_until(lambda: "Failed" in conditions(j := env.job(ns, name)) and j, timeout=30,
+                        what="the Job to fail")
     found = conditions(failed)
     assert found["Failed"]["reason"] == found["FailureTarget"]["reason"] == "BackoffLimitExceeded"
     assert found["Failed"]["message"] == "Job has reached the specified backoff limit"
     assert failed["status"]["failed"] == 2
     assert "completionTime" not in failed["status"]
     assert len(env.pods(ns)) == 2
-    wait_for(lambda: any(e["reason"] == "BackoffLimitExceeded" and e["type"] == "Warning"
-                         for e in env.events(ns)), what="a BackoffLimitExceeded event")
+    wait_until(lambda: any(e["reason"] == "BackoffLimitExceeded" and e["type"] == "Warning"
+                           for e in env.events(ns)), what="a BackoffLimitExceeded event")
 
 
 def test_active_deadline_fails_the_job_and_stops_its_pods(env: Env) -> None:
     ns = env.namespace()
     name = f"slow-{uuid.uuid4().hex[:6]}"
     env.create(ns, job(name, activeDeadlineSeconds=2, parallelism=2, completions=4))
-    wait_for(lambda: sum(p["status"].get("phase") == "Running" for p in env.pods(ns)) == 2, what="2 running pods")
-    failed = wait_for(lambda: "Failed" in conditions(j := env.job(ns, name)) and j, timeout=20,
-                      what="the deadline to fail the Job")
+    wait_until(lambda: sum(p["status"].get("phase") == "Running" for p in env.pods(ns)) == 2, what="2 running pods")
+    failed = wait_until(lambda: "Failed" in conditions(j := env.job(ns, name)) and j, timeout=20,
+                        what="the deadline to fail the Job")
     found = conditions(failed)
     assert found["Failed"]["reason"] == "DeadlineExceeded"
     assert found["Failed"]["message"] == "Job was active longer than specified deadline"
     assert failed["status"].get("active", 0) == 0
-    wait_for(lambda: not env.pods(ns), what="the running pods to be deleted")
+    wait_until(lambda: not env.pods(ns), what="the running pods to be deleted")
 
 
 def test_ttl_after_finished_deletes_the_job(env: Env) -> None:
@@ -166,11 +147,11 @@ def test_ttl_after_finished_deletes_the_job(env: Env) -> None:
     name = f"ttl-{uuid.uuid4().hex[:6]}"
     env.kubelet.phase_for[name] = "Succeeded"
     env.create(ns, job(name, ttlSecondsAfterFinished=2))
-    done = wait_for(lambda: "Complete" in conditions(j := env.job(ns, name)) and j, what="the Job to complete")
+    done = wait_until(lambda: "Complete" in conditions(j := env.job(ns, name)) and j, what="the Job to complete")
     assert done["spec"]["ttlSecondsAfterFinished"] == 2
     started = time.monotonic()
-    wait_for(lambda: env.http.get(f"{env.url}/apis/batch/v1/namespaces/{ns}/jobs/{name}").status_code == 404,
-             timeout=15, what="the finished Job to be deleted")
+    wait_until(lambda: env.http.get(f"{env.url}/apis/batch/v1/namespaces/{ns}/jobs/{name}").status_code == 404,
+               timeout=15, what="the finished Job to be deleted")
     assert time.monotonic() - started >= 0.5, "deleted before its TTL ran out"
 
 
@@ -179,12 +160,12 @@ def test_suspended_job_runs_no_pods_until_resumed(env: Env) -> None:
     name = f"later-{uuid.uuid4().hex[:6]}"
     env.kubelet.phase_for[name] = "Succeeded"
     env.create(ns, job(name, suspend=True))
-    suspended = wait_for(lambda: "Suspended" in conditions(j := env.job(ns, name)) and j, what="Suspended")
+    suspended = wait_until(lambda: "Suspended" in conditions(j := env.job(ns, name)) and j, what="Suspended")
     assert conditions(suspended)["Suspended"]["reason"] == "JobSuspended"
     assert "startTime" not in suspended["status"]
     assert env.pods(ns) == []
     env.http.patch(f"{env.url}/apis/batch/v1/namespaces/{ns}/jobs/{name}", json={"spec": {"suspend": False}},
                    headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
-    done = wait_for(lambda: "Complete" in conditions(j := env.job(ns, name)) and j, what="the resumed Job")
+    done = wait_until(lambda: "Complete" in conditions(j := env.job(ns, name)) and j, what="the resumed Job")
     resumed = next(c for c in done["status"]["conditions"] if c["type"] == "Suspended")
     assert (resumed["status"], resumed["reason"]) == ("False", "JobResumed")

@@ -321,13 +321,18 @@ def test_restart_policies_never_and_on_failure(env: Env, ns: str) -> None:
 
 
 def test_liveness_failure_restarts_the_container(env: Env, ns: str) -> None:
-    script = "mkdir -p /www && echo ok > /www/healthz && (sleep 2; rm /www/healthz) & exec httpd -f -p 8080 -h /www"
-    app = container("web", script, livenessProbe={"httpGet": {"path": "/healthz", "port": 8080},
-                                                  "periodSeconds": 1, "failureThreshold": 1})
+    # /healthz does not exist: 404 (or "connection refused" while httpd starts), so liveness fails twice in a row.
+    app = container("web", "mkdir -p /www && exec httpd -f -p 8080 -h /www",
+                    livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 1,
+                                   "periodSeconds": 1, "failureThreshold": 2})
     env.api.create(ns, "pods", pod("live", env.node, [app], terminationGracePeriodSeconds=1))
     found = env.api.wait_pod(ns, "live", lambda p: status_of(p, "web").get("restartCount", 0) >= 1, timeout=20,
                              what="a restart")
-    env.api.wait_event(ns, "live", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404")
+    unhealthy = env.api.wait_event(ns, "live", "Unhealthy", "Liveness probe failed: ")
+    assert unhealthy["type"] == "Warning"
+    assert unhealthy["message"] in ("Liveness probe failed: HTTP probe failed with statuscode: 404",
+                                    f'Liveness probe failed: Get "http://{found["status"]["podIP"]}:8080/healthz": '
+                                    f'dial tcp {found["status"]["podIP"]}:8080: connect: connection refused')
     env.api.wait_event(ns, "live", "Killing", "Container web failed liveness probe, will be restarted")
     assert found["status"]["phase"] == "Running"
     assert status_of(found, "web")["lastState"]["terminated"]["reason"] == "Error"  # httpd exits 1 on SIGTERM
@@ -388,12 +393,13 @@ def test_graceful_termination_timing(env: Env, ns: str) -> None:
     terminating = env.api.get(ns, "pods", "polite")
     assert terminating is not None and terminating["metadata"]["deletionTimestamp"]
     took = env.api.wait_gone(ns, "polite", timeout=15)
-    assert 1.5 < took < 5, f"a pod that exits 2 s after SIGTERM took {took:.1f}s to go"
+    # ~2 s plus Docker's stop of the sandbox and two API writes (seconds on a loaded 2-CPU machine), never the 30 s.
+    assert 1.5 < took < 8, f"a pod that exits 2 s after SIGTERM took {took:.1f}s to go"
     assert (host_dir / "prestop").read_text() == "stopping\n"  # the preStop hook ran (into a hostPath volume)
 
     env.api.delete(ns, "pods", "stubborn")
     took = env.api.wait_gone(ns, "stubborn", timeout=15)
-    assert 2.5 < took < 6.5, f"a pod that ignores SIGTERM with a 3 s grace period took {took:.1f}s to go"
+    assert 2.5 < took < 9, f"a pod that ignores SIGTERM with a 3 s grace period took {took:.1f}s to go"
     env.api.wait_event(ns, "stubborn", "Killing", "Stopping container c")
 
     deadline = time.monotonic() + 10

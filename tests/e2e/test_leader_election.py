@@ -10,30 +10,22 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from cluster import ROOT, APIServer, Component
+from cluster import ROOT, Component, Stack
 from standin import KubeletStandIn, register_node
+from support.polling import wait_until
 
 LEASE_DURATION = 4.0
 ELECTION_FLAGS = ["--leader-elect=true", f"--leader-elect-lease-duration={LEASE_DURATION:g}s",
                   "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s"]
 MARGIN = 4.0  # retry period, our polling, and process scheduling on a busy machine
 NODE = "le-node"
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def scheduler_available() -> bool:
@@ -45,12 +37,9 @@ def scheduler_available() -> bool:
 @pytest.fixture(scope="module")
 def le_server(etcd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     workdir = tmp_path_factory.mktemp("leaderelection")
-    server = APIServer(etcd.url, workdir, prefix=f"/leaderelection-{uuid.uuid4().hex[:8]}").start()
-    try:
+    with Stack() as stack:
+        server = stack.apiserver(etcd.url, workdir, "leaderelection")
         yield server.url, workdir
-    finally:
-        server.stop()
-
 
 def lease_holder(server: str, name: str) -> str:
     response = requests.get(f"{server}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{name}", timeout=10)

@@ -9,45 +9,30 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from cluster import APIServer, Component
+from cluster import Component, Stack
 from conftest import Kubectl
 from standin import KubeletStandIn, register_node
+from support.polling import wait_until
 
 NODE = "ns-node"
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
 def ns_server(etcd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("nsdelete")
-    server = APIServer(etcd.url, workdir, prefix=f"/nsdelete-{uuid.uuid4().hex[:8]}").start()
-    try:
+    with Stack() as stack:
+        server = stack.apiserver(etcd.url, workdir, "nsdelete")
         register_node(server.url, NODE)
-        standin = KubeletStandIn(server.url, [NODE]).start()
-        manager = Component("controller-manager", server.url, workdir,
-                            ["--controllers=namespace,serviceaccount", "--leader-elect=false"]).start()
-        try:
-            yield server.url
-        finally:
-            manager.stop()
-            standin.stop()
-    finally:
-        server.stop()
-
+        stack.start(KubeletStandIn(server.url, [NODE]))
+        stack.start(Component("controller-manager", server.url, workdir,
+                              ["--controllers=namespace,serviceaccount", "--leader-elect=false"]))
+        yield server.url
 
 @pytest.fixture
 def ns_kubectl(kubectl132: Kubectl, ns_server: str, tmp_path: Any) -> Kubectl:

@@ -13,15 +13,16 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from cluster import ROOT, APIServer, Component
+from cluster import ROOT, Component, Stack
 from standin import KubeletStandIn, register_node
+from support.polling import wait_until
 
 GRACE = 4.0
 TOLERATION_SECONDS = 2
@@ -32,15 +33,6 @@ def scheduler_available() -> bool:
     result = subprocess.run([sys.executable, "-m", "kubeling", "scheduler", "--help"], capture_output=True,
                             env={"PYTHONPATH": str(ROOT / "agents"), "PATH": "/usr/bin:/bin"}, timeout=60)
     return result.returncode == 0
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Binder:
@@ -87,27 +79,19 @@ class Binder:
 @pytest.fixture(scope="module")
 def nodes_cluster(etcd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, KubeletStandIn]]:
     workdir: Path = tmp_path_factory.mktemp("nodelifecycle")
-    server = APIServer(etcd.url, workdir, prefix=f"/nodelifecycle-{uuid.uuid4().hex[:8]}").start()
-    stoppers: list[Callable[[], None]] = [server.stop]
-    try:
+    with Stack() as stack:
+        server = stack.apiserver(etcd.url, workdir, "nodelifecycle")
         for name in (NODE_A, NODE_B):
             register_node(server.url, name)
-        standin = KubeletStandIn(server.url, [NODE_A, NODE_B]).start()
-        stoppers.append(standin.stop)
-        manager = Component("controller-manager", server.url, workdir, [
+        standin = stack.start(KubeletStandIn(server.url, [NODE_A, NODE_B]))
+        stack.start(Component("controller-manager", server.url, workdir, [
             "--controllers=nodelifecycle,nodeipam,replicaset", "--leader-elect=false",
-            f"--node-monitor-grace-period={GRACE:g}s", "--node-monitor-period=1s"]).start()
-        stoppers.append(manager.stop)
+            f"--node-monitor-grace-period={GRACE:g}s", "--node-monitor-period=1s"]))
         if scheduler_available():
-            scheduler = Component("scheduler", server.url, workdir, ["--leader-elect=false"]).start()
-            stoppers.append(scheduler.stop)
+            stack.start(Component("scheduler", server.url, workdir, ["--leader-elect=false"]))
         else:
-            stoppers.append(Binder(server.url).start().stop)
+            stack.start(Binder(server.url))
         yield server.url, standin
-    finally:
-        for stop in reversed(stoppers):
-            stop()
-
 
 def get(url: str, **params: Any) -> Any:
     response = requests.get(url, params=params, timeout=10)

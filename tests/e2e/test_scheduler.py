@@ -17,6 +17,7 @@ import requests
 
 from cluster import APIServer, Component
 from standin import register_node
+from support.polling import wait_until
 
 KUBECTL = Path("/usr/bin/kubectl")
 
@@ -49,23 +50,13 @@ class Cluster:
         return self.session.get(f"{self.url}/api/v1/namespaces/{self.namespace}/pods/{name}").json()
 
     def node_of(self, name: str, timeout: float = 20.0) -> str:
-        return wait_for(lambda: self.pod(name)["spec"].get("nodeName"), timeout, f"pod {name} to be bound")
+        return wait_until(lambda: self.pod(name)["spec"].get("nodeName"), timeout, f"pod {name} to be bound")
 
     def kubectl(self, *args: str) -> str:
         result = subprocess.run([str(KUBECTL), f"--server={self.url}", *args], capture_output=True, text=True,
                                 timeout=30, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "KUBECONFIG": "/dev/null"})
         assert result.returncode == 0, result.stderr
         return result.stdout
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.15)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def scheduled_condition(pod: dict) -> dict:
@@ -106,7 +97,7 @@ def test_pods_are_bound_respecting_node_selector_taints_and_resources(sched):
     assert sched.node_of("big") == "c"
     for index in range(4):
         assert sched.node_of(f"free-{index}") in ("a", "c")  # never the tainted node
-    condition = wait_for(lambda: scheduled_condition(sched.pod("intolerant")), 20, "PodScheduled=False")
+    condition = wait_until(lambda: scheduled_condition(sched.pod("intolerant")), 20, "PodScheduled=False")
     assert (condition["status"], condition["reason"]) == ("False", "Unschedulable")
     assert condition["message"] == (
         "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 node(s) didn't match Pod's "
@@ -133,14 +124,14 @@ def test_unschedulable_pod_is_explained_then_scheduled_when_a_node_fits(sched):
     expected = ("0/3 nodes are available: 1 node(s) had untolerated taint {key: value}, 2 Insufficient cpu. "
                 "preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, "
                 "2 No preemption victims found for incoming pod.")
-    condition = wait_for(lambda: scheduled_condition(sched.pod("hungry")), 20, "PodScheduled=False")
+    condition = wait_until(lambda: scheduled_condition(sched.pod("hungry")), 20, "PodScheduled=False")
     assert (condition["status"], condition["reason"], condition["message"]) == ("False", "Unschedulable", expected)
 
     def described() -> str:
         text = sched.kubectl("describe", "pod", "hungry", "-n", sched.namespace)
         return text if "FailedScheduling" in text else ""
 
-    text = wait_for(described, 20, "the FailedScheduling event")
+    text = wait_until(described, 20, "the FailedScheduling event")
     assert "PodScheduled   False" in text
     event_line = next(line for line in text.splitlines() if "FailedScheduling" in line)
     assert event_line.split()[:2] == ["Warning", "FailedScheduling"]
@@ -170,7 +161,7 @@ def test_a_burst_never_over_commits_a_node(sched):
                    and not p["spec"].get("nodeName")]
         return (bound, refused) if len(bound) + len(refused) == 30 else None
 
-    bound, refused = wait_for(settled, 30, "every pod to be bound or refused")
+    bound, refused = wait_until(settled, 30, "every pod to be bound or refused")
     time.sleep(1.0)
     bound = [p for p in sched.pods() if p["spec"].get("nodeName")]
     assert len(bound) == 20 and len(refused) == 10

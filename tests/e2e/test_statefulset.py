@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from cluster import APIServer, Component
+from cluster import Component, Stack
 from standin import KubeletStandIn, register_node
+from support.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,20 +55,6 @@ class Env:
         return response.json()
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition",
-             invariant: Callable[[], None] | None = None) -> Any:
-    """Poll `check` until truthy; `invariant` (which asserts) runs on every poll too."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if invariant is not None:
-            invariant()
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def ready(pod: dict | None) -> bool:
     return pod is not None and pod.get("status", {}).get("phase") == "Running" and any(
         c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
@@ -76,22 +63,16 @@ def ready(pod: dict | None) -> bool:
 @pytest.fixture(scope="module")
 def env(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     workdir = tmp_path_factory.mktemp("statefulset")
-    server = APIServer(etcd.url, workdir, prefix=f"/sts-{uuid.uuid4().hex[:8]}").start()
-    for name in NODES:
-        register_node(server.url, name)
-    register_node(server.url, GHOST, labels={"kubelet": "none"})
-    kubelet = KubeletStandIn(server.url, NODES, ready_delay=1.0).start()
-    scheduler = Component("scheduler", server.url, workdir, ["--leader-elect=false"]).start()
-    manager = Component("controller-manager", server.url, workdir,
-                        ["--controllers=statefulset", "--leader-elect=false"]).start()
-    try:
+    with Stack() as stack:
+        server = stack.apiserver(etcd.url, workdir, "sts")
+        for name in NODES:
+            register_node(server.url, name)
+        register_node(server.url, GHOST, labels={"kubelet": "none"})
+        kubelet = stack.start(KubeletStandIn(server.url, NODES, ready_delay=1.0))
+        stack.start(Component("scheduler", server.url, workdir, ["--leader-elect=false"]))
+        stack.start(Component("controller-manager", server.url, workdir,
+                              ["--controllers=statefulset", "--leader-elect=false"]))
         yield Env(server.url, kubelet)
-    finally:
-        manager.stop()
-        scheduler.stop()
-        kubelet.stop()
-        server.stop()
-
 
 def statefulset(name: str, replicas: int = 3, image: str = "nginx:1.27", node_selector: dict | None = None,
                 **spec: Any) -> dict:
@@ -117,8 +98,8 @@ def test_ordered_creation_and_reverse_scale_down(env: Env) -> None:
                 before = f"web-{ordinal - 1}"
                 assert ready(pods.get(before)), f"web-{ordinal} was created before {before} was Ready"
 
-    wait_for(lambda: sum(ready(p) for p in env.pods(ns).values()) == 3, timeout=30, what="3 ready pods",
-             invariant=predecessors_ready)
+    wait_until(lambda: sum(ready(p) for p in env.pods(ns).values()) == 3, timeout=30, what="3 ready pods",
+               invariant=predecessors_ready)
     pods = env.pods(ns)
     assert sorted(pods) == ["web-0", "web-1", "web-2"]
     for ordinal in range(3):
@@ -131,8 +112,8 @@ def test_ordered_creation_and_reverse_scale_down(env: Env) -> None:
         assert pod["spec"]["subdomain"] == "web"
         ref = pod["metadata"]["ownerReferences"][0]
         assert (ref["kind"], ref["uid"], ref["controller"]) == ("StatefulSet", sts["metadata"]["uid"], True)
-    status = wait_for(lambda: (s := env.sts(ns, "web").get("status", {})).get("readyReplicas") == 3 and s,
-                      what="status")
+    status = wait_until(lambda: (s := env.sts(ns, "web").get("status", {})).get("readyReplicas") == 3 and s,
+                        what="status")
     assert status["replicas"] == 3
     assert status["currentReplicas"] == status["updatedReplicas"] == status["availableReplicas"] == 3
     assert status["currentRevision"] == status["updateRevision"] == pods["web-0"]["metadata"]["labels"][
@@ -147,15 +128,15 @@ def test_ordered_creation_and_reverse_scale_down(env: Env) -> None:
             assert "web-1" in pods and not pods["web-1"]["metadata"].get("deletionTimestamp"), \
                 "web-1 was deleted while web-2 still existed"
 
-    wait_for(lambda: sorted(env.pods(ns)) == ["web-0"], timeout=30, what="scale down to web-0",
-             invariant=highest_goes_first)
-    wait_for(lambda: env.sts(ns, "web").get("status", {}).get("replicas") == 1, what="status.replicas 1")
+    wait_until(lambda: sorted(env.pods(ns)) == ["web-0"], timeout=30, what="scale down to web-0",
+               invariant=highest_goes_first)
+    wait_until(lambda: env.sts(ns, "web").get("status", {}).get("replicas") == 1, what="status.replicas 1")
 
 
 def test_ordered_ready_waits_for_an_unready_pod(env: Env) -> None:
     ns = env.namespace()
     env.create(ns, statefulset("slow", node_selector={"kubelet": "none"}))
-    wait_for(lambda: "slow-0" in env.pods(ns), what="slow-0")
+    wait_until(lambda: "slow-0" in env.pods(ns), what="slow-0")
     time.sleep(2)
     assert sorted(env.pods(ns)) == ["slow-0"], "OrderedReady must not create slow-1 while slow-0 is not Ready"
 
@@ -163,27 +144,27 @@ def test_ordered_ready_waits_for_an_unready_pod(env: Env) -> None:
 def test_parallel_creates_all_pods_at_once(env: Env) -> None:
     ns = env.namespace()
     env.create(ns, statefulset("fast", node_selector={"kubelet": "none"}, podManagementPolicy="Parallel"))
-    wait_for(lambda: sorted(env.pods(ns)) == ["fast-0", "fast-1", "fast-2"], what="all 3 pods although none is Ready")
-    status = wait_for(lambda: (s := env.sts(ns, "fast").get("status", {})).get("replicas") == 3 and s,
-                      what="status.replicas 3")
+    wait_until(lambda: sorted(env.pods(ns)) == ["fast-0", "fast-1", "fast-2"], what="all 3 pods although none is Ready")
+    status = wait_until(lambda: (s := env.sts(ns, "fast").get("status", {})).get("replicas") == 3 and s,
+                        what="status.replicas 3")
     assert status.get("readyReplicas", 0) == 0
 
 
 def test_deleted_pod_is_recreated_with_the_same_name(env: Env) -> None:
     ns = env.namespace()
     env.create(ns, statefulset("db", replicas=2))
-    wait_for(lambda: sum(ready(p) for p in env.pods(ns).values()) == 2, timeout=30, what="2 ready pods")
+    wait_until(lambda: sum(ready(p) for p in env.pods(ns).values()) == 2, timeout=30, what="2 ready pods")
     old_uid = env.pods(ns)["db-1"]["metadata"]["uid"]
     env.http.delete(f"{env.url}/api/v1/namespaces/{ns}/pods/db-1").raise_for_status()
-    pod = wait_for(lambda: (p := env.pods(ns).get("db-1")) and p["metadata"]["uid"] != old_uid and ready(p) and p,
-                   timeout=30, what="db-1 to come back")
+    pod = wait_until(lambda: (p := env.pods(ns).get("db-1")) and p["metadata"]["uid"] != old_uid and ready(p) and p,
+                     timeout=30, what="db-1 to come back")
     assert pod["spec"]["hostname"] == "db-1"
 
 
 def test_rolling_update_in_reverse_order_respects_partition(env: Env) -> None:
     ns = env.namespace()
     env.create(ns, statefulset("app", updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}))
-    wait_for(lambda: sum(ready(p) for p in env.pods(ns).values()) == 3, timeout=30, what="3 ready pods")
+    wait_until(lambda: sum(ready(p) for p in env.pods(ns).values()) == 3, timeout=30, what="3 ready pods")
     old_revision = env.pods(ns)["app-0"]["metadata"]["labels"]["controller-revision-hash"]
     env.patch(ns, "app", {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.28"}]}}}})
 
@@ -195,14 +176,14 @@ def test_rolling_update_in_reverse_order_respects_partition(env: Env) -> None:
         if updated(pods.get("app-1")):
             assert updated(pods.get("app-2")) and ready(pods.get("app-2")), "app-1 was updated before app-2"
 
-    wait_for(lambda: (p := env.pods(ns)) and updated(p.get("app-1")) and ready(p.get("app-1")), timeout=40,
-             what="app-2 and app-1 to be updated", invariant=reverse_order)
+    wait_until(lambda: (p := env.pods(ns)) and updated(p.get("app-1")) and ready(p.get("app-1")), timeout=40,
+               what="app-2 and app-1 to be updated", invariant=reverse_order)
     time.sleep(1.5)
     pods = env.pods(ns)
     assert not updated(pods["app-0"]), "app-0 is below the partition and must keep the old template"
     assert pods["app-0"]["metadata"]["labels"]["controller-revision-hash"] == old_revision
-    status = wait_for(lambda: (s := env.sts(ns, "app").get("status", {})).get("updatedReplicas") == 2
-                      and s.get("readyReplicas") == 3 and s, what="status after the partial rollout")
+    status = wait_until(lambda: (s := env.sts(ns, "app").get("status", {})).get("updatedReplicas") == 2
+                        and s.get("readyReplicas") == 3 and s, what="status after the partial rollout")
     assert status["currentRevision"] == old_revision
     assert status["updateRevision"] == pods["app-2"]["metadata"]["labels"]["controller-revision-hash"]
     assert status["updateRevision"] != old_revision
@@ -210,7 +191,7 @@ def test_rolling_update_in_reverse_order_respects_partition(env: Env) -> None:
 
     # Dropping the partition finishes the rollout, and the update revision becomes the current one.
     env.patch(ns, "app", {"spec": {"updateStrategy": {"rollingUpdate": {"partition": 0}}}})
-    status = wait_for(lambda: (s := env.sts(ns, "app").get("status", {})).get("updatedReplicas") == 3
-                      and s.get("readyReplicas") == 3 and s["currentRevision"] == s["updateRevision"] and s,
-                      timeout=30, what="the rollout to complete")
+    status = wait_until(lambda: (s := env.sts(ns, "app").get("status", {})).get("updatedReplicas") == 3
+                        and s.get("readyReplicas") == 3 and s["currentRevision"] == s["updateRevision"] and s,
+                        timeout=30, what="the rollout to complete")
     assert status["currentReplicas"] == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kubeling.api.scheduling import tolerates
 from kubeling.controllers.endpoints import endpoint_subsets, find_port
 from kubeling.controllers.garbagecollector import without_finalizer, without_owner
 from kubeling.controllers.namespace import deletion_conditions
@@ -13,7 +14,6 @@ from kubeling.controllers.nodelifecycle import (
     eviction_time,
     mark_unknown,
     reconcile_taints,
-    tolerates,
     wanted_taints,
 )
 

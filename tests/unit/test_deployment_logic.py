@@ -7,8 +7,11 @@ import threading
 
 import pytest
 
+from kubeling.api import podutil
+from kubeling.controllers import base
 from kubeling.controllers import deployment as dep
 from kubeling.controllers import replicaset as rsc
+from kubeling.controllers.expectations import Expectations
 
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
@@ -52,18 +55,18 @@ def make_pod(name: str, node: str = "n1", phase: str = "Running", ready: bool = 
 
 
 def test_hash_is_deterministic_and_safe_encoded() -> None:
-    first = dep.compute_hash(TEMPLATE)
-    assert first == dep.compute_hash({"spec": TEMPLATE["spec"], "metadata": {"labels": {"app": "web"}}})
+    first = podutil.template_hash(TEMPLATE)
+    assert first == podutil.template_hash({"spec": TEMPLATE["spec"], "metadata": {"labels": {"app": "web"}}})
     assert set(first) <= set("bcdfghjklmnpqrstvwxz2456789") and 1 <= len(first) <= 10
     changed = {**TEMPLATE, "spec": {"containers": [{"name": "app", "image": "nginx:2"}]}}
-    assert dep.compute_hash(changed) != first
-    assert dep.compute_hash(TEMPLATE, 1) != first != dep.compute_hash(TEMPLATE, 0)
+    assert podutil.template_hash(changed) != first
+    assert podutil.template_hash(TEMPLATE, 1) != first != podutil.template_hash(TEMPLATE, 0)
 
 
 def test_fnv32a_matches_reference_values() -> None:
-    assert dep.fnv32a(b"") == 0x811C9DC5
-    assert dep.fnv32a(b"a") == 0xE40C292C
-    assert dep.safe_encode("0123") == "4567" and dep.safe_encode("6") == "b"
+    assert podutil.fnv32a(b"") == 0x811C9DC5
+    assert podutil.fnv32a(b"a") == 0xE40C292C
+    assert podutil.safe_encode("0123") == "4567" and podutil.safe_encode("6") == "b"
 
 
 def test_equal_ignore_hash_ignores_only_the_hash_label_and_nulls() -> None:
@@ -98,7 +101,7 @@ def test_max_unavailable_is_capped_and_zero_for_recreate() -> None:
 
 def test_bad_percent_is_an_error() -> None:
     with pytest.raises(ValueError):
-        dep.scaled_value("ten", 10, True)
+        base.scaled_value("ten", 10, True)
 
 
 def test_new_replicaset_grows_only_into_the_surge() -> None:
@@ -248,9 +251,9 @@ def test_replicaset_status_counts_labels_readiness_and_min_ready_seconds() -> No
 
 
 def test_terminating_and_finished_pods_do_not_count() -> None:
-    assert rsc.is_active(make_pod("a"))
-    assert not rsc.is_active(make_pod("b", deletionTimestamp=stamp(0)))
-    assert not rsc.is_active(make_pod("c", phase="Succeeded"))
+    assert podutil.is_pod_active(make_pod("a"))
+    assert not podutil.is_pod_active(make_pod("b", deletionTimestamp=stamp(0)))
+    assert not podutil.is_pod_active(make_pod("c", phase="Succeeded"))
 
 
 def test_pod_from_template() -> None:
@@ -267,20 +270,20 @@ def test_pod_from_template() -> None:
 
 
 def test_expectations() -> None:
-    exp = rsc.Expectations()
+    exp = Expectations()
     assert exp.satisfied("ns/rs")
-    exp.expect("ns/rs", creates=2)
+    exp.expect("ns/rs", creations=2)
     exp.creation_observed("ns/rs")
     assert not exp.satisfied("ns/rs")
     exp.creation_observed("ns/rs")
     assert exp.satisfied("ns/rs")
-    exp.expect("ns/rs", deletes=["ns/a"])
+    exp.expect("ns/rs", deletions=["ns/a"])
     exp.deletion_observed("ns/rs", "ns/a")
     exp.deletion_observed("ns/rs", "ns/a")  # a graceful delete is seen twice but counts once
     assert exp.satisfied("ns/rs")
-    assert rsc.Expectations(timeout=-1).satisfied("x")
-    stale = rsc.Expectations(timeout=-1)
-    stale.expect("ns/rs", creates=5)
+    assert Expectations(timeout=-1).satisfied("x")
+    stale = Expectations(timeout=-1)
+    stale.expect("ns/rs", creations=5)
     assert stale.satisfied("ns/rs")  # expired: a lost event must not stall the controller
 
 

@@ -7,7 +7,8 @@ import datetime
 
 import pytest
 
-from kubeling.controllers import cronjob, daemonset, job, statefulset
+from kubeling.api import podutil, scheduling
+from kubeling.controllers import base, cronjob, daemonset, job, statefulset
 
 UTC = datetime.UTC
 NOW = datetime.datetime(2025, 3, 10, 12, 0, 30, tzinfo=UTC)
@@ -40,10 +41,10 @@ def ds(**pod_spec: object) -> dict:
 
 def test_tolerations_match_as_upstream() -> None:
     taint = {"key": "dedicated", "value": "db", "effect": "NoSchedule"}
-    assert daemonset.tolerates({"key": "dedicated", "operator": "Equal", "value": "db"}, taint)
-    assert not daemonset.tolerates({"key": "dedicated", "value": "web"}, taint)
-    assert daemonset.tolerates({"operator": "Exists"}, taint)  # empty key + Exists tolerates everything
-    assert not daemonset.tolerates({"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}, taint)
+    assert scheduling.tolerates({"key": "dedicated", "operator": "Equal", "value": "db"}, taint)
+    assert not scheduling.tolerates({"key": "dedicated", "value": "web"}, taint)
+    assert scheduling.tolerates({"operator": "Exists"}, taint)  # empty key + Exists tolerates everything
+    assert not scheduling.tolerates({"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}, taint)
 
 
 def test_noschedule_keeps_new_pods_away_but_noexecute_evicts() -> None:
@@ -81,9 +82,9 @@ def test_daemon_pod_is_pinned_to_its_node() -> None:
 
 
 def test_template_hash_is_stable_and_changes_with_the_template() -> None:
-    first = daemonset.template_hash({"spec": {"containers": [{"name": "c", "image": "x"}]}})
-    assert first == daemonset.template_hash({"spec": {"containers": [{"image": "x", "name": "c"}]}})
-    assert first != daemonset.template_hash({"spec": {"containers": [{"name": "c", "image": "y"}]}})
+    first = podutil.template_hash({"spec": {"containers": [{"name": "c", "image": "x"}]}})
+    assert first == podutil.template_hash({"spec": {"containers": [{"image": "x", "name": "c"}]}})
+    assert first != podutil.template_hash({"spec": {"containers": [{"name": "c", "image": "y"}]}})
     assert set(first) <= set("bcdfghjklmnpqrstvwxz2456789")
 
 
@@ -103,7 +104,7 @@ def test_rolling_update_budget() -> None:
     # ...but an old pod that is unavailable anyway may always go.
     node_pods["b"] = [daemon("pb", "old", ready=False)]
     assert [p["metadata"]["name"] for p in daemonset.pods_to_replace(spec, node_pods, "new", 3, NOW)] == ["pb"]
-    assert daemonset.scaled_value("25%", 10) == 3
+    assert base.scaled_value("25%", 10, round_up=True) == 3
 
 
 # --- StatefulSet ---

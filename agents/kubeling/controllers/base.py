@@ -13,12 +13,14 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from kubeling.api.meta import key_of
+from kubeling.api.meta import key_of, namespace_of
 from kubeling.api.resources import ResourceType
+from kubeling.api.selectors import selector_from_label_selector
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.client.informer import Informer
+from kubeling.client.informer import Informer, Store
 from kubeling.client.workqueue import WorkQueue
+from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,29 @@ class Controller:
     def enqueue_after(self, obj: Obj, delay: float) -> None:
         self.queue.add_after(key_of(obj), delay)
 
+    def track_owned_pods(self, pods: Informer, kind: str, owners: Store, expectations: Expectations) -> None:
+        """Handle the events of the pods this controller creates: each queues the owning `kind` object (when
+        `owners` has that very object) and counts down its expectations, with deletions tracked by pod uid."""
+
+        def added(pod: Obj) -> None:
+            if (owner := owner_of(pod, kind, owners)) is not None:
+                expectations.creation_observed(key_of(owner))
+                self.enqueue(owner)
+
+        def updated(old: Obj, new: Obj) -> None:
+            if (owner := owner_of(new, kind, owners)) is None:
+                return
+            if new["metadata"].get("deletionTimestamp") and not old["metadata"].get("deletionTimestamp"):
+                expectations.deletion_observed(key_of(owner), new["metadata"].get("uid", ""))
+            self.enqueue(owner)
+
+        def deleted(pod: Obj) -> None:
+            if (owner := owner_of(pod, kind, owners)) is not None:
+                expectations.deletion_observed(key_of(owner), pod["metadata"].get("uid", ""))
+                self.enqueue(owner)
+
+        pods.add_handler(added, updated, deleted)
+
     def run(self, stop: threading.Event) -> None:
         """Start the workers; they stop when `stop` is set."""
         for index in range(self.workers):
@@ -111,6 +136,55 @@ def controller_of(obj: Obj) -> dict[str, Any] | None:
         if ref.get("controller"):
             return ref
     return None
+
+
+def owner_of(obj: Obj, kind: str, owners: Store, ref: Obj | None = None) -> Obj | None:
+    """The cached object of `kind` that controls `obj` (through `ref`, by default its controller reference), or
+    None when there is none or the cache holds a different object of that name (same name, other uid)."""
+    ref = ref or controller_of(obj)
+    if not ref or ref.get("kind") != kind:
+        return None
+    owner = owners.get(f"{namespace_of(obj)}/{ref.get('name')}")
+    return owner if owner is not None and owner["metadata"].get("uid") == ref.get("uid") else None
+
+
+def controller_uid_index(kind: str | None = None) -> Callable[[Obj], list[str]]:
+    """An informer index function: the uid of an object's controller (only a controller of `kind`, when given)."""
+
+    def index(obj: Obj) -> list[str]:
+        ref = controller_of(obj)
+        if not ref or not ref.get("uid") or (kind is not None and ref.get("kind") != kind):
+            return []
+        return [ref["uid"]]
+
+    return index
+
+
+def selecting(candidates: list[Obj], labels: dict[str, str] | None) -> list[Obj]:
+    """The `candidates` whose label selector (`spec.selector`) is valid, not empty, and matches `labels`: the
+    controllers that may adopt an orphan with these labels."""
+    found = []
+    for candidate in candidates:
+        try:
+            selector = selector_from_label_selector((candidate.get("spec") or {}).get("selector"))
+        except ValueError:
+            continue
+        if not selector.empty and selector.matches(labels or {}):
+            found.append(candidate)
+    return found
+
+
+def scaled_value(value: int | str | None, total: int, round_up: bool) -> int:
+    """An IntOrString such as `1` or `"25%"` against `total` (upstream's GetScaledValueFromIntOrPercent): ints as
+    they are, `N%` rounded up or down."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    if not value.endswith("%") or not value[:-1].isdigit():
+        raise ValueError(f"invalid value for IntOrString: invalid value {value!r}: must be an int or a percentage")
+    product = int(value[:-1]) * total
+    return -(-product // 100) if round_up else product // 100
 
 
 def owner_reference(owner: Obj, block: bool = True) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from kubeling.api.resources import lookup
 from kubeling.client import errors
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, split_key
+from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, owner_of, split_key
 
 log = logging.getLogger(__name__)
 
@@ -233,17 +233,9 @@ class CronJobController(Controller):
             return
         self.enqueue(new)
 
-    def _owner_key(self, job: Obj) -> str | None:
-        ref = controller_of(job)
-        if not ref or ref.get("kind") != "CronJob":
-            return None
-        key = f"{meta.namespace_of(job)}/{ref.get('name')}"
-        cj = self.cronjobs.get(key)
-        return key if cj is not None and cj["metadata"].get("uid") == ref.get("uid") else None
-
     def _job_event(self, job: Obj) -> None:
-        if (key := self._owner_key(job)) is not None:
-            self.queue.add(key)
+        if (cj := owner_of(job, "CronJob", self.cronjobs)) is not None:
+            self.enqueue(cj)
 
     def _job_updated(self, old: Obj, new: Obj) -> None:
         if controller_of(old) != controller_of(new):

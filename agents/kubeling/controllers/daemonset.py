@@ -17,20 +17,26 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
 import logging
-import math
-import threading
-import time
 from typing import Any
 
 from kubeling.api import meta
+from kubeling.api.podutil import is_pod_available, is_pod_ready, template_hash
 from kubeling.api.resources import lookup
+from kubeling.api.scheduling import required_node_affinity_matches, untolerated_taint
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.client import errors
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, owner_reference
+from kubeling.controllers.base import (
+    Controller,
+    InformerFactory,
+    Obj,
+    controller_uid_index,
+    owner_reference,
+    scaled_value,
+)
+from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
@@ -54,81 +60,8 @@ DAEMON_TOLERATIONS = [
 HOST_NETWORK_TOLERATION = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
                            "effect": "NoSchedule"}
 
-# Upstream's rand.SafeEncodeString alphabet: no vowels, no look-alikes.
-_HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
-
-# --- pure helpers ---
-
-
-def template_hash(template: Obj) -> str:
-    """A short, stable hash of a pod template, spelled as upstream's ComputeHash (FNV-1a 32, safe-encoded)."""
-    value = 0x811C9DC5
-    for byte in json.dumps(template, sort_keys=True, separators=(",", ":")).encode():
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return "".join(_HASH_ALPHABET[int(digit) % len(_HASH_ALPHABET)] for digit in str(value))
-
-
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """Upstream's ToleratesTaint: an empty key with Exists matches every taint, an empty effect every effect."""
-    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration["key"] != taint.get("key"):
-        return False
-    if (toleration.get("operator") or "Equal") == "Exists":
-        return True
-    return (toleration.get("value") or "") == (taint.get("value") or "")
-
-
-def untolerated_taint(taints: list[Obj], tolerations: list[Obj], effects: tuple[str, ...]) -> Obj | None:
-    """The first taint with one of `effects` that no toleration tolerates, or None."""
-    for taint in taints or []:
-        if taint.get("effect") in effects and not any(tolerates(t, taint) for t in tolerations or []):
-            return taint
-    return None
-
-
-def _requirement_matches(requirement: Obj, value: str | None) -> bool:
-    op, values = requirement.get("operator"), requirement.get("values") or []
-    if op == "In":
-        return value is not None and value in values
-    if op == "NotIn":
-        return value is None or value not in values
-    if op == "Exists":
-        return value is not None
-    if op == "DoesNotExist":
-        return value is None
-    if op in ("Gt", "Lt") and value is not None and len(values) == 1:
-        try:
-            have, want = int(value), int(values[0])
-        except ValueError:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
-
-
-def node_selector_term_matches(term: Obj, node: Obj) -> bool:
-    """An AND of label expressions and field expressions (only `metadata.name` exists); empty matches nothing."""
-    expressions, fields = term.get("matchExpressions") or [], term.get("matchFields") or []
-    if not expressions and not fields:
-        return False
-    labels = node.get("metadata", {}).get("labels") or {}
-    if not all(_requirement_matches(req, labels.get(req.get("key", ""))) for req in expressions):
-        return False
-    name = node["metadata"]["name"]
-    return all(_requirement_matches(req, name if req.get("key") == "metadata.name" else None) for req in fields)
-
-
-def fits_node(pod_spec: Obj, node: Obj) -> bool:
-    """The node satisfies the pod's nodeSelector and its required node affinity (upstream's RequiredNodeAffinity)."""
-    labels = node.get("metadata", {}).get("labels") or {}
-    if any(labels.get(key) != value for key, value in (pod_spec.get("nodeSelector") or {}).items()):
-        return False
-    required = (((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
-                .get("requiredDuringSchedulingIgnoredDuringExecution"))
-    if required is None:
-        return True
-    return any(node_selector_term_matches(term, node) for term in required.get("nodeSelectorTerms") or [])
+# --- pure helpers (taints and node affinity: kubeling.api.scheduling) ---
 
 
 def daemon_pod_spec(ds: Obj) -> Obj:
@@ -152,7 +85,7 @@ def node_should_run(ds: Obj, node: Obj) -> tuple[bool, bool]:
     name = node["metadata"]["name"]
     if spec.get("nodeName") and spec["nodeName"] != name:
         return False, False
-    if not fits_node(spec, node):
+    if not required_node_affinity_matches(spec, node):
         return False, False
     taints = (node.get("spec") or {}).get("taints") or []
     if untolerated_taint(taints, spec["tolerations"], ("NoSchedule", "NoExecute")) is not None:
@@ -196,33 +129,6 @@ def new_daemon_pod(ds: Obj, node_name: str, revision: str) -> Obj:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
-def pod_ready_since(pod: Obj) -> datetime.datetime | None:
-    """When the pod became Ready, or None while it is not Ready."""
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            if condition.get("status") != "True":
-                return None
-            return meta.parse_time(condition.get("lastTransitionTime")) or datetime.datetime.min.replace(
-                tzinfo=datetime.UTC)
-    return None
-
-
-def pod_available(pod: Obj, min_ready_seconds: int, now: datetime.datetime) -> bool:
-    """Ready for at least `minReadySeconds` (upstream's IsPodAvailable)."""
-    since = pod_ready_since(pod)
-    if since is None or pod["metadata"].get("deletionTimestamp"):
-        return False
-    return min_ready_seconds <= 0 or since + datetime.timedelta(seconds=min_ready_seconds) <= now
-
-
-def scaled_value(value: Any, total: int, round_up: bool = True) -> int:
-    """An IntOrString such as `1` or `"25%"` resolved against `total`."""
-    if isinstance(value, str) and value.endswith("%"):
-        exact = int(value[:-1]) * total / 100
-        return math.ceil(exact) if round_up else math.floor(exact)
-    return int(value or 0)
-
-
 def oldest_first(pods: list[Obj]) -> list[Obj]:
     return sorted(pods, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
 
@@ -239,9 +145,10 @@ def calculate_status(ds: Obj, nodes: list[Obj], node_pods: dict[str, list[Obj]],
             desired += 1
             if pods:
                 current += 1
-                if pod_ready_since(pods[0]) is not None:
+                if is_pod_ready(pods[0]):
                     ready += 1
-                    if pod_available(pods[0], min_ready, now):
+                    if is_pod_available(pods[0], min_ready, now) and not pods[0]["metadata"].get(
+                            "deletionTimestamp"):
                         available += 1
                 if pods[0]["metadata"].get("labels", {}).get(REVISION_LABEL) == revision:
                     updated += 1
@@ -270,7 +177,7 @@ def pods_to_replace(ds: Obj, node_pods: dict[str, list[Obj]], revision: str, des
     one only while the budget lasts. The manage step then creates the new pod once the old one is gone.
     """
     rolling = (ds["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {}
-    max_unavailable = scaled_value(rolling.get("maxUnavailable", 1), desired)
+    max_unavailable = scaled_value(rolling.get("maxUnavailable", 1), desired, round_up=True)
     if max_unavailable == 0 and desired:
         max_unavailable = 1  # validation forbids 0 with maxSurge 0; be safe against stuck rollouts
     min_ready = ds["spec"].get("minReadySeconds") or 0
@@ -285,58 +192,14 @@ def pods_to_replace(ds: Obj, node_pods: dict[str, list[Obj]], revision: str, des
         pod = pods[0]
         is_new = pod["metadata"].get("labels", {}).get(REVISION_LABEL) == revision
         if is_new:
-            if not pod_available(pod, min_ready, now):
+            if not is_pod_available(pod, min_ready, now):
                 unavailable += 1
-        elif not pod_available(pod, min_ready, now):
+        elif not is_pod_available(pod, min_ready, now):
             replace_now.append(pod)
         else:
             candidates.append(pod)
     budget = max(0, max_unavailable - unavailable)
     return replace_now + candidates[:budget]
-
-
-class Expectations:
-    """Pod creations and deletions a controller made but its informer hasn't shown yet (upstream's
-    UIDTrackingControllerExpectations). While any are pending, sync must not create or delete again, or a slow
-    watch would make it double up. Records older than `TIMEOUT` count as met, so a lost event can't stall a key."""
-
-    TIMEOUT = 300.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: dict[str, tuple[int, set[str], float]] = {}  # key → (creations, deletion uids, since)
-
-    def satisfied(self, key: str) -> bool:
-        with self._lock:
-            record = self._records.get(key)
-            if record is None:
-                return True
-            creations, deletions, since = record
-            if (creations <= 0 and not deletions) or time.monotonic() - since > self.TIMEOUT:
-                del self._records[key]
-                return True
-            return False
-
-    def expect(self, key: str, creations: int = 0, deletions: list[str] | None = None) -> None:
-        with self._lock:
-            self._records[key] = (creations, set(deletions or []), time.monotonic())
-
-    def creation_observed(self, key: str) -> None:
-        with self._lock:
-            if key in self._records:
-                creations, deletions, since = self._records[key]
-                self._records[key] = (creations - 1, deletions, since)
-
-    def deletion_observed(self, key: str, uid: str) -> None:
-        with self._lock:
-            if key in self._records:
-                self._records[key][1].discard(uid)
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._records.pop(key, None)
-
-
 
 
 # --- the controller ---
@@ -356,41 +219,15 @@ class DaemonSetController(Controller):
         pod_informer = informers.informer(PODS)
         node_informer = informers.informer(NODES)
         self.daemonsets, self.pods, self.nodes = ds_informer.store, pod_informer.store, node_informer.store
-        self.pods.add_indexer(OWNER_INDEX, _owner_uid)
+        self.pods.add_indexer(OWNER_INDEX, controller_uid_index("DaemonSet"))
         ds_informer.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self._ds_deleted)
-        pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.track_owned_pods(pod_informer, "DaemonSet", self.daemonsets, self.expectations)
         node_informer.add_handler(self._node_changed, self._node_updated, self._node_changed)
 
     # Event handlers: work out which DaemonSets care and queue them.
 
     def _ds_deleted(self, ds: Obj) -> None:
         self.expectations.forget(meta.key_of(ds))
-
-    def _owner_key(self, pod: Obj) -> str | None:
-        ref = controller_of(pod)
-        if not ref or ref.get("kind") != "DaemonSet":
-            return None
-        key = f"{meta.namespace_of(pod)}/{ref.get('name')}"
-        ds = self.daemonsets.get(key)
-        return key if ds is not None and ds["metadata"].get("uid") == ref.get("uid") else None
-
-    def _pod_added(self, pod: Obj) -> None:
-        if (key := self._owner_key(pod)) is not None:
-            self.expectations.creation_observed(key)
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        key = self._owner_key(new)
-        if key is None:
-            return
-        if new["metadata"].get("deletionTimestamp") and not old["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key, new["metadata"].get("uid", ""))
-        self.queue.add(key)
-
-    def _pod_deleted(self, pod: Obj) -> None:
-        if (key := self._owner_key(pod)) is not None:
-            self.expectations.deletion_observed(key, pod["metadata"].get("uid", ""))
-            self.queue.add(key)
 
     def _node_changed(self, node: Obj) -> None:
         for ds in self.daemonsets.list():
@@ -523,8 +360,3 @@ class DaemonSetController(Controller):
             self.client.replace_status(DAEMONSETS, updated)
         except (errors.NotFound, errors.Conflict):
             return  # deleted, or our cache is behind: the event that made it stale queues us again
-
-
-def _owner_uid(pod: Obj) -> list[str]:
-    ref = controller_of(pod)
-    return [ref["uid"]] if ref and ref.get("kind") == "DaemonSet" and ref.get("uid") else []

@@ -5,7 +5,7 @@ Each template gets a ReplicaSet named `<deployment>-<pod-template-hash>`; the on
 Deployment's is the *new* one, all others are *old*. A sync scales them one step towards the new template,
 within `maxSurge`/`maxUnavailable` (RollingUpdate) or old-to-zero-then-new (Recreate), then writes status.
 
-The module starts with pure functions (hashing, arithmetic, status), then the controller.
+The module starts with pure functions (template comparison, arithmetic, status), then the controller.
 """
 
 from __future__ import annotations
@@ -13,17 +13,26 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
-import json
 import logging
 from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.meta import key_of
+from kubeling.api.podutil import template_hash
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.client import errors
 from kubeling.client.api import STRATEGIC_PATCH
-from kubeling.controllers.base import Controller, controller_of, owner_reference, split_key
+from kubeling.controllers.base import (
+    Controller,
+    controller_of,
+    controller_uid_index,
+    owner_of,
+    owner_reference,
+    scaled_value,
+    selecting,
+    split_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +63,7 @@ MIN_AVAILABLE, MIN_UNAVAILABLE = "MinimumReplicasAvailable", "MinimumReplicasUna
 POD_OWNER_INDEX = "deployment-controller-pod-owner"
 RS_OWNER_INDEX = "deployment-controller-rs-owner"
 
-# --- the pod-template hash ---
-
-_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # upstream's rand.SafeEncodeString: no vowels, no look-alikes
-
-
-def fnv32a(data: bytes) -> int:
-    value = 0x811C9DC5
-    for byte in data:
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return value
-
-
-def safe_encode(text: str) -> str:
-    return "".join(_SAFE_ALPHABET[ord(ch) % len(_SAFE_ALPHABET)] for ch in text)
-
-
-def compute_hash(template: Obj, collision_count: int | None = None) -> str:
-    """The `pod-template-hash` of a template: FNV-32a over its canonical JSON (sorted keys), then the collision
-    count as 8 little-endian bytes as upstream, the decimal sum spelled in the safe alphabet. Deterministic, so
-    stable across controller restarts."""
-    data = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    if collision_count is not None:
-        data += (collision_count & 0xFFFFFFFF).to_bytes(4, "little") + b"\0\0\0\0"
-    return safe_encode(str(fnv32a(data)))
+# --- comparing pod templates (their hash is kubeling.api.podutil.template_hash) ---
 
 
 def _without_hash(template: Obj | None) -> Obj:
@@ -107,18 +93,6 @@ def equal_ignore_hash(a: Obj | None, b: Obj | None) -> bool:
 
 
 # --- maxSurge / maxUnavailable arithmetic ---
-
-
-def scaled_value(value: int | str | None, total: int, round_up: bool) -> int:
-    """An int-or-percent against `total`: ints as they are, `N%` rounded up or down."""
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value
-    if not value.endswith("%") or not value[:-1].isdigit():
-        raise ValueError(f"invalid value for IntOrString: invalid value {value!r}: must be an int or a percentage")
-    product = int(value[:-1]) * total
-    return -(-product // 100) if round_up else product // 100
 
 
 def resolve_fenceposts(max_surge: int | str | None, max_unavailable: int | str | None,
@@ -475,11 +449,6 @@ def rollout_status(all_rss: list[Obj], new_rs: Obj | None, d: Obj, now: datetime
     return status
 
 
-def _owner_index(obj: Obj) -> list[str]:
-    ref = controller_of(obj)
-    return [ref["uid"]] if ref and ref.get("uid") else []
-
-
 def _newer(candidate: Obj | None, cached: Obj | None) -> bool:
     try:
         return int(candidate["metadata"]["resourceVersion"]) > int(cached["metadata"]["resourceVersion"])
@@ -499,8 +468,8 @@ class DeploymentController(Controller):
         d_informer = informers.informer(DEPLOYMENTS)
         rs_informer, pod_informer = informers.informer(REPLICASETS), informers.informer(PODS)
         self.deployments, self.replicasets, self.pods = d_informer.store, rs_informer.store, pod_informer.store
-        self.pods.add_indexer(POD_OWNER_INDEX, _owner_index)
-        self.replicasets.add_indexer(RS_OWNER_INDEX, _owner_index)
+        self.pods.add_indexer(POD_OWNER_INDEX, controller_uid_index())
+        self.replicasets.add_indexer(RS_OWNER_INDEX, controller_uid_index())
         # Our own writes, until the informer catches up: the next sync must not act on what it already changed
         # (client-go's MutationCache).
         self._written: dict[str, Obj] = {}
@@ -511,23 +480,10 @@ class DeploymentController(Controller):
     # Handlers
 
     def _deployment_for(self, obj: Obj, ref: Obj | None = None) -> Obj | None:
-        ref = ref or controller_of(obj)
-        if not ref or ref.get("kind") != "Deployment":
-            return None
-        d = self.deployments.get(f"{meta.namespace_of(obj)}/{ref.get('name')}")
-        return d if d is not None and d["metadata"].get("uid") == ref.get("uid") else None
+        return owner_of(obj, "Deployment", self.deployments, ref)
 
     def _matching_deployments(self, rs: Obj) -> list[Obj]:
-        labels = rs["metadata"].get("labels") or {}
-        found = []
-        for d in self.deployments.list(meta.namespace_of(rs)):
-            try:
-                selector = selector_from_label_selector(d.get("spec", {}).get("selector"))
-            except ValueError:
-                continue
-            if not selector.empty and selector.matches(labels):
-                found.append(d)
-        return found
+        return selecting(self.deployments.list(meta.namespace_of(rs)), rs["metadata"].get("labels"))
 
     def _on_rs_add(self, rs: Obj) -> None:
         if rs["metadata"].get("deletionTimestamp"):
@@ -559,11 +515,8 @@ class DeploymentController(Controller):
 
     def _on_pod_delete(self, pod: Obj) -> None:
         """Recreate waits for old pods to be gone: each disappearance may be the last one."""
-        ref = controller_of(pod)
-        if not ref or ref.get("kind") != "ReplicaSet":
-            return
-        rs = self.replicasets.get(f"{meta.namespace_of(pod)}/{ref.get('name')}")
-        if rs is None or rs["metadata"].get("uid") != ref.get("uid"):
+        rs = owner_of(pod, "ReplicaSet", self.replicasets)
+        if rs is None:
             return
         d = self._deployment_for(rs)
         if d is not None and (d.get("spec", {}).get("strategy") or {}).get("type") == "Recreate":
@@ -681,7 +634,7 @@ class DeploymentController(Controller):
     def _create_new_replica_set(self, d: Obj, old_rss: list[Obj], new_revision: int) -> Obj:
         status = d.get("status") or {}
         template = copy.deepcopy(d["spec"]["template"])
-        pod_hash = compute_hash(d["spec"]["template"], status.get("collisionCount"))
+        pod_hash = template_hash(d["spec"]["template"], status.get("collisionCount"))
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = pod_hash
         selector = copy.deepcopy(d["spec"]["selector"])
         selector.setdefault("matchLabels", {})[HASH_LABEL] = pod_hash

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from kubeling.api.podutil import is_pod_ready
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.client import errors
@@ -19,13 +20,6 @@ PODS = lookup("", "pods")
 ENDPOINTS = lookup("", "endpoints")
 
 HEADLESS_LABEL = "service.kubernetes.io/headless"
-
-
-def pod_is_ready(pod: Obj) -> bool:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return condition.get("status") == "True"
-    return False
 
 
 def find_port(pod: Obj, service_port: Obj) -> int | None:
@@ -98,7 +92,7 @@ def endpoint_subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
             continue
         signature = tuple(sorted(tuple(sorted(p.items())) for p in ports))
         subset = groups.setdefault(signature, {"addresses": [], "notReadyAddresses": [], "ports": ports})
-        ready = publish_not_ready or pod_is_ready(pod)
+        ready = publish_not_ready or is_pod_ready(pod)
         subset["addresses" if ready else "notReadyAddresses"].append(endpoint_address(pod, service))
     subsets = []
     for subset in groups.values():

@@ -23,17 +23,17 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from kubeling.api import meta
+from kubeling.api.podutil import is_pod_active, is_pod_ready
 from kubeling.api.resources import lookup
 from kubeling.client import errors
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, owner_reference
+from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_uid_index, owner_reference
+from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +50,9 @@ INTERIM = {"FailureTarget": "Failed", "SuccessCriteriaMet": "Complete"}  # inter
 # --- pure helpers ---
 
 
-def is_active(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") and \
-        not pod["metadata"].get("deletionTimestamp")
-
-
 def is_terminating(pod: Obj) -> bool:
     return bool(pod["metadata"].get("deletionTimestamp")) and \
         (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-
-
-def is_ready(pod: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def get_condition(job: Obj, kind: str) -> Obj | None:
@@ -115,7 +105,7 @@ def count_pods(job: Obj, pods: list[Obj]) -> PodCounts:
             counts.terminating += 1
         else:
             counts.active += 1
-            counts.ready += is_ready(pod)
+            counts.ready += is_pod_ready(pod)
     counts.succeeded = max(succeeded, status.get("succeeded") or 0)
     counts.failed = max(failed, status.get("failed") or 0)
     return counts
@@ -225,53 +215,11 @@ def deletion_order(pods: list[Obj]) -> list[Obj]:
     phase_rank = {"Pending": 0, "Unknown": 1, "Running": 2}
     return sorted(pods, key=lambda p: (bool((p.get("spec") or {}).get("nodeName")),
                                        phase_rank.get((p.get("status") or {}).get("phase", "Pending"), 0),
-                                       is_ready(p), _negated(p["metadata"].get("creationTimestamp", ""))))
+                                       is_pod_ready(p), _negated(p["metadata"].get("creationTimestamp", ""))))
 
 
 def _negated(stamp: str) -> tuple[int, ...]:
     return tuple(-ord(ch) for ch in stamp)
-
-
-class Expectations:
-    """Pod creations and deletions made but not yet seen in the informer (upstream's
-    UIDTrackingControllerExpectations); while any are pending, sync must not create or delete again. Records older
-    than `TIMEOUT` count as met, so a lost event can't stall a key."""
-
-    TIMEOUT = 300.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: dict[str, tuple[int, set[str], float]] = {}
-
-    def satisfied(self, key: str) -> bool:
-        with self._lock:
-            record = self._records.get(key)
-            if record is None:
-                return True
-            creations, deletions, since = record
-            if (creations <= 0 and not deletions) or time.monotonic() - since > self.TIMEOUT:
-                del self._records[key]
-                return True
-            return False
-
-    def expect(self, key: str, creations: int = 0, deletions: list[str] | None = None) -> None:
-        with self._lock:
-            self._records[key] = (creations, set(deletions or []), time.monotonic())
-
-    def creation_observed(self, key: str) -> None:
-        with self._lock:
-            if key in self._records:
-                creations, deletions, since = self._records[key]
-                self._records[key] = (creations - 1, deletions, since)
-
-    def deletion_observed(self, key: str, uid: str) -> None:
-        with self._lock:
-            if key in self._records:
-                self._records[key][1].discard(uid)
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._records.pop(key, None)
 
 
 # --- the controller ---
@@ -292,37 +240,10 @@ class JobController(Controller):
         job_informer = informers.informer(JOBS)
         pod_informer = informers.informer(PODS)
         self.jobs, self.pods = job_informer.store, pod_informer.store
-        self.pods.add_indexer(OWNER_INDEX, _owner_uid)
+        self.pods.add_indexer(OWNER_INDEX, controller_uid_index("Job"))
         job_informer.add_handler(self.enqueue, lambda old, new: self.enqueue(new),
                                  lambda job: self.expectations.forget(meta.key_of(job)))
-        pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
-
-    # Event handlers
-
-    def _owner_key(self, pod: Obj) -> str | None:
-        ref = controller_of(pod)
-        if not ref or ref.get("kind") != "Job":
-            return None
-        key = f"{meta.namespace_of(pod)}/{ref.get('name')}"
-        job = self.jobs.get(key)
-        return key if job is not None and job["metadata"].get("uid") == ref.get("uid") else None
-
-    def _pod_added(self, pod: Obj) -> None:
-        if (key := self._owner_key(pod)) is not None:
-            self.expectations.creation_observed(key)
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if (key := self._owner_key(new)) is None:
-            return
-        if new["metadata"].get("deletionTimestamp") and not old["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key, new["metadata"].get("uid", ""))
-        self.queue.add(key)
-
-    def _pod_deleted(self, pod: Obj) -> None:
-        if (key := self._owner_key(pod)) is not None:
-            self.expectations.deletion_observed(key, pod["metadata"].get("uid", ""))
-            self.queue.add(key)
+        self.track_owned_pods(pod_informer, "Job", self.jobs, self.expectations)
 
     # The sync
 
@@ -347,7 +268,7 @@ class JobController(Controller):
 
         interim = self._interim_condition(job, pods, counts, now)
         if interim is not None:
-            active_pods = [p for p in pods if is_active(p)]
+            active_pods = [p for p in pods if is_pod_active(p)]
             deleted = self._delete_pods(job, key, active_pods)
             counts.active -= deleted
             counts.terminating += deleted
@@ -407,7 +328,7 @@ class JobController(Controller):
 
     def _manage(self, job: Obj, key: str, pods: list[Obj], counts: PodCounts, now: datetime.datetime) -> int:
         """Create or delete pods towards the wanted number; returns the new number of active pods."""
-        active_pods = [p for p in pods if is_active(p)]
+        active_pods = [p for p in pods if is_pod_active(p)]
         want = wanted_active(job, counts.succeeded, len(active_pods))
         if len(active_pods) > want:
             doomed = deletion_order(active_pods)[: min(len(active_pods) - want, self.burst)]
@@ -499,8 +420,3 @@ def _ttl_remaining(job: Obj, ttl: int, now: datetime.datetime) -> float:
     condition = finished_condition(job) or {}
     finished = meta.parse_time(condition.get("lastTransitionTime")) or now
     return ttl - (now - finished).total_seconds()
-
-
-def _owner_uid(pod: Obj) -> list[str]:
-    ref = controller_of(pod)
-    return [ref["uid"]] if ref and ref.get("kind") == "Job" and ref.get("uid") else []

@@ -21,7 +21,9 @@ import time
 from typing import Any
 
 from kubeling.api import meta
+from kubeling.api.podutil import get_condition
 from kubeling.api.resources import lookup
+from kubeling.api.scheduling import tolerates
 from kubeling.client import errors
 from kubeling.controllers.base import Controller, Obj
 
@@ -42,21 +44,7 @@ UNKNOWN_REASON = "NodeStatusUnknown"
 UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
 
 
-# Pure logic: tolerations and taints
-
-
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """Upstream's Toleration.ToleratesTaint: empty effect matches every effect, empty key with Exists every key."""
-    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration["key"] != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
+# Pure logic: taints and eviction (whether a toleration matches a taint: kubeling.api.scheduling)
 
 
 def eviction_time(taints: list[Obj], tolerations: list[Obj], added_at: dict[str, float]) -> float | None:
@@ -81,16 +69,9 @@ def eviction_time(taints: list[Obj], tolerations: list[Obj], added_at: dict[str,
     return deadline
 
 
-def ready_condition(node: Obj) -> Obj | None:
-    for condition in (node.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return condition
-    return None
-
-
 def wanted_taints(node: Obj) -> list[tuple[str, str]]:
     """The (key, effect) taints this controller wants on `node`, from its Ready condition and spec.unschedulable."""
-    ready = ready_condition(node)
+    ready = get_condition(node, "Ready")
     status = ready.get("status") if ready else "Unknown"
     wanted = []
     if status == "Unknown":
@@ -208,7 +189,7 @@ class NodeLifecycleController(Controller):
             probe = "lease:" + str((lease.get("spec") or {}).get("renewTime") or "")
         else:
             # Right after registration the kubelet may not have created its Lease yet.
-            probe = "heartbeat:" + str((ready_condition(node) or {}).get("lastHeartbeatTime") or "")
+            probe = "heartbeat:" + str((get_condition(node, "Ready") or {}).get("lastHeartbeatTime") or "")
         now = time.monotonic()
         with self._lock:
             seen = self._observed.get(name)
@@ -221,7 +202,7 @@ class NodeLifecycleController(Controller):
         node = self.nodes.store.get(name)
         if node is None:
             return
-        ready = ready_condition(node)
+        ready = get_condition(node, "Ready")
         if self._silent_for(node) > self.grace and (ready is None or ready.get("status") != "Unknown"):
             log.info("node %s: no lease renewal for %.0fs; marking Ready=Unknown", name, self.grace)
             updated = {**node, "status": {**(node.get("status") or {}), "conditions": mark_unknown(node, meta.now())}}
@@ -239,7 +220,7 @@ class NodeLifecycleController(Controller):
                 node = self.client.replace(NODES, {**node, "spec": {**(node.get("spec") or {}), "taints": new_taints}})
             except errors.NotFound:
                 return
-        if (ready_condition(node) or {}).get("status") == "Unknown":
+        if (get_condition(node, "Ready") or {}).get("status") == "Unknown":
             self._mark_pods_not_ready(name)
 
     def _mark_pods_not_ready(self, node_name: str) -> None:

@@ -12,19 +12,27 @@ import datetime
 import functools
 import logging
 import math
-import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.meta import key_of
+from kubeling.api.podutil import is_pod_active, is_pod_available, is_pod_ready, ready_since
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import LabelSelector, selector_from_label_selector
 from kubeling.client import errors
 from kubeling.client.api import STRATEGIC_PATCH
-from kubeling.controllers.base import Controller, controller_of, owner_reference, split_key
+from kubeling.controllers.base import (
+    Controller,
+    controller_of,
+    controller_uid_index,
+    owner_of,
+    owner_reference,
+    selecting,
+    split_key,
+)
+from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
@@ -34,83 +42,11 @@ PODS = lookup("", "pods")
 REPLICASETS = lookup("apps", "replicasets")
 
 BURST_REPLICAS = 500  # upstream's cap on creates or deletes per sync
-EXPECTATIONS_TIMEOUT = 300.0  # a lost watch event must not stall a ReplicaSet forever
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 OWNER_INDEX = "replicaset-controller-uid"
 
 
-# --- expectations ---
-
-
-class Expectations:
-    """Creates and deletes a controller has asked for and not yet seen in its informer, per controller key.
-
-    As upstream's UIDTrackingControllerExpectations: deletes are tracked by pod key, because a graceful deletion
-    is observed twice (deletionTimestamp set, then the object gone) and must count once.
-    """
-
-    def __init__(self, timeout: float = EXPECTATIONS_TIMEOUT) -> None:
-        self.timeout = timeout
-        self._records: dict[str, tuple[int, set[str], float]] = {}
-        self._lock = threading.Lock()
-
-    def expect(self, key: str, creates: int = 0, deletes: Iterable[str] = ()) -> None:
-        with self._lock:
-            self._records[key] = (creates, set(deletes), time.monotonic())
-
-    def creation_observed(self, key: str) -> None:
-        with self._lock:
-            if key in self._records:
-                adds, dels, stamp = self._records[key]
-                self._records[key] = (adds - 1, dels, stamp)
-
-    def deletion_observed(self, key: str, pod_key: str) -> None:
-        with self._lock:
-            if key in self._records:
-                self._records[key][1].discard(pod_key)
-
-    def satisfied(self, key: str) -> bool:
-        with self._lock:
-            record = self._records.get(key)
-            if record is None:
-                return True  # nothing in flight (or a fresh controller): go ahead
-            adds, dels, stamp = record
-            return (adds <= 0 and not dels) or time.monotonic() - stamp > self.timeout
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._records.pop(key, None)
-
-
-# --- pure helpers: readiness, status, delete ranking, pods from templates ---
-
-
-def _condition(pod: Obj, kind: str) -> Obj | None:
-    for condition in pod.get("status", {}).get("conditions") or []:
-        if condition.get("type") == kind:
-            return condition
-    return None
-
-
-def is_pod_ready(pod: Obj) -> bool:
-    ready = _condition(pod, "Ready")
-    return ready is not None and ready.get("status") == "True"
-
-
-def is_pod_available(pod: Obj, min_ready_seconds: int, now: datetime.datetime) -> bool:
-    """Ready, and for at least `min_ready_seconds` (upstream's IsPodAvailable)."""
-    if not is_pod_ready(pod):
-        return False
-    if not min_ready_seconds:
-        return True
-    since = meta.parse_time((_condition(pod, "Ready") or {}).get("lastTransitionTime"))
-    return since is not None and since + datetime.timedelta(seconds=min_ready_seconds) < now
-
-
-def is_active(pod: Obj) -> bool:
-    """Not finished and not being deleted: the pods that count towards replicas."""
-    return (pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
-            and not pod.get("metadata", {}).get("deletionTimestamp"))
+# --- pure helpers: status, delete ranking, pods from templates ---
 
 
 def calculate_status(rs: Obj, pods: list[Obj], manage_error: Exception | None = None,
@@ -183,8 +119,7 @@ def _compare_for_deletion(a: tuple[Obj, int], b: tuple[Obj, int], now: datetime.
     if rank_a != rank_b:  # 5. doubled up on a node with related pods first
         return -1 if rank_a > rank_b else 1
     if is_pod_ready(pa):  # 6. ready for less time first
-        cmp = _compare_times(meta.parse_time((_condition(pa, "Ready") or {}).get("lastTransitionTime")),
-                             meta.parse_time((_condition(pb, "Ready") or {}).get("lastTransitionTime")), pa, pb, now)
+        cmp = _compare_times(ready_since(pa), ready_since(pb), pa, pb, now)
         if cmp:
             return cmp
     if _max_restarts(pa) != _max_restarts(pb):  # 7. more restarts first
@@ -214,7 +149,7 @@ def rank_for_deletion(pods: list[Obj], related: list[Obj] | None = None,
     on_node: dict[str, int] = {}
     for pod in related if related is not None else pods:
         node = pod.get("spec", {}).get("nodeName")
-        if node and is_active(pod):
+        if node and is_pod_active(pod):
             on_node[node] = on_node.get(node, 0) + 1
     ranked = [(pod, on_node.get(pod.get("spec", {}).get("nodeName") or "", 0)) for pod in pods]
     ranked.sort(key=functools.cmp_to_key(lambda a, b: _compare_for_deletion(a, b, now)))
@@ -257,11 +192,6 @@ def slow_start_batch(count: int, initial: int, create: Callable[[], None],
             pool.shutdown()
 
 
-def _owner_index(obj: Obj) -> list[str]:
-    ref = controller_of(obj)
-    return [ref["uid"]] if ref and ref.get("uid") else []
-
-
 # --- the controller ---
 
 
@@ -276,7 +206,7 @@ class ReplicaSetController(Controller):
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="replicaset-io")
         rs_informer, pod_informer = informers.informer(REPLICASETS), informers.informer(PODS)
         self.replicasets, self.pods = rs_informer.store, pod_informer.store
-        self.pods.add_indexer(OWNER_INDEX, _owner_index)
+        self.pods.add_indexer(OWNER_INDEX, controller_uid_index())
         rs_informer.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self._on_rs_delete)
         pod_informer.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
 
@@ -287,23 +217,10 @@ class ReplicaSetController(Controller):
         self.enqueue(rs)
 
     def _owner(self, pod: Obj, ref: Obj | None = None) -> Obj | None:
-        ref = ref or controller_of(pod)
-        if not ref or ref.get("kind") != "ReplicaSet":
-            return None
-        rs = self.replicasets.get(f"{meta.namespace_of(pod)}/{ref.get('name')}")
-        return rs if rs is not None and rs["metadata"].get("uid") == ref.get("uid") else None
+        return owner_of(pod, "ReplicaSet", self.replicasets, ref)
 
     def _matching(self, pod: Obj) -> list[Obj]:
-        labels = pod.get("metadata", {}).get("labels") or {}
-        found = []
-        for rs in self.replicasets.list(meta.namespace_of(pod)):
-            try:
-                selector = selector_from_label_selector(rs.get("spec", {}).get("selector"))
-            except ValueError:
-                continue
-            if not selector.empty and selector.matches(labels):
-                found.append(rs)
-        return found
+        return selecting(self.replicasets.list(meta.namespace_of(pod)), pod.get("metadata", {}).get("labels"))
 
     def _on_pod_add(self, pod: Obj) -> None:
         if pod["metadata"].get("deletionTimestamp"):
@@ -360,7 +277,7 @@ class ReplicaSetController(Controller):
             log.warning("replicaset %s has an invalid selector: %s", key, exc)
             return
         namespace, _ = split_key(key)
-        pods = [p for p in self.pods.list(namespace) if is_active(p)]
+        pods = [p for p in self.pods.list(namespace) if is_pod_active(p)]
         pods = self._claim(rs, selector, pods)
         manage_error: Exception | None = None
         if needs_sync and not rs["metadata"].get("deletionTimestamp"):
@@ -424,7 +341,7 @@ class ReplicaSetController(Controller):
         diff = len(pods) - rs.get("spec", {}).get("replicas", 1)
         if diff < 0:
             count = min(-diff, BURST_REPLICAS)
-            self.expectations.expect(key, creates=count)
+            self.expectations.expect(key, creations=count)
             template = pod_from_template(self._typed(rs))
             successes, error = slow_start_batch(count, 1, lambda: self._create_pod(rs, template), self.pool)
             for _ in range(count - successes):
@@ -434,7 +351,7 @@ class ReplicaSetController(Controller):
         elif diff > 0:
             count = min(diff, BURST_REPLICAS)
             doomed = rank_for_deletion(pods, self._related_pods(rs))[:count]
-            self.expectations.expect(key, deletes=[key_of(p) for p in doomed])
+            self.expectations.expect(key, deletions=[key_of(p) for p in doomed])
             results = list(self.pool.map(lambda p: self._delete_pod(rs, p), doomed))
             failures = [exc for exc in results if exc is not None]
             if failures:

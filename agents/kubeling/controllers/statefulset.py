@@ -17,19 +17,26 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
 import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from kubeling.api import meta
+from kubeling.api.podutil import is_pod_available, is_pod_ready, template_hash
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.client import errors
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, owner_reference
+from kubeling.controllers.base import (
+    Controller,
+    InformerFactory,
+    Obj,
+    controller_of,
+    controller_uid_index,
+    owner_reference,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,6 @@ POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 OWNER_INDEX = "statefulset-uid"
 
 _ORDINAL = re.compile(r"^(.*)-(\d+)$")
-_HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 # --- pure helpers ---
@@ -54,14 +60,6 @@ def parse_ordinal(set_name: str, pod_name: str) -> int | None:
     if not match or match.group(1) != set_name:
         return None
     return int(match.group(2))
-
-
-def template_hash(template: Obj) -> str:
-    """FNV-1a 32 of the template, safe-encoded as upstream's ComputeHash spells it."""
-    value = 0x811C9DC5
-    for byte in json.dumps(template, sort_keys=True, separators=(",", ":")).encode():
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return "".join(_HASH_ALPHABET[int(digit) % len(_HASH_ALPHABET)] for digit in str(value))
 
 
 def revision_name(sts: Obj) -> str:
@@ -110,25 +108,12 @@ def is_finished(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded")
 
 
-def ready_since(pod: Obj) -> datetime.datetime | None:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            if condition.get("status") != "True":
-                return None
-            return meta.parse_time(condition.get("lastTransitionTime")) or datetime.datetime.min.replace(
-                tzinfo=datetime.UTC)
-    return None
-
-
 def running_and_ready(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") == "Running" and ready_since(pod) is not None
+    return (pod.get("status") or {}).get("phase") == "Running" and is_pod_ready(pod)
 
 
 def running_and_available(pod: Obj, min_ready_seconds: int, now: datetime.datetime) -> bool:
-    since = ready_since(pod)
-    if (pod.get("status") or {}).get("phase") != "Running" or since is None:
-        return False
-    return min_ready_seconds <= 0 or since + datetime.timedelta(seconds=min_ready_seconds) <= now
+    return (pod.get("status") or {}).get("phase") == "Running" and is_pod_available(pod, min_ready_seconds, now)
 
 
 def is_healthy(pod: Obj) -> bool:
@@ -265,7 +250,7 @@ class StatefulSetController(Controller):
         sts_informer = informers.informer(STATEFULSETS)
         pod_informer = informers.informer(PODS)
         self.statefulsets, self.pods = sts_informer.store, pod_informer.store
-        self.pods.add_indexer(OWNER_INDEX, _owner_uid)
+        self.pods.add_indexer(OWNER_INDEX, controller_uid_index("StatefulSet"))
         sts_informer.add_handler(self.enqueue, lambda old, new: self.enqueue(new), None)
         pod_informer.add_handler(self._pod_event, lambda old, new: self._pod_event(new), self._pod_event)
 
@@ -339,9 +324,3 @@ class StatefulSetController(Controller):
             self.client.replace_status(STATEFULSETS, {**sts, "status": status})
         except (errors.NotFound, errors.Conflict):
             return  # deleted, or our cache is behind: the event that made it stale queues us again
-
-
-def _owner_uid(pod: Obj) -> list[str]:
-    ref = controller_of(pod)
-    return [ref["uid"]] if ref and ref.get("kind") == "StatefulSet" and ref.get("uid") else []
-

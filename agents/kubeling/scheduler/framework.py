@@ -12,6 +12,7 @@ import dataclasses
 import enum
 from typing import Any, Protocol, runtime_checkable
 
+from kubeling.api.podutil import get_condition
 from kubeling.api.quantity import milli_value, value
 
 Obj = dict[str, Any]
@@ -167,10 +168,7 @@ def _allocatable(node: Obj) -> dict[str, int]:
 
 def ready_status(node: Obj) -> str:
     """The node's Ready condition status: "True", "False" or "Unknown" (also when the kubelet never said)."""
-    for condition in (node.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return condition.get("status") or "Unknown"
-    return "Unknown"
+    return (get_condition(node, "Ready") or {}).get("status") or "Unknown"
 
 
 class NodeInfo:
@@ -285,24 +283,3 @@ def normalize(scores: list[int], reverse: bool = False) -> list[int]:
     if reverse:
         return [MAX_NODE_SCORE - MAX_NODE_SCORE * s // highest for s in scores]
     return [MAX_NODE_SCORE * s // highest for s in scores]
-
-
-# Taints and tolerations, shared by the plugins that look at taints
-
-
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """Upstream's Toleration.ToleratesTaint."""
-    effect = toleration.get("effect")
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key")
-    if key and key != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
-
-
-def tolerated(tolerations: list[Obj], taint: Obj) -> bool:
-    return any(tolerates(t, taint) for t in tolerations)

@@ -3,61 +3,11 @@ preferred node affinity adds the weights of the terms a node matches to its scor
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
+from kubeling.api.scheduling import compile_term, term_matches
 from kubeling.scheduler.framework import SKIP, SUCCESS, NodeInfo, PodInfo, Status, normalize, unschedulable
 
 REASON = "node(s) didn't match Pod's node affinity/selector"
 _REJECTED = unschedulable(REASON, resolvable=False)
-
-Check = Callable[[dict[str, str]], bool]
-Term = tuple[tuple[Check, ...], tuple[Check, ...]]  # (label checks, field checks); all must hold
-
-
-def _integer(text: Any) -> int | None:
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        return None
-
-
-def _compile(expression: dict[str, Any]) -> Check:
-    key, operator = expression.get("key", ""), expression.get("operator")
-    values = expression.get("values") or []
-    if operator == "In":
-        allowed = frozenset(values)
-        return lambda labels: labels.get(key) in allowed
-    if operator == "NotIn":
-        banned = frozenset(values)
-        return lambda labels: labels.get(key) not in banned
-    if operator == "Exists":
-        return lambda labels: key in labels
-    if operator == "DoesNotExist":
-        return lambda labels: key not in labels
-    if operator in ("Gt", "Lt") and len(values) == 1 and (bound := _integer(values[0])) is not None:
-        if operator == "Gt":
-            return lambda labels: (v := _integer(labels.get(key))) is not None and v > bound
-        return lambda labels: (v := _integer(labels.get(key))) is not None and v < bound
-    return lambda labels: False  # an invalid requirement matches nothing, as upstream
-
-
-def compile_term(term: dict[str, Any]) -> Term | None:
-    """A NodeSelectorTerm; None for an empty term, which matches no node."""
-    expressions = term.get("matchExpressions") or []
-    fields = term.get("matchFields") or []
-    if not expressions and not fields:
-        return None
-    return tuple(_compile(e) for e in expressions), tuple(_compile(f) for f in fields)
-
-
-def term_matches(term: Term | None, node: NodeInfo) -> bool:
-    if term is None:
-        return False
-    label_checks, field_checks = term
-    if not all(check(node.labels) for check in label_checks):
-        return False
-    return not field_checks or all(check({"metadata.name": node.name}) for check in field_checks)
 
 
 class NodeAffinity:
@@ -79,7 +29,7 @@ class NodeAffinity:
         labels = node.labels
         if any(labels.get(k) != v for k, v in selector):
             return _REJECTED
-        if terms is not None and not any(term_matches(t, node) for t in terms):  # terms are ORed
+        if terms is not None and not any(term_matches(t, labels, node.name) for t in terms):  # terms are ORed
             return _REJECTED
         return SUCCESS
 
@@ -94,7 +44,8 @@ class NodeAffinity:
         return SUCCESS
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
-        return sum(weight for weight, term in pod.state[self.name + "/preferred"] if term_matches(term, node))
+        return sum(weight for weight, term in pod.state[self.name + "/preferred"]
+                   if term_matches(term, node.labels, node.name))
 
     def normalize(self, pod: PodInfo, scores: list[int]) -> list[int]:
         return normalize(scores)

@@ -7,7 +7,8 @@ covers the seconds before that taint lands. A tainted node is reported by TaintT
 
 from __future__ import annotations
 
-from kubeling.scheduler.framework import SUCCESS, NodeInfo, PodInfo, Status, tolerated, unschedulable
+from kubeling.api.scheduling import tolerated
+from kubeling.scheduler.framework import SUCCESS, NodeInfo, PodInfo, Status, unschedulable
 
 REASON = "node(s) were not ready"
 NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}

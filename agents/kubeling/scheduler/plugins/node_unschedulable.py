@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kubeling.scheduler.framework import SUCCESS, NodeInfo, PodInfo, Status, tolerated, unschedulable
+from kubeling.api.scheduling import tolerated
+from kubeling.scheduler.framework import SUCCESS, NodeInfo, PodInfo, Status, unschedulable
 
 REASON = "node(s) were unschedulable"
 # `kubectl cordon` sets spec.unschedulable; pods tolerating this taint (DaemonSet pods) may still go there.

@@ -3,15 +3,8 @@ PreferNoSchedule taints make it less attractive."""
 
 from __future__ import annotations
 
-from kubeling.scheduler.framework import (
-    SUCCESS,
-    NodeInfo,
-    PodInfo,
-    Status,
-    normalize,
-    tolerated,
-    unschedulable,
-)
+from kubeling.api.scheduling import tolerated, untolerated_taint
+from kubeling.scheduler.framework import SUCCESS, NodeInfo, PodInfo, Status, normalize, unschedulable
 
 _HARD_EFFECTS = ("NoSchedule", "NoExecute")
 
@@ -23,13 +16,12 @@ class TaintToleration:
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
         if not node.taints:
             return SUCCESS
-        tolerations = pod.spec.get("tolerations") or []
-        for taint in node.taints:
-            if taint.get("effect") in _HARD_EFFECTS and not tolerated(tolerations, taint):
-                # Upstream names the first offending taint as {key: value}.
-                reason = f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value') or ''}}}"
-                return unschedulable(reason, resolvable=False)
-        return SUCCESS
+        taint = untolerated_taint(node.taints, pod.spec.get("tolerations"), _HARD_EFFECTS)
+        if taint is None:
+            return SUCCESS
+        # Upstream names the first offending taint as {key: value}.
+        reason = f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value') or ''}}}"
+        return unschedulable(reason, resolvable=False)
 
     def pre_score(self, pod: PodInfo) -> Status:
         # Only tolerations that can apply to PreferNoSchedule taints matter for scoring.
