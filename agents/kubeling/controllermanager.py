@@ -26,6 +26,7 @@ CONTROLLERS = {
     "garbagecollector": "kubeling.controllers.garbagecollector:GarbageCollector",
     "namespace": "kubeling.controllers.namespace:NamespaceController",
     "serviceaccount": "kubeling.controllers.serviceaccount:ServiceAccountController",
+    "root-ca-cert-publisher": "kubeling.controllers.rootcacertpublisher:RootCACertPublisher",
 }
 
 
@@ -44,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allocate-node-cidrs", type=component._bool, default=True, nargs="?", const=True,
                         help="give every node a spec.podCIDR from --cluster-cidr")
     parser.add_argument("--node-cidr-mask-size", type=int, default=24, help="prefix length of each node's podCIDR")
+    parser.add_argument("--root-ca-file", default="",
+                        help="the cluster CA published in every namespace as ConfigMap kube-root-ca.crt "
+                             "(default: the CA of --kubeconfig)")
     parser.add_argument("--resync-period", type=component._seconds, default=300.0,
                         help="how often informers re-deliver every cached object")
 

@@ -77,6 +77,7 @@ class KubeletProcess:
         self.server, self.workdir, self.node, self.network = server, workdir, node, network
         self.pod_cidr = pod_cidr
         self.port = free_port()
+        self.healthz_port = free_port()  # the plain loopback /healthz (upstream's 10248), one per test kubelet
         self.root_dir = workdir / "kubelet-root"
         self.extra = extra or []
         self.proc: subprocess.Popen | None = None
@@ -84,7 +85,8 @@ class KubeletProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "--tls-cert-file" in self.extra else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True) -> KubeletProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT / "agents")}
@@ -93,13 +95,13 @@ class KubeletProcess:
             [sys.executable, "-m", "kubeling", "kubelet", "--master", self.server, "--pod-cidr", self.pod_cidr,
              "--hostname-override", self.node, "--root-dir", str(self.root_dir), "--node-ip", "127.0.0.1",
              "--address", "127.0.0.1", "--port", str(self.port), "--docker-network", self.network,
-             "--node-status-update-frequency", "1s",
+             "--healthz-port", str(self.healthz_port), "--node-status-update-frequency", "1s",
              "--non-masquerade-cidr", "",  # leave the host's nat table alone in tests
              *self.extra],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         if wait:
-            wait_for(self.url + "/healthz", proc=self.proc)
+            wait_for(f"http://127.0.0.1:{self.healthz_port}/healthz", proc=self.proc)
         return self
 
     def kill(self) -> None:

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from cluster import Component, Stack
-from conftest import Kubectl
+from conftest import KUBECTL_BINARIES, Kubectl
 from standin import KubeletStandIn, register_node
 from support.polling import wait_until
 
@@ -53,10 +53,17 @@ def kctl(kubectl132: Kubectl, plane: Plane, tmp_path: Any) -> Kubectl:
     return Kubectl(kubectl132.binary, plane.url, tmp_path, kubectl132.version)
 
 
-@pytest.fixture
-def any_kctl(kubectl: Kubectl, plane: Plane, tmp_path: Any) -> Kubectl:
-    """kubectl 1.32 and 1.20, for `rollout undo` and `rollout history`, which kubectl implements client-side."""
-    return Kubectl(kubectl.binary, plane.url, tmp_path, kubectl.version)
+@pytest.fixture(params=sorted(KUBECTL_BINARIES))
+def any_kctl(request: pytest.FixtureRequest, plane: Plane, tmp_path: Any) -> Kubectl:
+    """kubectl 1.32 and 1.20, for `rollout undo` and `rollout history`, which kubectl implements client-side.
+
+    Parametrized here rather than through the session's `kubectl` fixture: a session-scoped parameter makes
+    pytest regroup the whole session by kubectl version, which would split this module and start its control
+    plane more than once."""
+    binary = KUBECTL_BINARIES[request.param]
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: run `make deps`")
+    return Kubectl(binary, plane.url, tmp_path, request.param)
 
 
 @pytest.fixture

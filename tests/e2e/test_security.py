@@ -510,6 +510,9 @@ def test_pod_logs_reach_the_kubelet_over_tls_with_the_apiserver_certificate(secu
         assert secure.call("PATCH", f"/api/v1/nodes/{node}/status", cert=secure.admin, body=status,
                            content_type="application/merge-patch+json").status_code == 200
         ns = make_namespace(secure)
+        # No controller-manager here to make the namespace's default ServiceAccount, which a pod needs.
+        assert secure.call("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", cert=secure.admin,
+                           body={"metadata": {"name": "default"}}).status_code == 201
         pod = {"metadata": {"name": "web"}, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "x"}]}}
         assert secure.call("POST", f"/api/v1/namespaces/{ns}/pods", cert=secure.admin, body=pod).status_code == 201
         logs = secure.call("GET", f"/api/v1/namespaces/{ns}/pods/web/log", cert=secure.admin)

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from kubeling.api import bootstrappolicy, errors
 from kubeling.api.resources import lookup
 from kubeling.apiserver import access, discovery, handlers
+from kubeling.apiserver.admission import ServiceAccountAdmission
 from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
 from kubeling.apiserver.registry import SYSTEM_NAMESPACES, Registry
 from kubeling.apiserver.strategies import ServiceAllocation
@@ -69,6 +70,10 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     bootstrap(registry, ips, app.config)
     authenticator, authorizer, tokens = access.build(app.config, store, watcher.hubs)
     access.install(app, authenticator, authorizer, tokens)
+    if tokens is not None and tokens.can_issue:
+        registry.admit_pod = ServiceAccountAdmission(
+            lambda rtype, namespace, name: watcher.cached(rtype, namespace, name) or
+            store.try_get(rtype, namespace, name)).admit
     authorizer.start()
     return app
 

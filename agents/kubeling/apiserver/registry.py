@@ -38,6 +38,8 @@ class Registry:
         # The watch cache's latest copy of an object, if any: read-modify-write tries it first and reads etcd
         # only after a Conflict, saving a round trip on the hot paths (binding, status patches).
         self.cached: Callable[[ResourceType, str | None, str], Obj | None] = lambda rtype, namespace, name: None
+        # Admission of a new pod that reads other objects (admission.py: its service account), or nothing.
+        self.admit_pod: Callable[[Obj, str], None] | None = None
 
     def _latest(self, rtype: ResourceType, namespace: str | None, name: str, attempt: int) -> Obj | None:
         if attempt == 0:
@@ -86,6 +88,9 @@ class Registry:
         apply_defaults(rtype.kind, obj)
         if rtype.kind == "Pod":
             default_toleration_seconds(obj, *self.toleration_seconds)
+            if self.admit_pod is not None:
+                asked = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+                self.admit_pod(obj, str(asked.get("name") or asked.get("generateName") or ""))
         strategies.prepare_create(rtype, obj)
         self._validate(rtype, obj, None)
         if dry_run:

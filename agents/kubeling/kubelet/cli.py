@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import logging
+import os
 import signal
 import socket
+import sys
 
 from kubeling import component
 from kubeling.kubelet.kubelet import Kubelet
@@ -28,6 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the image of each pod's sandbox container")
     parser.add_argument("--address", default="0.0.0.0", help="address of the kubelet API")
     parser.add_argument("--port", type=int, default=10250, help="port of the kubelet API")
+    parser.add_argument("--tls-cert-file", default="",
+                        help="serving certificate of the kubelet API (HTTPS); without it the API is plain HTTP")
+    parser.add_argument("--tls-private-key-file", default="", help="key of --tls-cert-file")
+    parser.add_argument("--client-ca-file", default="",
+                        help="callers of the kubelet API must present a client certificate signed by this CA "
+                             "(the API server's --kubelet-client-certificate)")
+    parser.add_argument("--healthz-port", type=int, default=10248,
+                        help="port of the plain-HTTP /healthz (0 disables)")
+    parser.add_argument("--healthz-bind-address", default="127.0.0.1", help="address of the /healthz port")
     parser.add_argument("--node-status-update-frequency", type=component._seconds, default=10.0,
                         help="how often the Lease is renewed and the node status recomputed")
     parser.add_argument("--sync-frequency", type=component._seconds, default=60.0,
@@ -40,8 +51,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pod-workers", type=int, default=16, help="pods synced in parallel")
 
 
+def validate(args: argparse.Namespace) -> str | None:
+    if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
+        return "--tls-cert-file and --tls-private-key-file go together"
+    if args.client_ca_file and not args.tls_cert_file:
+        return "--client-ca-file needs --tls-cert-file: client certificates only exist over TLS"
+    for path in (args.tls_cert_file, args.tls_private_key_file, args.client_ca_file):
+        if path and not os.path.isfile(path):
+            return f"{path}: no such file"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    problem = validate(args)
+    if problem:
+        print(f"kubeling kubelet: {problem}", file=sys.stderr)
+        return 2
     component.setup_logging(args.v)
+    if args.tls_cert_file and not args.client_ca_file:
+        log.warning("the kubelet API is served without --client-ca-file: anyone who reaches it may read logs")
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` dumps every thread's stack, for stuck syncs
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # "pool is full" under bursts
     client = component.make_client(args, "kubelet")

@@ -1,7 +1,8 @@
 """A container's environment, command and args as upstream's kubelet works them out (pure: lookups are passed in).
 
-Order as upstream: `envFrom` sources first, then `env` (later names win); `$(VAR)` in an env value refers to the
-variables defined before it, and `$(VAR)` in command and args to the final environment; `$$` escapes a `$`.
+Order as upstream: `envFrom` sources first, then `env` (later names win), then the Service variables not defined
+already; `$(VAR)` in an env value refers to the variables defined before it and to the Service variables, and
+`$(VAR)` in command and args to the final environment; `$$` escapes a `$`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]  # (namespace, name) → the ConfigMap/Secret object, or None
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+# Services of the default namespace whose variables every pod gets, even with enableServiceLinks: false.
+MASTER_SERVICES = ("kubernetes",)
 
 
 class ConfigError(Exception):
@@ -94,10 +97,61 @@ def resource_value(container: Obj, ref: Obj, allocatable: dict[str, str]) -> str
     return str(int(result.to_integral_value(rounding=decimal.ROUND_CEILING)))
 
 
+def _service_name(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def service_variables(service: Obj) -> dict[str, str]:
+    """Upstream's envvars.FromServices for one Service: `<NAME>_SERVICE_HOST`, `_SERVICE_PORT[_<PORT NAME>]`, and
+    the Docker-link style `<NAME>_PORT`, `<NAME>_PORT_<port>_<PROTO>[_PROTO|_PORT|_ADDR]`."""
+    spec = service.get("spec") or {}
+    ip, ports = spec.get("clusterIP") or "", spec.get("ports") or []
+    if ip in ("", "None") or not ports:
+        return {}
+    prefix = _service_name(service["metadata"]["name"])
+    env = {f"{prefix}_SERVICE_HOST": ip, f"{prefix}_SERVICE_PORT": str(ports[0].get("port", ""))}
+    for port in ports:
+        if port.get("name"):
+            env[f"{prefix}_SERVICE_PORT_{_service_name(port['name'])}"] = str(port.get("port", ""))
+    host = f"[{ip}]" if ":" in ip else ip
+    for index, port in enumerate(ports):
+        protocol = str(port.get("protocol") or "TCP")
+        number = port.get("port", "")
+        url = f"{protocol.lower()}://{host}:{number}"
+        if index == 0:
+            env[f"{prefix}_PORT"] = url  # Docker special-cases the first port
+        port_prefix = f"{prefix}_PORT_{number}_{protocol.upper()}"
+        env.update({port_prefix: url, f"{port_prefix}_PROTO": protocol.lower(), f"{port_prefix}_PORT": str(number),
+                    f"{port_prefix}_ADDR": ip})
+    return env
+
+
+def service_env(services: list[Obj], namespace: str, enable_service_links: bool = True) -> dict[str, str]:
+    """The Service variables of a pod in `namespace`: the `kubernetes` Service's always, and those of every Service
+    of its own namespace when `enableServiceLinks` (the default) is on."""
+    chosen: dict[str, Obj] = {}
+    for service in sorted(services, key=lambda s: (s["metadata"].get("namespace", ""), s["metadata"]["name"])):
+        metadata = service["metadata"]
+        name, where = metadata["name"], metadata.get("namespace", "")
+        if not service_variables(service):
+            continue
+        if where == "default" and name in MASTER_SERVICES:
+            chosen.setdefault(name, service)
+        elif where == namespace and enable_service_links:
+            chosen[name] = service
+    env: dict[str, str] = {}
+    for name in sorted(chosen):
+        env.update(service_variables(chosen[name]))
+    return env
+
+
 def container_env(pod: Obj, container: Obj, configmap: Lookup, secret: Lookup, *, pod_ip: str = "",
-                  host_ip: str = "", allocatable: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment, in definition order; raises ConfigError for a missing, non-optional reference."""
+                  host_ip: str = "", allocatable: dict[str, str] | None = None,
+                  services: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment, in definition order; raises ConfigError for a missing, non-optional reference.
+    `services` are the pod's Service variables (`service_env`)."""
     namespace = pod.get("metadata", {}).get("namespace", "")
+    services = services or {}
     env: dict[str, str] = {}
     for source in container.get("envFrom") or []:
         prefix = source.get("prefix") or ""
@@ -125,7 +179,7 @@ def container_env(pod: Obj, container: Obj, configmap: Lookup, secret: Lookup, *
     for var in container.get("env") or []:
         name = var.get("name", "")
         if "valueFrom" not in var:
-            env[name] = expand(str(var.get("value") or ""), env)
+            env[name] = expand(str(var.get("value") or ""), {**services, **env})
             continue
         source = var["valueFrom"] or {}
         value: str | None
@@ -142,6 +196,8 @@ def container_env(pod: Obj, container: Obj, configmap: Lookup, secret: Lookup, *
             value = ""
         if value is not None:
             env[name] = value
+    for name, value in services.items():
+        env.setdefault(name, value)
     return env
 
 

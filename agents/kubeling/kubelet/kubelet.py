@@ -1,9 +1,10 @@
 """The kubelet: registers the Node, watches the pods bound to it, and runs them with Docker.
 
-Threads: an informer per watched resource (pods of this node, ConfigMaps, Secrets), a pool of pod workers on one
-work queue keyed by pod uid (so one pod is synced by one worker at a time, and pods in parallel), the Docker
-event stream (a container started or died: sync its pod at once), housekeeping (resync, orphaned containers),
-the node status and Lease loop, and the HTTP API.
+Threads: informers for the pods of this node and for Services (their environment variables), one watch per
+ConfigMap and Secret a pod here refers to (objectcache.py: a kubelet may read those by name only), a pool of pod
+workers on one work queue keyed by pod uid (so one pod is synced by one worker at a time, and pods in parallel),
+the Docker event stream (a container started or died: sync its pod at once), housekeeping (resync, orphaned
+containers, service-account tokens to renew), the node status and Lease loop, and the HTTP API.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from kubeling.client import Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer
 from kubeling.client.workqueue import WorkQueue
-from kubeling.kubelet import nodestatus, status
+from kubeling.kubelet import envvars, nodestatus, status
+from kubeling.kubelet.objectcache import ObjectCache
 from kubeling.kubelet.pods import PodSyncer
 from kubeling.kubelet.runtime import Runtime
-from kubeling.kubelet.server import KubeletServer, LogError
+from kubeling.kubelet.server import KubeletServer, LogError, serve_healthz, serving_context
+from kubeling.kubelet.tokens import TokenManager
 from kubeling.kubelet.volumes import VolumeManager
 
 log = logging.getLogger(__name__)
@@ -35,28 +38,34 @@ Obj = dict[str, Any]
 PODS = lookup("", "pods")
 CONFIGMAPS = lookup("", "configmaps")
 SECRETS = lookup("", "secrets")
+SERVICES = lookup("", "services")
 HOUSEKEEPING_PERIOD = 1.0
 MASQUERADE_CHAIN = "KUBELING-POD-EGRESS"
 
 
-def references(pod: Obj, kind: str, name: str) -> bool:
-    """Does the pod use this ConfigMap (kind 'configMap') or Secret (kind 'secret') in a volume or its env?"""
+def referenced_names(pod: Obj, kind: str) -> set[str]:
+    """Names of the ConfigMaps (kind 'configMap') or Secrets (kind 'secret') the pod uses in volumes or env."""
     spec = pod.get("spec", {})
+    names: set[str] = set()
     for volume in spec.get("volumes") or []:
         sources = [volume] + [s for s in (volume.get("projected") or {}).get("sources") or []]
         for source in sources:
             ref = source.get(kind)
-            if ref and (ref.get("name") == name or ref.get("secretName") == name):
-                return True
+            if ref:
+                names.add(ref.get("secretName") or ref.get("name") or "")
     env_key, from_key = ("configMapKeyRef", "configMapRef") if kind == "configMap" else ("secretKeyRef", "secretRef")
     for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
         for var in container.get("env") or []:
-            if ((var.get("valueFrom") or {}).get(env_key) or {}).get("name") == name:
-                return True
+            names.add(((var.get("valueFrom") or {}).get(env_key) or {}).get("name") or "")
         for source in container.get("envFrom") or []:
-            if (source.get(from_key) or {}).get("name") == name:
-                return True
-    return False
+            names.add((source.get(from_key) or {}).get("name") or "")
+    names.discard("")
+    return names
+
+
+def references(pod: Obj, kind: str, name: str) -> bool:
+    """Does the pod use this ConfigMap (kind 'configMap') or Secret (kind 'secret') in a volume or its env?"""
+    return name in referenced_names(pod, kind)
 
 
 class Kubelet:
@@ -67,8 +76,10 @@ class Kubelet:
         self.recorder = EventRecorder(client, "kubelet", node_name)
         self.queue = WorkQueue(name="kubelet")
         self.pods = Informer(client, PODS, field_selector=f"spec.nodeName={node_name}")
-        self.configmaps = Informer(client, CONFIGMAPS)
-        self.secrets = Informer(client, SECRETS)
+        self.services = Informer(client, SERVICES)
+        self.configmaps = ObjectCache(client, CONFIGMAPS, self._referrers_of("configMap"))
+        self.secrets = ObjectCache(client, SECRETS, self._referrers_of("secret"))
+        self.tokens = TokenManager(client)
         self._by_uid: dict[str, Obj] = {}
         self._lock = threading.Lock()
         self.node = nodestatus.NodeStatus(client, node_name, node_ip, args.port, args.root_dir, args.pod_cidr)
@@ -76,16 +87,13 @@ class Kubelet:
         self._runtime_error: str | None = "not checked yet"
         self._node_old: Obj = {}
         self._syncing = threading.Event()
-        self.volumes = VolumeManager(args.root_dir, self._configmap, self._secret)
+        self.volumes = VolumeManager(args.root_dir, self._configmap, self._secret, self.tokens.token)
         self.syncer = PodSyncer(
             client, runtime, self.volumes, node_name=node_name, node_ip=node_ip, root_dir=args.root_dir,
             infra_image=args.pod_infra_container_image, get_pod=self.pod_by_uid, configmap=self._configmap,
             secret=self._secret, event=self.recorder.event, requeue=self._requeue,
-            allocatable=lambda: self._allocatable)
+            allocatable=lambda: self._allocatable, service_env=self._service_env)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
-        for informer, kind in ((self.configmaps, "configMap"), (self.secrets, "secret")):
-            handler = self._referrers_of(kind)
-            informer.add_handler(handler, lambda old, new, h=handler: h(new), handler)
 
     # Caches
 
@@ -94,15 +102,22 @@ class Kubelet:
             return self._by_uid.get(uid)
 
     def _configmap(self, namespace: str, name: str) -> Obj | None:
-        return self.configmaps.store.get(f"{namespace}/{name}")
+        return self.configmaps.get(namespace, name)
 
     def _secret(self, namespace: str, name: str) -> Obj | None:
-        return self.secrets.store.get(f"{namespace}/{name}")
+        return self.secrets.get(namespace, name)
+
+    def _service_env(self, pod: Obj) -> dict[str, str]:
+        namespace = pod["metadata"].get("namespace", "")
+        return envvars.service_env(self.services.store.list(), namespace,
+                                   pod.get("spec", {}).get("enableServiceLinks", True) is not False)
 
     def _pod_added(self, pod: Obj) -> None:
-        uid = pod["metadata"]["uid"]
+        uid, namespace = pod["metadata"]["uid"], pod["metadata"].get("namespace", "")
         with self._lock:
             self._by_uid[uid] = pod
+        self.configmaps.set_references(uid, {(namespace, n) for n in referenced_names(pod, "configMap")})
+        self.secrets.set_references(uid, {(namespace, n) for n in referenced_names(pod, "secret")})
         self.queue.add(uid)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
@@ -117,11 +132,14 @@ class Kubelet:
         uid = pod["metadata"]["uid"]
         with self._lock:
             self._by_uid.pop(uid, None)
+        self.configmaps.release(uid)
+        self.secrets.release(uid)
+        self.tokens.forget(uid)
         self.queue.add(uid)
 
     def _referrers_of(self, kind: str):
-        def handler(obj: Obj) -> None:
-            namespace, name = obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+        """A referenced ConfigMap or Secret changed: sync the pods that use it (their files, or env to retry)."""
+        def handler(namespace: str, name: str) -> None:
             for pod in self.pods.store.list(namespace):
                 if references(pod, kind, name):
                     self.queue.add(pod["metadata"]["uid"])
@@ -133,8 +151,14 @@ class Kubelet:
     # Running
 
     def run(self, stop: threading.Event) -> None:
-        server = KubeletServer(self.args.address, self.args.port, self).start()
-        log.info("kubelet API on %s:%d", self.args.address, server.port)
+        args = self.args
+        tls = serving_context(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file or None) \
+            if args.tls_cert_file else None
+        server = KubeletServer(args.address, args.port, self, tls=tls).start()
+        log.info("kubelet API on %s://%s:%d%s", "https" if tls else "http", args.address, server.port,
+                 " (client certificates required)" if args.client_ca_file else "")
+        if args.healthz_port:
+            serve_healthz(args.healthz_bind_address, args.healthz_port, self, stop)
         version = self._check_runtime()
         registered = self._retry(stop, lambda: self.node.register(self._node_status(version, {})), "register node")
         if registered is None:
@@ -148,9 +172,9 @@ class Kubelet:
             return
         self._retry(stop, lambda: self.runtime.ensure_network(cidr) or True, "create the pod network")
         self._masquerade(cidr)
-        for informer in (self.configmaps, self.secrets, self.pods):
+        for informer in (self.services, self.pods):
             informer.start()
-        for informer in (self.configmaps, self.secrets, self.pods):
+        for informer in (self.services, self.pods):
             while not informer.wait_for_sync(1.0):
                 if stop.is_set():
                     return
@@ -235,6 +259,8 @@ class Kubelet:
                     if seen.get(container_id) != (uid, state) or uid not in known:
                         self.queue.add(uid)
                 seen = states
+                for uid in self.tokens.due():
+                    self.queue.add(uid)
                 if time.monotonic() - last_resync > self.args.sync_frequency:
                     last_resync = time.monotonic()
                     for uid in known:

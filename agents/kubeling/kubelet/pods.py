@@ -74,11 +74,13 @@ class PodSyncer:
     def __init__(self, client: Client, rt: Runtime, volumes: VolumeManager, *, node_name: str, node_ip: str,
                  root_dir: str, infra_image: str, get_pod: Callable[[str], Obj | None],
                  configmap: envvars.Lookup, secret: envvars.Lookup, event: Callable[[Obj, str, str, str], None],
-                 requeue: Callable[[str, float], None], allocatable: Callable[[], dict[str, str]]) -> None:
+                 requeue: Callable[[str, float], None], allocatable: Callable[[], dict[str, str]],
+                 service_env: Callable[[Obj], dict[str, str]] = lambda pod: {}) -> None:
         self.client, self.runtime, self.volumes = client, rt, volumes
         self.node_name, self.node_ip, self.root_dir, self.infra_image = node_name, node_ip, root_dir, infra_image
         self.get_pod, self.configmap, self.secret = get_pod, configmap, secret
         self.event, self.requeue, self.allocatable = event, requeue, allocatable
+        self.service_env = service_env
         self.crash_backoff = Backoff()
         self.pull_backoff = Backoff()
         self.probes = prober.ProbeManager(rt, lambda uid: requeue(uid, 0), self._probe_event)
@@ -484,7 +486,8 @@ class PodSyncer:
                           sandbox: ContainerRecord, pod_ip: str, paths: dict[str, str]) -> Obj:
         spec, uid = pod["spec"], pod["metadata"]["uid"]
         env = envvars.container_env(pod, container, self.configmap, self.secret, pod_ip=pod_ip,
-                                    host_ip=self.node_ip, allocatable=self.allocatable())
+                                    host_ip=self.node_ip, allocatable=self.allocatable(),
+                                    services=self.service_env(pod))
         command, args = envvars.command_and_args(container, env)
         volumes = {v.get("name"): v for v in spec.get("volumes") or []}
         binds = []

@@ -1,5 +1,11 @@
 """The kubelet's HTTP API (port 10250): /healthz, /pods and /containerLogs, which the API server's `pods/log`
-proxies to. Plain HTTP for now; TLS and authentication come with the security work.
+proxies to.
+
+With `--tls-cert-file` the API is served over TLS, and with `--client-ca-file` every caller must present a client
+certificate signed by that CA (the API server's `--kubelet-client-certificate`): a caller without one fails the TLS
+handshake, so no request of theirs is ever read. Plain HTTP is only served when no TLS flags are given. Upstream
+also serves a plain `/healthz` on loopback (`--healthz-port`, 10248), for local health checks without a
+certificate: `HealthzServer`.
 """
 
 from __future__ import annotations
@@ -7,6 +13,9 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import socket
+import ssl
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +25,43 @@ from urllib.parse import parse_qs, unquote, urlsplit
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+HANDSHAKE_TIMEOUT = 10.0
+HEALTHZ_RETRY = 5.0  # as upstream, a healthz port that cannot be bound is retried, never fatal
+
+
+def serving_context(cert_file: str, key_file: str, client_ca_file: str | None = None) -> ssl.SSLContext:
+    """The TLS context of the kubelet API: our serving certificate, and client certificates required when a CA
+    is given."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    if client_ca_file:
+        context.load_verify_locations(cafile=client_ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """Accepts in one thread and shakes hands in the connection's own thread, so a slow or hostile client never
+    holds up the accept loop."""
+
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLError):
+            log.info("kubelet API: TLS handshake error from %s: %s", client_address[0], error)
+        elif isinstance(error, OSError):  # includes timeouts: a client that went away
+            log.debug("kubelet API: connection from %s: %s", client_address[0], error)
+        else:
+            log.exception("kubelet API: request from %s failed", client_address[0])
 
 
 class LogError(Exception):
@@ -39,13 +85,23 @@ def _int(query: dict[str, list[str]], name: str) -> int | None:
 
 
 class KubeletServer:
-    def __init__(self, address: str, port: int, source: Any) -> None:
-        """`source` answers `healthy()`, `pod_list()` and `container_logs(...)` (an iterator of bytes)."""
+    def __init__(self, address: str, port: int, source: Any, tls: ssl.SSLContext | None = None,
+                 health_only: bool = False) -> None:
+        """`source` answers `healthy()`, `pod_list()` and `container_logs(...)` (an iterator of bytes); `tls` serves
+        HTTPS; `health_only` serves /healthz alone (the loopback healthz port)."""
         outer = self
         self.source = source
+        self.health_only = health_only
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                if isinstance(self.request, ssl.SSLSocket):
+                    self.request.settimeout(HANDSHAKE_TIMEOUT)
+                    self.request.do_handshake()  # refuses a caller without a certificate from the client CA
+                    self.request.settimeout(None)
+                super().setup()
 
             def do_GET(self) -> None:
                 try:
@@ -68,8 +124,8 @@ class KubeletServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((address, port), Handler)
-        self.server.daemon_threads = True
+        self.server = _HTTPServer((address, port), Handler)
+        self.server.tls = tls
         self.port = self.server.server_address[1]
 
     def start(self) -> KubeletServer:
@@ -83,6 +139,8 @@ class KubeletServer:
         if path in ("/healthz", "/livez", "/readyz"):
             ok = self.source.healthy()
             handler._reply(200 if ok else 500, b"ok" if ok else b"unhealthy", "text/plain")
+        elif self.health_only:
+            handler._reply(404, b"404 page not found\n", "text/plain")
         elif path == "/pods":
             body = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": self.source.pod_list()}
             handler._reply(200, json.dumps(body).encode(), "application/json")
@@ -127,3 +185,22 @@ class KubeletServer:
             close = getattr(stream, "close", None)
             if close:
                 close()
+
+
+def serve_healthz(address: str, port: int, source: Any, stop: threading.Event) -> None:
+    """The plain loopback /healthz: bound in the background and retried while the port is taken (another
+    kubelet's, on a test host), as upstream does."""
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                server = KubeletServer(address, port, source, health_only=True)
+            except OSError as exc:
+                log.warning("failed to start the healthz server on %s:%d: %s; retrying", address, port, exc)
+                stop.wait(HEALTHZ_RETRY)
+                continue
+            log.info("healthz on http://%s:%d/healthz", address, server.port)
+            server.server.serve_forever()
+            return
+
+    threading.Thread(target=run, name="healthz", daemon=True).start()

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from kubeling.kubelet import envvars
+from kubeling.kubelet.tokens import TokenError
 
 Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]
+TokenSource = Callable[[Obj, Obj], str]  # (pod, serviceAccountToken projection) → the token
 Files = dict[str, tuple[bytes, int]]  # relative path → (content, mode)
 
 EMPTY_DIR = "kubernetes.io~empty-dir"
@@ -35,9 +37,9 @@ class VolumeError(Exception):
 
 
 class VolumeManager:
-    def __init__(self, root_dir: str, configmap: Lookup, secret: Lookup) -> None:
+    def __init__(self, root_dir: str, configmap: Lookup, secret: Lookup, token: TokenSource | None = None) -> None:
         self.root = Path(root_dir)
-        self.configmap, self.secret = configmap, secret
+        self.configmap, self.secret, self.token = configmap, secret, token
 
     def pod_dir(self, uid: str) -> Path:
         return self.root / "pods" / uid
@@ -51,7 +53,7 @@ class VolumeManager:
             name = volume.get("name", "")
             try:
                 paths[name] = self._setup_one(pod, uid, volume, pod_ip, host_ip)
-            except (VolumeError, envvars.ConfigError) as exc:
+            except (VolumeError, envvars.ConfigError, TokenError) as exc:
                 errors.append(f'MountVolume.SetUp failed for volume "{name}" : {exc}')
         if errors:
             raise VolumeError("; ".join(errors))
@@ -106,7 +108,10 @@ class VolumeManager:
             elif item.get("downwardAPI"):
                 files.update(downward_files(item["downwardAPI"], pod, pod_ip, host_ip, mode))
             elif item.get("serviceAccountToken"):
-                raise VolumeError("serviceAccountToken projections need the token API (not available yet)")
+                token = item["serviceAccountToken"]
+                if self.token is None:
+                    raise VolumeError("serviceAccountToken projections need a connection to the API server")
+                files[token.get("path") or "token"] = (self.token(pod, token).encode(), mode)
         return files
 
 
