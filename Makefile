@@ -9,12 +9,17 @@ APT_PACKAGES := etcd-server etcd-client
 # The test-node image (images/node/build.sh) is debootstrapped; the proxy and pod network program iptables.
 APT_PACKAGES += debootstrap iptables docker.io busybox-static
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+# `make up` provisions machines with Ansible: Vagrant VMs when vagrant is installed, else systemd containers.
+PROVIDER ?= $(if $(shell command -v vagrant 2>/dev/null),vagrant,docker)
 
 .PHONY: help deps system-deps venv kubectl-1.20 images lint test unit e2e bench up down clean
+.PHONY: provision-venv dev-up dev-down test-vagrant test-molecule
 
 help:
-	@echo "make up      start a cluster (local control plane on 127.0.0.1 for now)"
-	@echo "make down    stop it"
+	@echo "make up      provision a cluster: etcd, a master, two workers (PROVIDER=docker|vagrant, default $(PROVIDER))"
+	@echo "make down    destroy it"
+	@echo "make dev-up  start only a local control plane on 127.0.0.1 (dev-down stops it)"
+	@echo "make test-molecule  the Molecule scenario of a whole cluster; make test-vagrant  make up on libvirt VMs"
 	@echo "make test    install what is needed, lint, and run every test"
 	@echo "make lint    ruff"
 	@echo "make bench   run the benchmarks in bench/"
@@ -50,6 +55,17 @@ $(KUBECTL_120):
 
 lint: venv
 	$(VENV)/bin/ruff check agents tests bench
+	$(VENV)/bin/yamllint --strict .
+	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/ansible-lint --profile production
+
+lint: provision-venv
+
+# Ansible, its linters and Molecule (pyproject's `provision` extra), for `make up`, `make lint` and the tests.
+provision-venv: $(VENV)/.provision-installed
+
+$(VENV)/.provision-installed: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,provision]'
+	touch $@
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit -q
@@ -65,11 +81,27 @@ test: deps lint images
 bench: deps
 	$(PY) bench/api.py
 
-up: deps
-	$(PY) -m kubeling.devcluster up
+# The cluster: the same playbook (playbooks/site.yml) on containers or VMs. Prints where admin.conf is.
+up: deps provision-venv images
+	VENV=$(VENV) scripts/$(PROVIDER)-cluster.sh up
 
 down:
+	@VENV=$(VENV) scripts/$(PROVIDER)-cluster.sh down
+
+# Only a control plane (etcd and the API server, plain HTTP on 127.0.0.1), for quick work on the API server.
+dev-up: deps
+	$(PY) -m kubeling.devcluster up
+
+dev-down:
 	@test -x $(PY) && $(PY) -m kubeling.devcluster down || true
+
+# Molecule's scenario of a whole cluster (etcd, a master, two workers); the per-role scenarios run in `make test`.
+test-molecule: deps provision-venv images
+	PATH=$(abspath $(VENV))/bin:$$PATH molecule test --scenario-name cluster
+
+# `make up` on libvirt VMs (software emulation, slow: not part of `make test`), then the smoke suite.
+test-vagrant: deps provision-venv images
+	VENV=$(VENV) scripts/vagrant-cluster.sh test
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache

@@ -1,0 +1,198 @@
+"""What a user does first with a new cluster, with the real kubectl over TLS: the tests run in file order and
+share one namespace (and one Deployment) made for this run."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from conftest import Cluster, eventually
+
+WEB_V1, WEB_V2 = "kubeling/web:1", "kubeling/web:2"
+CLIENT_IMAGE = "kubeling/busybox:1"
+NAMESPACE = f"smoke-{uuid.uuid4().hex[:6]}"
+# Pods leave a node that stops answering after this long (instead of the default 300 s).
+EVICT_AFTER = 5
+
+
+def web_deployment(replicas: int, image: str = WEB_V1) -> dict[str, Any]:
+    tolerations = [{"key": f"node.kubernetes.io/{taint}", "operator": "Exists", "effect": "NoExecute",
+                    "tolerationSeconds": EVICT_AFTER} for taint in ("not-ready", "unreachable")]
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": NAMESPACE},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "tolerations": tolerations,
+                    "containers": [{
+                        "name": "web", "image": image, "ports": [{"containerPort": 80}],
+                        "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 2},
+                    }],
+                },
+            },
+        },
+    }
+
+
+def client_pod(name: str, url: str, node: str | None = None) -> dict[str, Any]:
+    """A pod that fetches `url` (retrying a little) and then idles, so `kubectl logs` shows the answer."""
+    script = (f'for i in $(seq 30); do if wget -qO- -T 2 "{url}"; then break; fi; sleep 1; done; '
+              "echo fetched; sleep 3600")
+    spec: dict[str, Any] = {"containers": [{"name": "client", "image": CLIENT_IMAGE, "command": ["sh", "-c", script]}],
+                            "terminationGracePeriodSeconds": 1}
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec}
+
+
+def web_pods(cluster: Cluster) -> list[dict[str, Any]]:
+    pods = cluster.json("get", "pods", "-n", NAMESPACE, "-l", "app=web")["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+
+
+def wait_rollout(cluster: Cluster, replicas: int, timeout: float = 180) -> None:
+    def done() -> bool:
+        status = cluster.json("get", "deployment", "web", "-n", NAMESPACE)["status"]
+        return (status.get("updatedReplicas") == replicas and status.get("readyReplicas") == replicas
+                and status.get("replicas") == replicas)
+
+    eventually(done, f"deployment web with {replicas} ready, updated replicas", timeout=timeout)
+
+
+def service(cluster: Cluster, name: str) -> dict[str, Any]:
+    return cluster.json("get", "service", name, "-n", NAMESPACE)
+
+
+def node_ips(cluster: Cluster) -> dict[str, str]:
+    nodes = cluster.json("get", "nodes")["items"]
+    return {n["metadata"]["name"]: next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
+            for n in nodes}
+
+
+def fetch_on_node(cluster: Cluster, node: str, url: str) -> str:
+    """GET `url` from the node's own network namespace ("" on failure). Python rather than `busybox wget -T`,
+    which crashes (SIGSEGV) in the node image's busybox-static 1.35."""
+    script = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())"
+    result = cluster.on_node(node, "python3", "-c", script, url)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def logs(cluster: Cluster, pod: str) -> str:
+    return cluster.kubectl("logs", pod, "-n", NAMESPACE, check=False).stdout
+
+
+@pytest.fixture(scope="module", autouse=True)
+def namespace(cluster: Cluster):
+    cluster.kubectl("create", "namespace", NAMESPACE)
+    yield NAMESPACE
+    cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
+
+
+def test_every_worker_is_a_ready_node(cluster: Cluster) -> None:
+    table = cluster.kubectl("get", "nodes").stdout
+    rows = {line.split()[0]: line.split()[1] for line in table.splitlines()[1:]}
+    assert {w: rows.get(w) for w in cluster.workers} == {w: "Ready" for w in cluster.workers}, table
+
+
+def test_deployment_rolls_out_on_both_workers(cluster: Cluster) -> None:
+    cluster.apply(web_deployment(4))
+    result = cluster.kubectl("rollout", "status", "deployment/web", "-n", NAMESPACE, "--timeout=180s", timeout=200)
+    assert "successfully rolled out" in result.stdout
+    wait_rollout(cluster, 4)
+    assert {p["spec"]["nodeName"] for p in web_pods(cluster)} == set(cluster.workers)
+
+
+def test_kubectl_scale_up_and_down(cluster: Cluster) -> None:
+    cluster.kubectl("scale", "deployment/web", "-n", NAMESPACE, "--replicas=6")
+    wait_rollout(cluster, 6)
+    cluster.kubectl("scale", "deployment/web", "-n", NAMESPACE, "--replicas=2")
+    wait_rollout(cluster, 2)
+    eventually(lambda: len(web_pods(cluster)) == 2, "two web pods left after scaling down")
+    cluster.kubectl("scale", "deployment/web", "-n", NAMESPACE, "--replicas=4")
+    wait_rollout(cluster, 4)
+
+
+def test_cluster_ip_answers_from_every_node(cluster: Cluster) -> None:
+    cluster.kubectl("expose", "deployment/web", "-n", NAMESPACE, "--name=web", "--port=80")
+    ip = service(cluster, "web")["spec"]["clusterIP"]
+    for node in cluster.workers:
+        answer = eventually(lambda node=node: fetch_on_node(cluster, node, f"http://{ip}/"),
+                            f"http://{ip}/ from {node}", timeout=60)
+        assert answer == "kubeling web v1"
+
+
+def test_cluster_ip_answers_from_a_pod_and_kubectl_logs_shows_it(cluster: Cluster) -> None:
+    ip = service(cluster, "web")["spec"]["clusterIP"]
+    cluster.apply(client_pod("client", f"http://{ip}/"))
+    text = eventually(lambda: "fetched" in logs(cluster, "client") and logs(cluster, "client"),
+                      "the client pod's logs")
+    assert text.splitlines()[0] == "kubeling web v1", text
+
+
+def test_node_port_answers_on_both_workers(cluster: Cluster) -> None:
+    cluster.kubectl("expose", "deployment/web", "-n", NAMESPACE, "--name=web-nodeport", "--port=80",
+                    "--type=NodePort")
+    port = service(cluster, "web-nodeport")["spec"]["ports"][0]["nodePort"]
+    ips = node_ips(cluster)
+    for node in cluster.workers:
+        url = f"http://{ips[node]}:{port}/"
+
+        def fetch(url: str = url) -> str:
+            import requests
+
+            return requests.get(url, timeout=3).text.strip()
+
+        assert eventually(fetch, url, timeout=60) == "kubeling web v1"
+
+
+def test_pod_to_pod_across_nodes(cluster: Cluster) -> None:
+    pods = web_pods(cluster)
+    for source in cluster.workers:
+        target = next(p for p in pods if p["spec"]["nodeName"] != source and ready(p))
+        name = f"p2p-{source}"
+        cluster.apply(client_pod(name, f"http://{target['status']['podIP']}/", node=source))
+        text = eventually(lambda name=name: "fetched" in logs(cluster, name) and logs(cluster, name),
+                          f"{name}'s logs")
+        assert text.splitlines()[0] == "kubeling web v1", f"{source} → {target['spec']['nodeName']}: {text}"
+
+
+def test_rolling_update_to_a_new_image(cluster: Cluster) -> None:
+    cluster.kubectl("set", "image", "deployment/web", "-n", NAMESPACE, f"web={WEB_V2}")
+    result = cluster.kubectl("rollout", "status", "deployment/web", "-n", NAMESPACE, "--timeout=180s", timeout=200)
+    assert "successfully rolled out" in result.stdout
+    wait_rollout(cluster, 4)
+    assert {c["image"] for p in web_pods(cluster) for c in p["spec"]["containers"]} == {WEB_V2}
+    ip = service(cluster, "web")["spec"]["clusterIP"]
+    node = cluster.workers[0]
+    answers = eventually(
+        lambda: {fetch_on_node(cluster, node, f"http://{ip}/") for _ in range(4)} == {"kubeling web v2"},
+        "the Service answering only with v2", timeout=60)
+    assert answers
+
+
+def test_pods_come_back_on_the_other_worker_when_one_stops(cluster: Cluster) -> None:
+    victim, survivor = cluster.workers[-1], cluster.workers[0]
+    cluster.stop_node(victim)
+    try:
+        def moved() -> bool:
+            pods = web_pods(cluster)
+            return len(pods) == 4 and all(p["spec"]["nodeName"] == survivor and ready(p) for p in pods)
+
+        eventually(moved, f"all 4 web pods Ready on {survivor} after {victim} stopped", timeout=240, interval=2)
+        status = json.loads(cluster.kubectl("get", "node", victim, "-o", "json").stdout)["status"]
+        assert any(c["type"] == "Ready" and c["status"] != "True" for c in status["conditions"])
+    finally:
+        cluster.start_node(victim)
+        eventually(lambda: cluster.kubectl("get", "node", victim, "--no-headers").stdout.split()[1] == "Ready",
+                   f"{victim} Ready again", timeout=240, interval=2)
