@@ -21,8 +21,8 @@ import pytest
 import requests
 
 from cluster import Component, Stack
-from conftest import KUBECTL_BINARIES, Kubectl
 from standin import KubeletStandIn, register_node
+from support.kubectl import KUBECTL_BINARIES, Kubectl
 from support.polling import wait_until
 
 READY_DELAY = 1.0  # seconds before the stand-in reports a new pod Ready: rollouts take several steps

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from cluster import Component, Stack
-from conftest import KUBECTL_BINARIES, Kubectl
+from support.kubectl import KUBECTL_BINARIES, Kubectl
 from support.polling import wait_until
 
 

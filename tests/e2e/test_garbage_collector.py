@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from cluster import Component, Stack
-from conftest import Kubectl
+from support.kubectl import Kubectl
 from support.polling import wait_until
 
 HOLD = "example.com/hold"

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from cluster import Component, Stack
-from conftest import Kubectl
 from standin import KubeletStandIn, register_node
+from support.kubectl import Kubectl
 from support.polling import wait_until
 
 NODE = "ns-node"
