@@ -4,6 +4,8 @@ share one namespace (and one Deployment) made for this run."""
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import uuid
 from typing import Any
 
@@ -182,6 +184,41 @@ def test_rolling_update_to_a_new_image(cluster: Cluster) -> None:
         lambda: {fetch_on_node(cluster, node, f"http://{ip}/") for _ in range(4)} == {"kubeling web v2"},
         "the Service answering only with v2", timeout=60)
     assert answers
+
+
+def listeners(cluster: Cluster, node: str) -> list[tuple[str, int]]:
+    """(address, port) of every listening TCP socket in the node's own network namespace."""
+    result = cluster.on_node(node, "ss", "-Hltn")
+    assert result.returncode == 0, result.stderr
+    found = []
+    for line in result.stdout.splitlines():
+        address, _, port = line.split()[3].rpartition(":")
+        found.append((address.strip("[]"), int(port)))
+    return found
+
+
+def speaks_tls(host: str, port: int) -> bool:
+    """Whether the port answers a TLS handshake: completing it, or refusing us with a TLS alert (etcd wants a
+    client certificate we don't send). A plain-text server breaks the handshake with a non-TLS reply instead."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=5) as raw, context.wrap_socket(raw) as tls:
+            return tls.version() is not None
+    except ssl.SSLError as exc:
+        return "ALERT" in (exc.reason or "").upper()
+    except OSError:
+        return False
+
+
+def test_nothing_but_tls_answers_off_loopback(cluster: Cluster) -> None:
+    for node in sorted(cluster.hostvars):
+        route = cluster.on_node(node, "ip", "-4", "-o", "route", "get", "192.0.2.1").stdout.split()
+        own = route[route.index("src") + 1]  # the address of the default route's interface
+        exposed = sorted({(own if host in ("0.0.0.0", "*", "::") else host, port)
+                          for host, port in listeners(cluster, node) if not (host.startswith("127.") or host == "::1")})
+        plain = [f"{host}:{port}" for host, port in exposed if not speaks_tls(host, port)]
+        assert exposed and not plain, f"{node}: {plain} answer without TLS (listening: {exposed})"
 
 
 def test_pods_come_back_on_the_other_worker_when_one_stops(cluster: Cluster) -> None:

@@ -169,7 +169,7 @@ class NodeStatus:
         """Patch the status when it changed (heartbeat times aside) or the report period passed."""
         comparable = _without_heartbeats(status)
         due = time.monotonic() - self._last_write > REPORT_FREQUENCY
-        if not force and not due and comparable == self._last_written:
+        if not force and not due and comparable == self._last_written and self._server_agrees(status):
             return None
         node = self.client.patch(NODES, self.name, {"status": status}, patch_type=STRATEGIC_PATCH,
                                  subresource="status")
@@ -178,6 +178,20 @@ class NodeStatus:
 
     def get(self) -> Obj:
         return self.client.get(NODES, self.name)
+
+    def _server_agrees(self, status: Obj) -> bool:
+        """Whether the Node's conditions still say what we last wrote: the node lifecycle controller sets them to
+        Unknown while we are away, and upstream's kubelet, which reads the Node before each update, puts them
+        back at once rather than at the next report period."""
+        try:
+            current = self.get().get("status") or {}
+        except Exception:
+            return True  # the next loop writes anyway when the API server answers again
+
+        def conditions(of: Obj) -> dict[str, str]:
+            return {c.get("type", ""): c.get("status", "") for c in of.get("conditions") or []}
+
+        return conditions(current) == conditions(status)
 
     def renew_lease(self) -> None:
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,8 +37,10 @@ def pip(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, env=env)
 
 
-def build_wheel(project: Path, wheelhouse: Path) -> tuple[Path, bool]:
-    """The kubeling wheel in `wheelhouse`, rebuilt; True when its bytes differ from the one already there."""
+def build_wheel(project: Path, wheelhouse: Path, local_version: str = "") -> tuple[Path, bool]:
+    """The kubeling wheel in `wheelhouse`, rebuilt; True when its bytes differ from the one already there.
+
+    `local_version` ("rc1") makes version 0.1.0+rc1: a new wheel from an unchanged tree, for rolling upgrades."""
     with tempfile.TemporaryDirectory(prefix="kubeling-wheel-") as tmp:
         src, dist = Path(tmp) / "src", Path(tmp) / "dist"
         src.mkdir()
@@ -47,6 +50,10 @@ def build_wheel(project: Path, wheelhouse: Path) -> tuple[Path, bool]:
                 shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
             elif path.exists():
                 shutil.copy2(path, src / name)
+        if local_version:
+            pyproject = src / "pyproject.toml"
+            pyproject.write_text(re.sub(r'^version = "([^"+]+)[^"]*"', rf'version = "\1+{local_version}"',
+                                        pyproject.read_text(), count=1, flags=re.MULTILINE))
         env = {**os.environ, "SOURCE_DATE_EPOCH": FIXED_EPOCH}
         result = pip("wheel", "-q", "--no-deps", "--wheel-dir", str(dist), str(src), env=env)
         if result.returncode != 0:
@@ -88,9 +95,9 @@ def write_archive(wheelhouse: Path, archive: Path) -> bool:
     return True
 
 
-def source_digest(project: Path) -> str:
+def source_digest(project: Path, local_version: str) -> str:
     """A digest of everything the wheel is built from (paths and contents), to skip rebuilding an unchanged tree."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(local_version.encode() + b"\0")
     for name in SOURCES:
         root = project / name
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
@@ -104,16 +111,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, required=True, help="the repository root (with pyproject.toml)")
     parser.add_argument("--out", type=Path, required=True, help="artifacts directory")
+    parser.add_argument("--local-version", default="", help="a PEP 440 local version label for the wheel, e.g. rc1")
     args = parser.parse_args()
     wheelhouse = args.out / "wheelhouse"
     wheelhouse.mkdir(parents=True, exist_ok=True)
     archive, stamp = args.out / "wheelhouse.tar", wheelhouse / ".source-sha256"
-    digest = source_digest(args.project.resolve())
+    if args.local_version and not re.fullmatch(r"[a-zA-Z0-9]+(\.[a-zA-Z0-9]+)*", args.local_version):
+        sys.exit(f"--local-version {args.local_version!r}: letters, digits and dots only")
+    digest = source_digest(args.project.resolve(), args.local_version)
     wheels = list(wheelhouse.glob("kubeling-*.whl"))
     if len(wheels) == 1 and archive.exists() and stamp.exists() and stamp.read_text() == digest:
         wheel, wheel_changed, archive_changed = wheels[0], False, False
     else:
-        wheel, wheel_changed = build_wheel(args.project.resolve(), wheelhouse)
+        wheel, wheel_changed = build_wheel(args.project.resolve(), wheelhouse, args.local_version)
         fetch_dependencies(wheel, wheelhouse)
         archive_changed = write_archive(wheelhouse, archive)
         stamp.write_text(digest)

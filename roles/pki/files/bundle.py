@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Pack one node's certificates and keys into a tar, on the controller, so the node gets them in one copy.
+"""Pack one node's certificates, keys and kubeconfigs into a tar on the controller: the node gets them in one copy.
 
-Usage: bundle.py PKI_DIR OUT.tar FILES, where FILES is JSON: [{"src": path under PKI_DIR, "dest": name, "group"?}].
-Certificates and public keys (.crt, .pub) are world-readable; keys are private to root, or readable by `group`.
-The tar also holds MANIFEST (`sha256sum` format), which the role checks on the node to find files changed or
-removed behind its back. Deterministic (sorted, fixed times and owners): an unchanged set of files gives a
-byte-identical tar, and Ansible reports no change. Prints {"changed": bool, "sha256": ...}.
+Usage: bundle.py PKI_DIR OUT.tar NODE_DIR FILES KUBECONFIGS, where
+  FILES        JSON [{"src": path under PKI_DIR, "dest": path under pki/, "group": optional group}]
+  KUBECONFIGS  JSON [{"name", "cluster", "server", "user", "cert"}]: <name>.conf with paths to NODE_DIR/pki
+The tar is unpacked in NODE_DIR (/etc/kubeling). Certificates and public keys (.crt, .pub) are world-readable; keys and
+kubeconfigs are private to root (keys: or readable by `group`). pki/MANIFEST (`sha256sum` format, relative to
+NODE_DIR) lets the role find files changed or removed on the node behind its back.
+
+Deterministic (sorted, fixed times and owners): unchanged inputs give a byte-identical tar, and Ansible reports
+no change. Prints {"changed": bool, "sha256": ...}.
 """
 
 from __future__ import annotations
@@ -17,30 +21,56 @@ import sys
 import tarfile
 from pathlib import Path
 
+KUBECONFIG = """\
+# Written by Ansible (roles/pki): {user} on this node.
+apiVersion: v1
+kind: Config
+clusters:
+- name: {cluster}
+  cluster:
+    server: {server}
+    certificate-authority: {node_dir}/pki/ca.crt
+users:
+- name: {user}
+  user:
+    client-certificate: {node_dir}/pki/{cert}.crt
+    client-key: {node_dir}/pki/{cert}.key
+contexts:
+- name: {user}@{cluster}
+  context:
+    cluster: {cluster}
+    user: {user}
+current-context: {user}@{cluster}
+"""
 
-def add(tar: tarfile.TarFile, name: str, data: bytes, mode: int, group: str = "root") -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), mode, 0
-    info.uname, info.gname = "root", group
-    tar.addfile(info, io.BytesIO(data))
 
-
-def mode_of(item: dict) -> int:
-    if item["dest"].endswith((".crt", ".pub")):
+def mode_of(dest: str, group: str | None) -> int:
+    if dest.endswith((".crt", ".pub")):
         return 0o644
-    return 0o640 if item.get("group") else 0o600
+    return 0o640 if group else 0o600
 
 
 def main() -> None:
-    pki_dir, out, spec = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
+    pki_dir, out, node_dir = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    files, kubeconfigs = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+    entries: dict[str, tuple[bytes, int, str]] = {}
+    for item in files:
+        group = item.get("group")
+        entries[f"pki/{item['dest']}"] = ((pki_dir / item["src"]).read_bytes(), mode_of(item["dest"], group),
+                                          group or "root")
+    for config in kubeconfigs:
+        text = KUBECONFIG.format(node_dir=node_dir, **{k: config[k] for k in ("cluster", "server", "user", "cert")})
+        entries[f"{config['name']}.conf"] = (text.encode(), 0o600, "root")
+    manifest = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+                       for name, (data, _, _) in sorted(entries.items()))
+    entries["pki/MANIFEST"] = (manifest.encode(), 0o644, "root")
+
     buffer = io.BytesIO()
-    manifest = []
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for item in sorted(spec, key=lambda entry: entry["dest"]):
-            data = (pki_dir / item["src"]).read_bytes()
-            add(tar, item["dest"], data, mode_of(item), item.get("group", "root"))
-            manifest.append(f"{hashlib.sha256(data).hexdigest()}  {item['dest']}\n")
-        add(tar, "MANIFEST", "".join(manifest).encode(), 0o644)
+        for name, (data, mode, group) in sorted(entries.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime, info.uname, info.gname = len(data), mode, 0, "root", group
+            tar.addfile(info, io.BytesIO(data))
     content = buffer.getvalue()
     changed = not out.exists() or out.read_bytes() != content
     if changed:
