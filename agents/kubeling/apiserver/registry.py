@@ -27,6 +27,10 @@ PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 # Server-owned metadata: whatever a client sends for these is replaced.
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                  "generation", "selfLink")
+# How often a patch is re-applied to a fresh copy after losing a race. Upstream retries without limit; with N
+# clients patching one object at once, the last one may lose N-1 times, so this must be well above the
+# concurrency anyone uses (tests/e2e/test_concurrency.py runs 32).
+PATCH_ATTEMPTS = 64
 
 
 class Registry:
@@ -199,7 +203,7 @@ class Registry:
     ) -> tuple[Obj, bool]:
         """PATCH: apply the patch to the live object; server-side apply may create. Returns (object, created)."""
         explicit = _patch_names_rv(body)
-        for attempt in range(16):
+        for attempt in range(PATCH_ATTEMPTS):
             # A patch that names a resourceVersion must be checked against etcd itself, never a cached copy.
             current = self._latest(rtype, namespace, name, 1 if explicit else attempt)
             if current is None:

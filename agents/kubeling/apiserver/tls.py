@@ -18,6 +18,7 @@ from typing import Any
 
 from cheroot import errors, wsgi
 from cheroot.makefile import MakeFile
+from cheroot.server import HTTPConnection
 from cheroot.ssl.pyopenssl import pyOpenSSLAdapter
 from OpenSSL import SSL
 
@@ -26,6 +27,8 @@ from kubeling.apiserver.authn import LISTENER, PEER_CERTIFICATE, PeerCertificate
 log = logging.getLogger(__name__)
 
 SOCKET = "kubeling.socket"  # what a watch peeks at to notice that its client hung up (handlers.py)
+# How long a worker waits for a keep-alive client's next request before handing the connection back (see below).
+LINGER_MS = 10
 
 # OpenSSL's X509_V_ERR_* codes that a client certificate most often fails with, for the log.
 _VERIFY_ERRORS = {
@@ -222,6 +225,33 @@ class InsecureGateway(wsgi.Gateway_10):
         return environ
 
 
+class LingeringConnection(HTTPConnection):
+    """Serves a keep-alive client's next request in the same worker thread when it follows within LINGER_MS.
+
+    After each response cheroot hands an idle connection back to its selector thread, and the next request then
+    costs an epoll registration, a selector wake-up and a queue hand-off to a worker: about 0.05 ms of CPU, an
+    eighth of a small request's cost here. Busy clients (the scheduler's binding threads, controllers, benchmarks)
+    send their next request within milliseconds, so the worker first waits that long for it. The wait uses no CPU,
+    and a request that comes later is served as before.
+    """
+
+    def communicate(self) -> bool:
+        keep_open = super().communicate()
+        while keep_open and self.server.ready and self._request_pending():
+            keep_open = super().communicate()
+        return keep_open
+
+    def _request_pending(self) -> bool:
+        if self.rfile.has_data():
+            return True
+        try:
+            poller = select.poll()
+            poller.register(self.socket, select.POLLIN)
+            return bool(poller.poll(LINGER_MS))
+        except (OSError, ValueError):
+            return False  # closed under us: let cheroot find out as usual
+
+
 STREAM = "kubeling.stream"  # set by a handler whose response is a long-lived stream (a watch)
 
 
@@ -254,6 +284,7 @@ def make_server(host: str, port: int, app: Any, threads: int, adapter: TLSAdapte
     server = wsgi.Server((host, port), send_headers_first(app), numthreads=threads, max=threads,
                          request_queue_size=1024, timeout=60, shutdown_timeout=5, server_name="kubeling")
     server.gateway = SecureGateway if adapter is not None else InsecureGateway
+    server.ConnectionClass = LingeringConnection
     # cheroot keeps only 10 idle keep-alive connections by default; every component and kubectl holds one.
     server.keep_alive_conn_limit = threads * 4
     server.error_log = _error_log

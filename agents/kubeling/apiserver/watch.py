@@ -102,15 +102,19 @@ class Watcher:
             except Expired as exc:
                 raise errors.StatusError(410, f"too old resource version: {after} ({exc})", "Expired") from exc
             yield b""  # the caller's probe: the watch is valid and the response can start
-            for obj in initial:
-                yield encode("ADDED", obj)
+            # Each batch goes out as one chunk: one write (and one wake-up of the client) for many events.
+            if initial:
+                yield b"".join(encode("ADDED", obj) for obj in initial)
             batch: list[Event] | None = first
             while batch is not None:
+                lines = []
                 for event in batch:
                     last_revision = event.revision
                     line = _filtered(event, prefix, predicate)
                     if line is not None:
-                        yield encode(*line)
+                        lines.append(encode(*line))
+                if lines:
+                    yield b"".join(lines)
                 now = time.monotonic()
                 if now >= deadline or (options.gone is not None and options.gone()):
                     return

@@ -137,16 +137,16 @@ class Store:
         self, rtype: ResourceType, obj: dict[str, Any], *, also_create: Sequence[tuple[str, bytes]] = ()
     ) -> dict[str, Any]:
         """Store a new object, plus side keys (IP allocations) in the same transaction; all or nothing."""
-        key = self.object_key(rtype, obj)
+        key, value = self.object_key(rtype, obj), encode(obj)
         compares = [Compare(key, "VERSION", 0)] + [Compare(k, "VERSION", 0) for k, _ in also_create]
-        puts = [Put(key, encode(obj))] + [Put(k, v) for k, v in also_create]
+        puts = [Put(key, value)] + [Put(k, v) for k, v in also_create]
         ok, revision, current = self.etcd.txn(compares, puts, failure_reads=[key] + [k for k, _ in also_create])
         if not ok:
             if current[0] is not None:
                 raise errors.already_exists(rtype.plural, rtype.group, obj["metadata"]["name"])
             taken = [k for (k, _), kv in zip(also_create, current[1:], strict=True) if kv is not None]
             raise KeyTaken(taken)
-        return decode(encode(obj), revision)
+        return decode(value, revision)  # what was stored, and a copy the caller may keep
 
     def update(
         self,
@@ -158,9 +158,9 @@ class Store:
         also_delete: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Replace an object if its mod_revision is still `expected_revision`, else raise Conflict."""
-        key = self.object_key(rtype, obj)
+        key, value = self.object_key(rtype, obj), encode(obj)
         compares = [Compare(key, "MOD", expected_revision)] + [Compare(k, "VERSION", 0) for k, _ in also_create]
-        ops: list[Put | Delete] = [Put(key, encode(obj))]
+        ops: list[Put | Delete] = [Put(key, value)]
         ops += [Put(k, v) for k, v in also_create] + [Delete(k) for k in also_delete]
         ok, revision, current = self.etcd.txn(compares, ops, failure_reads=[key] + [k for k, _ in also_create])
         if not ok:
@@ -170,7 +170,7 @@ class Store:
             if current[0].mod_revision != expected_revision:
                 raise errors.conflict(rtype.plural, rtype.group, name)
             raise KeyTaken([k for (k, _), kv in zip(also_create, current[1:], strict=True) if kv is not None])
-        return decode(encode(obj), revision)
+        return decode(value, revision)
 
     def delete(
         self, rtype: ResourceType, obj: dict[str, Any], expected_revision: int, *, also_delete: Sequence[str] = ()

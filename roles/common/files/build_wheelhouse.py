@@ -12,6 +12,7 @@ change (nodes are only touched, and daemons only restarted, when the code really
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import io
 import json
@@ -112,15 +113,24 @@ def main() -> None:
     parser.add_argument("--project", type=Path, required=True, help="the repository root (with pyproject.toml)")
     parser.add_argument("--out", type=Path, required=True, help="artifacts directory")
     parser.add_argument("--local-version", default="", help="a PEP 440 local version label for the wheel, e.g. rc1")
+    parser.add_argument("--no-build", action="store_true",
+                        help="only report the wheelhouse that exists (built earlier), whatever the tree holds now")
     args = parser.parse_args()
     wheelhouse = args.out / "wheelhouse"
     wheelhouse.mkdir(parents=True, exist_ok=True)
+    # One build at a time per artifacts directory (Molecule scenarios may run side by side).
+    lock = (args.out / ".wheelhouse.lock").open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     archive, stamp = args.out / "wheelhouse.tar", wheelhouse / ".source-sha256"
     if args.local_version and not re.fullmatch(r"[a-zA-Z0-9]+(\.[a-zA-Z0-9]+)*", args.local_version):
         sys.exit(f"--local-version {args.local_version!r}: letters, digits and dots only")
     digest = source_digest(args.project.resolve(), args.local_version)
     wheels = list(wheelhouse.glob("kubeling-*.whl"))
-    if len(wheels) == 1 and archive.exists() and stamp.exists() and stamp.read_text() == digest:
+    if args.no_build:
+        if len(wheels) != 1 or not archive.exists():
+            sys.exit(f"--no-build: no wheelhouse in {args.out}; build one first")
+        wheel, wheel_changed, archive_changed = wheels[0], False, False
+    elif len(wheels) == 1 and archive.exists() and stamp.exists() and stamp.read_text() == digest:
         wheel, wheel_changed, archive_changed = wheels[0], False, False
     else:
         wheel, wheel_changed = build_wheel(args.project.resolve(), wheelhouse, args.local_version)
