@@ -13,7 +13,7 @@ IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 PROVIDER ?= $(if $(shell command -v vagrant 2>/dev/null),vagrant,docker)
 
 .PHONY: help deps system-deps venv kubectl-1.20 images lint test unit e2e bench up down clean
-.PHONY: provision-venv dev-up dev-down test-vagrant test-molecule
+.PHONY: provision-venv dev-up dev-down test-vagrant test-molecule test-provisioning
 
 help:
 	@echo "make up      provision a cluster: etcd, a master, two workers (PROVIDER=docker|vagrant, default $(PROVIDER))"
@@ -96,6 +96,10 @@ dev-down:
 	@test -x $(PY) && $(PY) -m kubeling.devcluster down || true
 
 # Molecule's scenario of a whole cluster (etcd, a master, two workers); the per-role scenarios run in `make test`.
+# The provisioning tests: `make up PROVIDER=docker` end to end with the day-2 playbooks, and every Molecule scenario.
+test-provisioning: deps provision-venv images
+	KUBELING_PROVISIONING_TESTS=1 $(VENV)/bin/pytest tests/e2e/test_provisioning.py tests/e2e/test_molecule.py -q
+
 test-molecule: deps provision-venv images
 	PATH=$(abspath $(VENV))/bin:$$PATH molecule test --scenario-name cluster
 

@@ -31,7 +31,6 @@ mirror() {  # the host's Debian mirror (deb822 or one-line sources)
 }
 
 MIRROR=$(mirror)
-rm -rf "$WORK_DIR"
 mkdir -p "$WORK_DIR"
 WORK=$(cd "$WORK_DIR" && pwd)
 ROOTFS=$WORK/rootfs MNT=$WORK/mnt IMG=$WORK/disk.raw
@@ -43,6 +42,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The root file system is kept between attempts (FORCE=1 or removing .cache/vagrant-box starts afresh).
+if [ "${FORCE:-0}" = 1 ] || [ ! -f "$ROOTFS/.kubeling-root-complete" ]; then
+rm -rf "$ROOTFS"
 echo "debootstrap bookworm from $MIRROR (a few minutes)"
 debootstrap --variant=minbase --include="$PACKAGES" bookworm "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || {
   tail -n 30 "$WORK/debootstrap.log" >&2
@@ -51,7 +53,7 @@ debootstrap --variant=minbase --include="$PACKAGES" bookworm "$ROOTFS" "$MIRROR"
 echo "deb $MIRROR bookworm main" >"$ROOTFS/etc/apt/sources.list"
 
 # The vagrant user with Vagrant's insecure key (shipped with Debian's vagrant package), passwordless sudo.
-INSECURE_KEY=$(dpkg -L vagrant | grep -m1 'keys/vagrant.pub$')
+INSECURE_KEY=$(grep -m1 'keys/vagrant.pub$' /var/lib/dpkg/info/vagrant.list)
 chroot "$ROOTFS" useradd --create-home --shell /bin/bash vagrant
 install -d -m 700 -o 1000 -g 1000 "$ROOTFS/home/vagrant/.ssh"
 install -m 600 -o 1000 -g 1000 "$INSECURE_KEY" "$ROOTFS/home/vagrant/.ssh/authorized_keys"
@@ -90,6 +92,8 @@ ln -sf /dev/null "$ROOTFS/etc/systemd/system/e2scrub_reap.service"  # slow under
 echo "kubeling" >"$ROOTFS/etc/hostname"
 chroot "$ROOTFS" apt-get clean
 rm -rf "$ROOTFS"/var/lib/apt/lists/*
+touch "$ROOTFS/.kubeling-root-complete"
+fi
 
 echo "making the disk"
 truncate -s "${SIZE_GB}G" "$IMG"
@@ -98,7 +102,7 @@ LOOP=$(losetup --find --show --offset 1048576 "$IMG")
 mkfs.ext4 -q -O ^64bit -E lazy_itable_init=0,lazy_journal_init=0 -L root "$LOOP"
 mkdir -p "$MNT"
 mount "$LOOP" "$MNT"
-rsync -aHAX "$ROOTFS/" "$MNT/"
+rsync -aHAX --exclude=/.kubeling-root-complete "$ROOTFS/" "$MNT/"
 echo 'LABEL=root / ext4 errors=remount-ro 0 1' >"$MNT/etc/fstab"
 mkdir -p "$MNT/boot/extlinux"
 KERNEL=$(basename "$(ls "$MNT"/boot/vmlinuz-* | sort | tail -1)")

@@ -14,7 +14,7 @@ VENV=${VENV:-.venv}
 POOL=${KUBELING_LIBVIRT_POOL:-kubeling}
 POOL_DIR=${KUBELING_LIBVIRT_POOL_DIR:-/var/lib/libvirt/kubeling-pool}
 HOST_PACKAGES="vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils debootstrap dnsmasq-base
-extlinux syslinux-common rsync"
+extlinux syslinux-common rsync fdisk"
 
 provider() {
   if [ -n "${VAGRANT_DEFAULT_PROVIDER:-}" ]; then echo "$VAGRANT_DEFAULT_PROVIDER"
