@@ -95,11 +95,11 @@ dev-up: deps
 dev-down:
 	@test -x $(PY) && $(PY) -m kubeling.devcluster down || true
 
-# Molecule's scenario of a whole cluster (etcd, a master, two workers); the per-role scenarios run in `make test`.
 # The provisioning tests: `make up PROVIDER=docker` end to end with the day-2 playbooks, and every Molecule scenario.
 test-provisioning: deps provision-venv images
 	KUBELING_PROVISIONING_TESTS=1 $(VENV)/bin/pytest tests/e2e/test_provisioning.py tests/e2e/test_molecule.py -q
 
+# Molecule's scenario of a whole cluster (etcd, a master, two workers); the per-role ones: test-provisioning.
 test-molecule: deps provision-venv images
 	PATH=$(abspath $(VENV))/bin:$$PATH molecule test --scenario-name cluster
 
