@@ -1,6 +1,6 @@
 """`molecule test` for each role's scenario (etcd, control_plane, worker): converge, idempotence (a second
 converge changes nothing), testinfra verification. The three run side by side (their own containers and
-networks) to keep `make test` short; the whole-cluster scenario runs in `make test-molecule`."""
+networks) to keep it short (`make test-provisioning`); the whole-cluster scenario runs in `make test-molecule`."""
 
 from __future__ import annotations
 

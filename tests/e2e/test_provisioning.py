@@ -1,6 +1,7 @@
 """`make up PROVIDER=docker` end to end: four systemd containers provisioned by the playbooks, the smoke suite over
 TLS, then the day-2 playbooks (scale, remove-node, upgrade, rotate-certs, reset, site again) and the idempotence
 of site.yml. Timings go to artifacts/provisioning-timings.json (docs/benchmarks.md quotes them).
+Runs with `make test-provisioning` (tests/conftest.py leaves it out of a plain `make test`).
 
 One long test on purpose: every step needs the cluster the previous one left. It replaces any Docker cluster
 `make up PROVIDER=docker` made before (`make down` first), and removes it at the end.
