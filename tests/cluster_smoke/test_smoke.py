@@ -186,14 +186,16 @@ def test_rolling_update_to_a_new_image(cluster: Cluster) -> None:
     assert answers
 
 
-def listeners(cluster: Cluster, node: str) -> list[tuple[str, int]]:
-    """(address, port) of every listening TCP socket in the node's own network namespace."""
-    result = cluster.on_node(node, "ss", "-Hltn")
+def listeners(cluster: Cluster, node: str) -> list[tuple[str, str, int, str]]:
+    """(tcp|udp, address, port, process) of every listening TCP and bound UDP socket in the node's own network
+    namespace (`ss -ltnpu`)."""
+    result = cluster.on_node(node, "ss", "-Hltnpu")
     assert result.returncode == 0, result.stderr
     found = []
     for line in result.stdout.splitlines():
-        address, _, port = line.split()[3].rpartition(":")
-        found.append((address.strip("[]"), int(port)))
+        fields = line.split()
+        address, _, port = fields[4].rpartition(":")
+        found.append((fields[0], address.strip("[]").split("%")[0], int(port), " ".join(fields[6:])))
     return found
 
 
@@ -211,14 +213,49 @@ def speaks_tls(host: str, port: int) -> bool:
         return False
 
 
+def answer_to_plain_http(host: str, port: int) -> bytes:
+    """The first bytes a plain-text HTTP request gets back (b"" when the server hangs up or stays silent)."""
+    answer = b""
+    with socket.create_connection((host, port), timeout=5) as conn:
+        conn.sendall(f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        try:
+            while len(answer) < 256 and (chunk := conn.recv(256)):
+                answer += chunk
+        except OSError:  # reset or timed out: no answer
+            pass
+    return answer
+
+
+def is_loopback(host: str) -> bool:
+    return host.startswith("127.") or host == "::1"
+
+
 def test_nothing_but_tls_answers_off_loopback(cluster: Cluster) -> None:
+    """A port scan of every node: each TCP port listening off loopback, connected to from here (outside the node),
+    completes a TLS handshake and answers a plain-text HTTP request with nothing, or a TLS record, never plain
+    text; no UDP socket is bound off loopback. Plain-HTTP health endpoints exist only on loopback."""
     for node in sorted(cluster.hostvars):
         route = cluster.on_node(node, "ip", "-4", "-o", "route", "get", "192.0.2.1").stdout.split()
         own = route[route.index("src") + 1]  # the address of the default route's interface
-        exposed = sorted({(own if host in ("0.0.0.0", "*", "::") else host, port)
-                          for host, port in listeners(cluster, node) if not (host.startswith("127.") or host == "::1")})
-        plain = [f"{host}:{port}" for host, port in exposed if not speaks_tls(host, port)]
-        assert exposed and not plain, f"{node}: {plain} answer without TLS (listening: {exposed})"
+        sockets = listeners(cluster, node)
+        exposed = sorted({(own if host in ("0.0.0.0", "*", "::") else host, port, process)
+                          for proto, host, port, process in sockets if proto == "tcp" and not is_loopback(host)})
+        assert exposed, f"{node}: nothing listens off loopback: {sockets}"
+        udp = [(host, port, process) for proto, host, port, process in sockets
+               if proto == "udp" and not is_loopback(host)]
+        assert not udp, f"{node}: UDP sockets off loopback: {udp}"
+        # Machines reached over SSH (not containers) run sshd on the port Ansible uses: SSH, not plain text.
+        ssh = None if cluster._is_docker(node) else int(cluster.hostvars[node].get("ansible_port", 22))
+        plain = [f"{host}:{port} {process}" for host, port, process in exposed
+                 if port != ssh and not speaks_tls(host, port)]
+        assert not plain, f"{node}: {plain} answer without TLS (listening: {exposed})"
+        for host, port, process in exposed:
+            answer = answer_to_plain_http(host, port)
+            if port == ssh:
+                assert answer.startswith(b"SSH-2.0-"), f"{node}: {host}:{port} ({process}) is not SSH: {answer!r}"
+                continue
+            assert not answer or answer[0] in (0x15, 0x16), \
+                f"{node}: {host}:{port} ({process}) answers plain HTTP with plain text: {answer!r}"
 
 
 def test_pods_come_back_on_the_other_worker_when_one_stops(cluster: Cluster) -> None:
