@@ -122,26 +122,20 @@ def control_plane(prefix: str = "/registry") -> Iterator[tuple[Etcd, APIServer]]
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-class Component:
-    """A `kubeling <component>` process (scheduler, controller-manager, …) pointed at an API server."""
+class KubelingProcess:
+    """A `kubeling <component> …` child process logging to a file, stopped as a service manager (or a crash) would."""
 
-    def __init__(self, name: str, server_url: str, workdir: Path, args: list[str] | None = None) -> None:
-        self.name, self.server_url, self.workdir = name, server_url, workdir
-        self.args = args or []
-        self.proc: subprocess.Popen | None = None
-        self.health_port = free_port()
+    proc: subprocess.Popen | None = None
+    log_path: Path
 
-    def start(self) -> Component:
+    def spawn(self, argv: list[str], health_url: str | None) -> None:
+        """Start `kubeling *argv` from this checkout; wait for `health_url` to answer when one is given."""
         env = {**os.environ, "PYTHONPATH": str(ROOT / "agents")}
-        self.log_path = self.workdir / f"{self.name}-{self.health_port}.log"
-        self.log = open(self.log_path, "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kubeling", self.name, "--master", self.server_url,
-             "--port", str(self.health_port), *self.args],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env,
-        )
-        wait_for(f"http://127.0.0.1:{self.health_port}/healthz", proc=self.proc)
-        return self
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen([sys.executable, "-m", "kubeling", *argv], stdout=log,
+                                     stderr=subprocess.STDOUT, env=env)
+        if health_url:
+            wait_for(health_url, proc=self.proc)
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, as when a machine dies."""
@@ -161,6 +155,21 @@ class Component:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Component(KubelingProcess):
+    """A `kubeling <component>` process (scheduler, controller-manager, …) pointed at an API server."""
+
+    def __init__(self, name: str, server_url: str, workdir: Path, args: list[str] | None = None) -> None:
+        self.name, self.server_url, self.workdir = name, server_url, workdir
+        self.args = args or []
+        self.health_port = free_port()
+        self.log_path = self.workdir / f"{self.name}-{self.health_port}.log"
+
+    def start(self) -> Component:
+        self.spawn([self.name, "--master", self.server_url, "--port", str(self.health_port), *self.args],
+                   f"http://127.0.0.1:{self.health_port}/healthz")
+        return self
 
 
 Part = TypeVar("Part")

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +16,7 @@ from typing import Any
 
 import requests
 
-from cluster import ROOT, free_port, wait_for
+from cluster import ROOT, KubelingProcess, free_port
 
 Obj = dict[str, Any]
 
@@ -71,7 +69,7 @@ def node_containers(node: str, pod_uid: str | None = None) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
 
 
-class KubeletProcess:
+class KubeletProcess(KubelingProcess):
     def __init__(self, server: str, workdir: Path, node: str, network: str, extra: list[str] | None = None,
                  pod_cidr: str = POD_CIDR) -> None:
         self.server, self.workdir, self.node, self.network = server, workdir, node, network
@@ -80,7 +78,6 @@ class KubeletProcess:
         self.healthz_port = free_port()  # the plain loopback /healthz (upstream's 10248), one per test kubelet
         self.root_dir = workdir / "kubelet-root"
         self.extra = extra or []
-        self.proc: subprocess.Popen | None = None
         self.log_path = workdir / f"kubelet-{node}.log"
 
     @property
@@ -89,36 +86,15 @@ class KubeletProcess:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True) -> KubeletProcess:
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "agents")}
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kubeling", "kubelet", "--master", self.server, "--pod-cidr", self.pod_cidr,
+        self.spawn(
+            ["kubelet", "--master", self.server, "--pod-cidr", self.pod_cidr,
              "--hostname-override", self.node, "--root-dir", str(self.root_dir), "--node-ip", "127.0.0.1",
              "--address", "127.0.0.1", "--port", str(self.port), "--docker-network", self.network,
              "--healthz-port", str(self.healthz_port), "--node-status-update-frequency", "1s",
              "--non-masquerade-cidr", "",  # leave the host's nat table alone in tests
              *self.extra],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-        if wait:
-            wait_for(f"http://127.0.0.1:{self.healthz_port}/healthz", proc=self.proc)
+            f"http://127.0.0.1:{self.healthz_port}/healthz" if wait else None)
         return self
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 class Api:

@@ -13,6 +13,8 @@ import subprocess
 from collections.abc import Iterable
 from typing import Any
 
+from kubeling import sysctl
+
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -170,12 +172,4 @@ def enable_hairpin(bridges: Iterable[str], sys_class_net: str = "/sys/class/net"
 
 
 def enable_forwarding() -> None:
-    path = "/proc/sys/net/ipv4/ip_forward"
-    try:
-        with open(path) as f:
-            if f.read().strip() == "1":
-                return
-        with open(path, "w") as f:
-            f.write("1")
-    except OSError as exc:
-        log.warning("cannot enable %s (%s): pods on other nodes are unreachable", path, exc)
+    sysctl.ensure_enabled("/proc/sys/net/ipv4/ip_forward", "pods on other nodes are unreachable")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from kubeling import sysctl
 from kubeling.proxy import rules
 
 log = logging.getLogger(__name__)
@@ -134,12 +135,4 @@ def numbered(text: str) -> str:
 
 def set_route_localnet() -> None:
     """NodePorts on 127.0.0.1 need the kernel to route loopback-sourced packets after DNAT (as upstream)."""
-    path = "/proc/sys/net/ipv4/conf/all/route_localnet"
-    try:
-        with open(path) as f:
-            if f.read().strip() == "1":
-                return
-        with open(path, "w") as f:
-            f.write("1")
-    except OSError as exc:
-        log.warning("cannot set %s (%s): NodePorts will not answer on 127.0.0.1", path, exc)
+    sysctl.ensure_enabled("/proc/sys/net/ipv4/conf/all/route_localnet", "NodePorts will not answer on 127.0.0.1")
