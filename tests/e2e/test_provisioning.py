@@ -1,7 +1,8 @@
 """`make up PROVIDER=docker` end to end: four systemd containers provisioned by the playbooks, the smoke suite over
-TLS, then the day-2 playbooks (scale, remove-node, upgrade, rotate-certs, reset, site again) and the idempotence
-of site.yml. Timings go to artifacts/provisioning-timings.json (docs/benchmarks.md quotes them).
-Runs with `make test-provisioning` (tests/conftest.py leaves it out of a plain `make test`).
+TLS (tests/cluster_smoke, which also scans every node's open ports), then the idempotence of site.yml (changed=0
+and not one certificate touched) and the day-2 playbooks (scale, remove-node, upgrade, rotate-certs, reset, site
+again). Timings go to artifacts/provisioning-timings.json (docs/benchmarks.md quotes them).
+Part of `make test`; `make test-provisioning` runs it with tests/e2e/test_molecule.py alone.
 
 One long test on purpose: every step needs the cluster the previous one left. It replaces any Docker cluster
 `make up PROVIDER=docker` made before (`make down` first), and removes it at the end.
@@ -9,6 +10,7 @@ One long test on purpose: every step needs the cluster the previous one left. It
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -20,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = Path(sys.executable).parent / "ansible-playbook"
@@ -27,6 +30,21 @@ KUBECONFIG = ROOT / "artifacts" / "admin.conf"
 LOG = ROOT / "artifacts" / "provisioning-test.log"
 TIMINGS = ROOT / "artifacts" / "provisioning-timings.json"
 EXTRA_WORKER = "worker-3"
+NODES = ("etcd-1", "master-1", "worker-1", "worker-2")
+# Where certificates live: every node's /etc/kubeling (pki/, the kubeconfigs, the bundle they came in) and, on the
+# controller, artifacts/pki and artifacts/admin.conf.
+NODE_PKI_DIRS = ("/etc/kubeling",)
+PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+(.+?)\s+-----END CERTIFICATE-----", re.S)
+KUBECONFIG_CERT = re.compile(rb"^\s*(?:client-certificate|certificate-authority)-data:\s*(\S+)", re.M)
+# Prints every file under the given directories, base64-encoded, as JSON {path: data} (runs on a node).
+READ_FILES = ("import base64, json, os, sys\n"
+              "out = {}\n"
+              "for top in sys.argv[1:]:\n"
+              "    for d, _, names in os.walk(top):\n"
+              "        for n in names:\n"
+              "            p = os.path.join(d, n)\n"
+              "            with open(p, 'rb') as f: out[p] = base64.b64encode(f.read()).decode()\n"
+              "print(json.dumps(out))\n")
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +80,67 @@ def kubectl(*args: str, timeout: float = 30) -> str:
 
 def node_exec(node: str, *cmd: str) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", "exec", f"kubeling-{node}", *cmd], capture_output=True, text=True, timeout=60)
+
+
+def certificates_in(files: dict[str, bytes]) -> dict[str, x509.Certificate]:
+    """Every X.509 certificate in these files (PEM blocks, also inside tars, and kubeconfigs' *-data fields), by
+    "path#index"."""
+    found: dict[str, x509.Certificate] = {}
+    for path, data in sorted(files.items()):
+        ders = [base64.b64decode(b"".join(body.split())) for body in PEM_CERT.findall(data)]
+        for field in KUBECONFIG_CERT.findall(data):
+            ders += [base64.b64decode(b"".join(body.split())) for body in PEM_CERT.findall(base64.b64decode(field))]
+        for index, der in enumerate(ders):
+            found[f"{path}#{index}"] = x509.load_der_x509_certificate(der)
+    return found
+
+
+def all_certificates() -> dict[str, x509.Certificate]:
+    """Every certificate on every node of the cluster and in the controller's artifacts, by "node:path#index"."""
+    found: dict[str, x509.Certificate] = {}
+    for node in NODES:
+        result = node_exec(node, "python3", "-c", READ_FILES, *NODE_PKI_DIRS)
+        assert result.returncode == 0, f"{node}: {result.stderr}"
+        files = {path: base64.b64decode(data) for path, data in json.loads(result.stdout).items()}
+        found.update({f"{node}:{key}": cert for key, cert in certificates_in(files).items()})
+    local = {str(p): p.read_bytes() for p in (ROOT / "artifacts" / "pki").rglob("*") if p.is_file()}
+    local[str(KUBECONFIG)] = KUBECONFIG.read_bytes()
+    found.update({f"controller:{key}": cert for key, cert in certificates_in(local).items()})
+    return found
+
+
+def fingerprints(certs: dict[str, x509.Certificate]) -> dict[str, tuple[str, int]]:
+    return {key: (cert.fingerprint(cert.signature_hash_algorithm).hex(), cert.serial_number)
+            for key, cert in certs.items()}
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def served_certificates() -> dict[str, str]:
+    """SHA-256 fingerprint of the certificate each TLS port open off loopback presents (etcd, API server,
+    kubelets), as a client on the controller sees it: "node address:port" → fingerprint."""
+    served = {}
+    for node in NODES:
+        address = node_exec(node, "sh", "-c", "ip -4 -o route get 192.0.2.1").stdout.split()
+        address = address[address.index("src") + 1]
+        listening = node_exec(node, "ss", "-Hltn").stdout.split("\n")[:-1]
+        for line in listening:
+            host, _, port = line.split()[3].rpartition(":")
+            if host.startswith("127.") or host in ("[::1]", "::1"):
+                continue
+            target = f"{address}:{port}"
+            shown = subprocess.run(["openssl", "s_client", "-connect", target, "-servername", node],
+                                   input="", capture_output=True, text=True, timeout=30).stdout
+            pem = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", shown, re.S)
+            assert pem, f"{node} {target}: no certificate presented:\n{shown[-2000:]}"
+            cert = x509.load_pem_x509_certificate(pem.group(0).encode())
+            served[f"{node} {target}"] = cert.fingerprint(cert.signature_hash_algorithm).hex()
+    return served
 
 
 def ready_nodes() -> set[str]:
@@ -116,13 +195,33 @@ def test_make_up_docker_then_day_two_playbooks(tmp_path: Path) -> None:
         assert "kubectl --kubeconfig artifacts/admin.conf get nodes" in output
         assert ready_nodes() == {"worker-1", "worker-2"}
 
+        # TLS only: the admin kubeconfig names an https server and authenticates with a client certificate (no
+        # token, no password), and so does every kubeconfig and flags file on the nodes.
+        admin = KUBECONFIG.read_text()
+        servers = re.findall(r"^\s*server: (\S+)", admin, re.M)
+        assert servers and all(url.startswith("https://") for url in servers), servers
+        assert re.search(r"^\s*client-certificate-data: \S+", admin, re.M)
+        assert re.search(r"^\s*client-key-data: \S+", admin, re.M)
+        assert not re.search(r"^\s*(token|username|password|insecure-skip-tls-verify):", admin, re.M), admin
+        for node in NODES:
+            configs = node_exec(node, "sh", "-c", "cat /etc/kubeling/*.conf /etc/kubeling/*.env").stdout
+            assert configs and "http://" not in configs, f"{node} uses plain HTTP:\n{configs}"
+            servers = re.findall(r"^\s*server: (\S+)", configs, re.M)
+            assert all(url.startswith("https://") for url in servers), f"{node}: {servers}"
+
         _, timings["smoke suite"] = run(sys.executable, "-m", "pytest", "tests/cluster_smoke", "-q", "-x",
                                         "-p", "no:cacheprovider", timeout=900,
                                         env={"KUBELING_SMOKE_KUBECONFIG": str(KUBECONFIG)})
 
+        certs = fingerprints(all_certificates())
+        served = served_certificates()
         output, timings["site.yml again (idempotent)"] = playbook("site.yml")
         changed = changed_counts(output)
-        assert changed and all(count == 0 for count in changed.values()), f"second run changed: {changed}"
+        assert set(NODES) <= set(changed), changed
+        assert all(count == 0 for count in changed.values()), f"second run changed: {changed}"
+        # Not one certificate (or serial) changed anywhere, and the daemons still serve the same ones.
+        assert fingerprints(all_certificates()) == certs
+        assert served_certificates() == served
 
         # scale.yml: one more worker, in an inventory of its own beside inventory/docker.
         run("scripts/docker-cluster.sh", "start", EXTRA_WORKER, timeout=120)
@@ -147,20 +246,34 @@ def test_make_up_docker_then_day_two_playbooks(tmp_path: Path) -> None:
             _, timings["upgrade.yml (new wheel, serial)"] = playbook(
                 "upgrade.yml", "-e", f"common_kubeling_local_version={label}", timeout=900)
         assert watch.samples > 10 and watch.lowest == 2, f"available replicas fell to {watch.lowest}"
-        for node in ("etcd-1", "master-1", "worker-1", "worker-2"):
+        for node in NODES:
             shown = node_exec(node, "/opt/kubeling/venv/bin/pip", "show", "kubeling").stdout
             assert f"Version: 0.1.0+{label}" in shown, f"{node}: {shown}"
 
-        # rotate-certs.yml: new certificates everywhere; the cluster answers with the new admin.conf.
-        serial = node_exec("master-1", "openssl", "x509", "-noout", "-serial",
-                           "-in", "/etc/kubeling/pki/apiserver.crt").stdout
-        _, timings["rotate-certs.yml"] = playbook("rotate-certs.yml", timeout=900)
-        assert node_exec("master-1", "openssl", "x509", "-noout", "-serial",
-                         "-in", "/etc/kubeling/pki/apiserver.crt").stdout != serial
+        # rotate-certs.yml: every leaf certificate renewed (files on every node and the controller, and what each
+        # TLS port serves), the CAs kept; the Deployment stays available throughout, the nodes Ready after, and
+        # the cluster answers with the new admin.conf.
+        before = all_certificates()
+        served = served_certificates()
+        with AvailabilityWatch(namespace, "web") as watch:
+            _, timings["rotate-certs.yml"] = playbook("rotate-certs.yml", timeout=900)
+        assert watch.samples > 10 and watch.lowest == 2, f"available replicas fell to {watch.lowest} in rotation"
+        after = all_certificates()
+        assert set(after) == set(before)
+        cas = {key for key, cert in before.items() if is_ca(cert)}
+        assert cas and len(cas) < len(before)
+        assert {key: fingerprints(after)[key] for key in cas} == {key: fingerprints(before)[key] for key in cas}
+        old, new = fingerprints(before), fingerprints(after)
+        unchanged = [key for key in set(before) - cas if old[key][0] == new[key][0] or old[key][1] == new[key][1]]
+        assert not unchanged, f"not renewed: {unchanged}"
+        renewed = served_certificates()
+        assert set(renewed) == set(served)
+        assert not [port for port in served if served[port] == renewed[port]], (served, renewed)
         assert ready_nodes() == {"worker-1", "worker-2"}
+        kubectl("rollout", "status", "deployment/web", "-n", namespace, "--timeout=60s", timeout=70)
 
         _, timings["reset.yml"] = playbook("reset.yml")
-        for node in ("etcd-1", "master-1", "worker-1", "worker-2"):
+        for node in NODES:
             assert leftovers(node) == [], f"{node} still has: {leftovers(node)}"
 
         _, timings["site.yml after reset"] = playbook("site.yml")
