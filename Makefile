@@ -19,6 +19,7 @@ help:
 	@echo "make up      provision a cluster: etcd, a master, two workers (PROVIDER=docker|vagrant, default $(PROVIDER))"
 	@echo "make down    destroy it"
 	@echo "make dev-up  start only a local control plane on 127.0.0.1 (dev-down stops it)"
+	@echo "make test-provisioning  make up + day-2 playbooks + every Molecule scenario (also in make test)"
 	@echo "make test-molecule  the Molecule scenario of a whole cluster; make test-vagrant  make up on libvirt VMs"
 	@echo "make test    install what is needed, lint, and run every test"
 	@echo "make lint    ruff"
@@ -95,11 +96,12 @@ dev-up: deps
 dev-down:
 	@test -x $(PY) && $(PY) -m kubeling.devcluster down || true
 
-# The provisioning tests: `make up PROVIDER=docker` end to end with the day-2 playbooks, and every Molecule scenario.
+# Only the provisioning tests (part of `make test` too): `make up PROVIDER=docker` end to end with the day-2
+# playbooks, and every Molecule scenario.
 test-provisioning: deps provision-venv images
-	KUBELING_PROVISIONING_TESTS=1 $(VENV)/bin/pytest tests/e2e/test_provisioning.py tests/e2e/test_molecule.py -q
+	$(VENV)/bin/pytest tests/e2e/test_provisioning.py tests/e2e/test_molecule.py -q
 
-# Molecule's scenario of a whole cluster (etcd, a master, two workers); the per-role ones: test-provisioning.
+# Molecule's scenario of a whole cluster (etcd, a master, two workers) alone; every scenario: test-provisioning.
 test-molecule: deps provision-venv images
 	PATH=$(abspath $(VENV))/bin:$$PATH molecule test --scenario-name cluster
 

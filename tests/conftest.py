@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +12,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from cluster import APIServer, Etcd, control_plane  # noqa: E402
 from support.kubectl import KUBECTL_BINARIES, Kubectl  # noqa: E402
-
-# The provisioning tests (make up PROVIDER=docker with the day-2 playbooks, and Molecule) take 10-20 minutes each
-# and run from their own targets: `make test-provisioning`, `make test-molecule`.
-PROVISIONING_TESTS = ["e2e/test_provisioning.py", "e2e/test_molecule.py"]
-collect_ignore = [] if os.environ.get("KUBELING_PROVISIONING_TESTS") == "1" else PROVISIONING_TESTS
 
 
 @pytest.fixture(scope="session")

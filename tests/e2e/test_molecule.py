@@ -1,6 +1,7 @@
-"""`molecule test` for each role's scenario (etcd, control_plane, worker): converge, idempotence (a second
-converge changes nothing), testinfra verification. The three run side by side (their own containers and
-networks) to keep it short (`make test-provisioning`); the whole-cluster scenario runs in `make test-molecule`."""
+"""`molecule test` for every scenario under molecule/ (each role's: etcd, control_plane, worker; and `cluster`, a
+whole cluster from playbooks/site.yml): converge, idempotence (a second converge changes nothing), testinfra
+verification. They run side by side (their own containers and networks) to keep it short; `cluster`, the longest,
+starts first. Logs: artifacts/molecule-<scenario>.log."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SCENARIOS = ["etcd", "control_plane", "worker"]
+# Every directory under molecule/ with a molecule.yml, longest first.
+SCENARIOS = sorted((p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml")),
+                   key=lambda name: (name != "cluster", name))
 
 pytestmark = pytest.mark.e2e
 
@@ -31,9 +34,10 @@ def molecule(scenario: str) -> tuple[str, int, str]:
     return scenario, result.returncode, output
 
 
-def test_role_scenarios_converge_idempotently_and_verify() -> None:
+def test_every_scenario_converges_idempotently_and_verifies() -> None:
+    assert {"cluster", "etcd", "control_plane", "worker"} <= set(SCENARIOS), SCENARIOS
     # The node image and the pause image (each script skips what exists), and the shared wheelhouse, before the
-    # scenarios start: not in three prepare steps at once.
+    # scenarios start: not in several prepare steps at once.
     for script in ("images/node/build.sh", "scripts/build-images.sh"):
         subprocess.run(["bash", str(ROOT / script)], check=True, capture_output=True, timeout=900)
     subprocess.run([sys.executable, str(ROOT / "roles/common/files/build_wheelhouse.py"), f"--project={ROOT}",
@@ -44,5 +48,5 @@ def test_role_scenarios_converge_idempotently_and_verify() -> None:
     assert not failed, "\n\n".join(f"===== molecule test -s {name}\n{tail}" for name, tail in failed.items())
     for name, _, output in results:
         clean = re.sub(r"\x1b\[[0-9;]*m", "", output)
-        for step in ("idempotence", "verify"):
+        for step in ("converge", "idempotence", "verify", "destroy"):
             assert re.search(rf"{name} (➜|>) {step}: Executed: Successful", clean), f"{name}: {step}"
