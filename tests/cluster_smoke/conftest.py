@@ -6,8 +6,9 @@ It runs only when asked for, against a cluster that exists already:
     KUBELING_SMOKE_KUBECONFIG=artifacts/admin.conf .venv/bin/pytest tests/cluster_smoke -q
 
 `KUBELING_SMOKE_INVENTORY` (default inventory/docker) is the inventory the cluster was made from: the suite reads
-it (ansible-inventory) to run commands on nodes, through `docker exec` or SSH as Ansible would. In a plain
-`pytest tests` run every test here is skipped.
+it (ansible-inventory) to run commands on nodes, through `docker exec` or SSH as Ansible would. Every wait is
+multiplied by `KUBELING_SMOKE_TIMEOUT_FACTOR` (default 1; `make test-vagrant` sets 5: emulated VMs are 7-16x
+slower than the host). In a plain `pytest tests` run every test here is skipped.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ ROOT = Path(__file__).resolve().parents[2]
 KUBECONFIG_ENV = "KUBELING_SMOKE_KUBECONFIG"
 INVENTORY_ENV = "KUBELING_SMOKE_INVENTORY"
 KUBECTL = os.environ.get("KUBELING_SMOKE_KUBECTL", "/usr/bin/kubectl")
+TIMEOUT_FACTOR = float(os.environ.get("KUBELING_SMOKE_TIMEOUT_FACTOR", "1"))
+
+
+def stretched(seconds: float) -> float:
+    """A wait sized for the Docker provider, stretched for slower nodes (KUBELING_SMOKE_TIMEOUT_FACTOR)."""
+    return seconds * TIMEOUT_FACTOR
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -41,7 +48,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def eventually(check: Callable[[], Any], what: str, timeout: float = 120.0, interval: float = 1.0) -> Any:
-    """Call `check` until it returns something truthy; bounded in time, with the last answer in the failure."""
+    """Call `check` until it returns something truthy; bounded in time (stretched), with the last answer in the
+    failure."""
+    timeout = stretched(timeout)
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -75,7 +84,7 @@ class Cluster:
                 timeout: float = 60) -> subprocess.CompletedProcess:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home)}
         result = subprocess.run([KUBECTL, f"--kubeconfig={self.kubeconfig}", *args], input=input,
-                                capture_output=True, text=True, timeout=timeout, env=env)
+                                capture_output=True, text=True, timeout=stretched(timeout), env=env)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
@@ -99,7 +108,7 @@ class Cluster:
             target = f"{user}@{hv.get('ansible_host', node)}" if user else hv.get("ansible_host", node)
             argv = ["ssh", *shlex.split(hv.get("ansible_ssh_common_args", "")), "-o", "BatchMode=yes",
                     "-o", "StrictHostKeyChecking=no", target, "sudo", shlex.join(command)]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=stretched(timeout), cwd=ROOT)
 
     def stop_node(self, node: str) -> None:
         """Power the machine off: the container (docker) or the VM (vagrant)."""
