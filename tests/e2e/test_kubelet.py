@@ -339,15 +339,17 @@ def test_liveness_failure_restarts_the_container(env: Env, ns: str) -> None:
 
 
 def test_readiness_gates_the_ready_condition(env: Env, ns: str) -> None:
+    # timeoutSeconds covers `docker exec` starting the probe too, which takes seconds on a loaded machine.
     app = container("app", "sleep 3; touch /tmp/ready; exec sleep 3600",
-                    readinessProbe={"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1})
+                    readinessProbe={"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1,
+                                    "timeoutSeconds": 5})
     env.api.create(ns, "pods", pod("ready", env.node, [app]))
     early = env.api.wait_pod(ns, "ready", running, what="Running")
     assert not ready(early)
     assert condition(early, "Ready")["message"] == "containers with unready status: [app]"
     assert status_of(early, "app")["ready"] is False and status_of(early, "app")["started"] is True
     assert "0/1" in env.kubectl("get", "pod", "ready", "-n", ns)
-    later = env.api.wait_pod(ns, "ready", ready, timeout=15, what="Ready")
+    later = env.api.wait_pod(ns, "ready", ready, timeout=40, what="Ready")
     assert condition(later, "ContainersReady")["status"] == "True"
     assert status_of(later, "app")["ready"] is True
 
