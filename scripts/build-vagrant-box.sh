@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Build the libvirt box `kubeling/debian12` locally (no box can be downloaded here) and add it to Vagrant.
 # Debian 12 from the mirror this machine's apt uses, with everything the nodes need installed now (the VMs get no
-# route to a package mirror): systemd, SSH, sudo, Python, Docker, iptables. Follows
+# route to a package mirror): systemd, SSH, sudo, Python, Docker, iptables, AppArmor (Debian's kernel enables it,
+# and Docker then refuses to start any container without apparmor_parser). Follows
 # ../shared/reference/vagrant-libvirt.md: the host kernel has no partition-table loop support and no NBD, so the
 # disk is a raw file with one partition reached through an offset loop device, booted by extlinux.
-# Idempotent: does nothing when the box is added already (FORCE=1 rebuilds). Needs root.
+# Idempotent: does nothing when the box was added by this very script (its digest is recorded beside the build;
+# an edited script rebuilds; FORCE=1 rebuilds). Needs root, and no VM left on the old box (`make down` first).
 set -euo pipefail
+RECIPE=$(sha256sum "$0" | cut -d' ' -f1)  # this script's digest: a changed recipe rebuilds the box
 cd "$(dirname "$0")/.."
 
 BOX_NAME=${BOX_NAME:-kubeling/debian12}
@@ -13,9 +16,11 @@ WORK_DIR=${WORK_DIR:-.cache/vagrant-box}
 SIZE_GB=8
 PACKAGES=linux-image-amd64,systemd-sysv,udev,openssh-server,sudo,python3,python3-venv,ifupdown,isc-dhcp-client,\
 iproute2,initramfs-tools,dbus,netbase,ca-certificates,procps,rsync,iputils-ping,docker.io,iptables,conntrack,\
-busybox-static,kmod
+busybox-static,kmod,apparmor
 
-if [ "${FORCE:-0}" != 1 ] && vagrant box list 2>/dev/null | grep -q "^$BOX_NAME "; then
+STAMP=$WORK_DIR/box.recipe
+if [ "${FORCE:-0}" != 1 ] && vagrant box list 2>/dev/null | grep -q "^$BOX_NAME " \
+    && [ "$(cat "$STAMP" 2>/dev/null)" = "$RECIPE" ]; then
   echo "box $BOX_NAME exists"
   exit 0
 fi
@@ -95,6 +100,17 @@ rm -rf "$ROOTFS"/var/lib/apt/lists/*
 touch "$ROOTFS/.kubeling-root-complete"
 fi
 
+# The box's base volume backs every VM made from it: never replace it under a VM (the root file system made so
+# far is kept for the next attempt).
+for domain in $(virsh -c qemu:///system list --all --name 2>/dev/null); do
+  for disk in $(virsh -c qemu:///system domblklist "$domain" 2>/dev/null | awk 'NR > 2 && $2 ~ /^\// {print $2}'); do
+    if qemu-img info -U "$disk" 2>/dev/null | grep -q "backing file: .*${BOX_NAME//\//-VAGRANTSLASH-}"; then
+      echo "VM $domain runs on the current $BOX_NAME box: destroy it first (make down PROVIDER=vagrant)" >&2
+      exit 1
+    fi
+  done
+done
+
 echo "making the disk"
 truncate -s "${SIZE_GB}G" "$IMG"
 echo 'start=2048, type=83, bootable' | sfdisk -q "$IMG"
@@ -138,4 +154,5 @@ virsh -c qemu:///system vol-list "${KUBELING_LIBVIRT_POOL:-kubeling}" 2>/dev/nul
   | xargs -r -n1 virsh -c qemu:///system vol-delete --pool "${KUBELING_LIBVIRT_POOL:-kubeling}" >/dev/null || true
 vagrant box add --force --name "$BOX_NAME" "$WORK/kubeling-debian12.box"
 rm -rf "$ROOTFS" "$WORK/box.img"
+echo "$RECIPE" >"$STAMP"
 echo "added box $BOX_NAME"

@@ -17,8 +17,9 @@ from conftest import Cluster, eventually, stretched
 WEB_V1, WEB_V2 = "kubeling/web:1", "kubeling/web:2"
 CLIENT_IMAGE = "kubeling/busybox:1"
 NAMESPACE = f"smoke-{uuid.uuid4().hex[:6]}"
-# Pods leave a node that stops answering after this long (instead of the default 300 s).
-EVICT_AFTER = 5
+# Pods leave a node that stops answering after this long (instead of the default 300 s); stretched on slow nodes,
+# whose heartbeats can come late without anything being wrong.
+EVICT_AFTER = round(stretched(5))
 
 
 def web_deployment(replicas: int, image: str = WEB_V1) -> dict[str, Any]:
@@ -36,7 +37,8 @@ def web_deployment(replicas: int, image: str = WEB_V1) -> dict[str, Any]:
                     "tolerations": tolerations,
                     "containers": [{
                         "name": "web", "image": image, "ports": [{"containerPort": 80}],
-                        "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 2},
+                        "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 2,
+                                           "timeoutSeconds": max(1, round(stretched(1)))},
                     }],
                 },
             },
