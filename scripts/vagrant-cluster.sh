@@ -46,7 +46,11 @@ libvirt_host() {
     virsh -c qemu:///system pool-define-as "$POOL" dir --target "$POOL_DIR" >/dev/null
     virsh -c qemu:///system pool-autostart "$POOL" >/dev/null
   fi
-  virsh -c qemu:///system pool-info "$POOL" | grep -q running || virsh -c qemu:///system pool-start "$POOL" >/dev/null
+  # (pool-info read whole: `grep -q` closing the pipe early would fail it under pipefail)
+  case "$(virsh -c qemu:///system pool-info "$POOL")" in
+    *running*) ;;
+    *) virsh -c qemu:///system pool-start "$POOL" >/dev/null ;;
+  esac
   bash scripts/build-vagrant-box.sh
 }
 
