@@ -31,6 +31,11 @@ LOG = ROOT / "artifacts" / "provisioning-test.log"
 TIMINGS = ROOT / "artifacts" / "provisioning-timings.json"
 EXTRA_WORKER = "worker-3"
 NODES = ("etcd-1", "master-1", "worker-1", "worker-2")
+# What runs where: etcd on its node, the control plane on the master, Docker and the node agents on each worker.
+UNITS = {"etcd-1": ["etcd"],
+         "master-1": ["kubeling-apiserver", "kubeling-scheduler", "kubeling-controller-manager"],
+         "worker-1": ["docker", "kubeling-kubelet", "kubeling-proxy", "kubeling-network"],
+         "worker-2": ["docker", "kubeling-kubelet", "kubeling-proxy", "kubeling-network"]}
 # Where certificates live: every node's /etc/kubeling (pki/, the kubeconfigs, the bundle they came in) and, on the
 # controller, artifacts/pki and artifacts/admin.conf.
 NODE_PKI_DIRS = ("/etc/kubeling",)
@@ -143,6 +148,16 @@ def served_certificates() -> dict[str, str]:
     return served
 
 
+def running_units() -> dict[str, list[str]]:
+    """node → its units from UNITS that systemd reports active and enabled."""
+    running = {}
+    for node, units in UNITS.items():
+        script = 'for u; do echo "$u $(systemctl is-active "$u") $(systemctl is-enabled "$u" 2>/dev/null)"; done'
+        lines = node_exec(node, "sh", "-c", script, "sh", *units).stdout.splitlines()
+        running[node] = [line.split()[0] for line in lines if line.split()[1:] == ["active", "enabled"]]
+    return running
+
+
 def ready_nodes() -> set[str]:
     items = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
     return {n["metadata"]["name"] for n in items
@@ -194,6 +209,7 @@ def test_make_up_docker_then_day_two_playbooks(tmp_path: Path) -> None:
         output, timings["make up (to all nodes Ready)"] = run("make", "up", "PROVIDER=docker", timeout=1200)
         assert "kubectl --kubeconfig artifacts/admin.conf get nodes" in output
         assert ready_nodes() == {"worker-1", "worker-2"}
+        assert running_units() == UNITS
 
         # TLS only: the admin kubeconfig names an https server and authenticates with a client certificate (no
         # token, no password), and so does every kubeconfig and flags file on the nodes.
