@@ -19,7 +19,8 @@ iproute2,initramfs-tools,dbus,netbase,ca-certificates,procps,rsync,iputils-ping,
 busybox-static,kmod,apparmor
 
 STAMP=$WORK_DIR/box.recipe
-if [ "${FORCE:-0}" != 1 ] && vagrant box list 2>/dev/null | grep -q "^$BOX_NAME " \
+# (the box list read whole: `grep -q` closing the pipe early would fail it under pipefail)
+if [ "${FORCE:-0}" != 1 ] && grep -q "^$BOX_NAME " <<<"$(vagrant box list 2>/dev/null)" \
     && [ "$(cat "$STAMP" 2>/dev/null)" = "$RECIPE" ]; then
   echo "box $BOX_NAME exists"
   exit 0
