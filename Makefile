@@ -8,6 +8,8 @@ KUBECTL_120 := $(CACHE)/kubectl-1.20/usr/bin/kubectl
 APT_PACKAGES := etcd-server etcd-client
 # The test-node image (images/node/build.sh) is debootstrapped; the proxy and pod network program iptables.
 APT_PACKAGES += debootstrap iptables docker.io busybox-static
+# The provisioning test reads the certificate every TLS port serves with `openssl s_client`.
+APT_PACKAGES += openssl
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 # `make up` provisions machines with Ansible: Vagrant VMs when vagrant is installed, else systemd containers.
 PROVIDER ?= $(if $(shell command -v vagrant 2>/dev/null),vagrant,docker)
