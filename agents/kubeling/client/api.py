@@ -7,6 +7,7 @@ import logging
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +40,27 @@ def resource_path(rtype: ResourceType, namespace: str | None = None, name: str |
     if subresource:
         parts.append(f"/{subresource}")
     return "".join(parts)
+
+
+def _prepared(session: requests.Session, method: str, url: str, data: bytes | None,
+              content_type: str) -> requests.PreparedRequest:
+    """The request `session.request` would prepare, built directly.
+
+    `session.request` merges settings, cookies and hooks and re-parses the URL on every call: a third of the CPU a
+    small request costs the caller, and the scheduler makes two per pod. Our URLs are built from a known server and
+    already-encoded paths, and the API server sets no cookies, so none of that is needed.
+    """
+    prepared = requests.PreparedRequest()
+    prepared.method = method
+    prepared.url = url
+    prepared.headers = session.headers.copy()
+    if data is not None:
+        prepared.headers["Content-Type"] = content_type
+        prepared.headers["Content-Length"] = str(len(data))
+    elif method in ("POST", "PUT", "PATCH"):
+        prepared.headers["Content-Length"] = "0"
+    prepared.body = data
+    return prepared
 
 
 class Client:
@@ -86,12 +108,16 @@ class Client:
     ) -> requests.Response:
         """Send one request; connection errors and 5xx/429 are retried with jittered exponential backoff."""
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        headers = {"Content-Type": content_type} if data is not None else {}
+        url = self.config.server + path
+        query = {key: value for key, value in (params or {}).items() if value is not None}  # as requests drops them
+        if query:
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
         delay = 0.1
         for attempt in range(self.retries + 1):
+            session = self.session
             try:
-                response = self.session.request(
-                    method, self.config.server + path, params=params, data=data, headers=headers, stream=stream,
+                response = session.send(
+                    _prepared(session, method, url, data, content_type), stream=stream, allow_redirects=False,
                     timeout=(5, None) if stream else (timeout or self.timeout),
                 )
             except requests.ConnectionError as exc:
