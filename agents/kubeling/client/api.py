@@ -17,6 +17,7 @@ from kubeling import __version__
 from kubeling.api.resources import ResourceType
 from kubeling.client import errors
 from kubeling.client.config import ClientConfig
+from kubeling.client.transport import KeepAliveAdapter
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,9 @@ class Client:
             if self.config.client_cert:
                 session.cert = (self.config.client_cert, self.config.client_key)  # type: ignore[assignment]
             session.verify = self.config.verify
+            adapter = KeepAliveAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             self._local.session = session
         return session
 

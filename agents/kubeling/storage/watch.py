@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from kubeling.storage.etcd import Compacted, EtcdClient, EtcdError, WatchEvent
+from kubeling.storage.etcd import Compacted, EtcdClient, EtcdError, WatchEvent, prefix_end
 from kubeling.storage.store import decode
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class Expired(Exception):
 
 
 def to_event(raw: WatchEvent) -> Event:
+    """An event from a watch opened with prev_kv."""
     if raw.type == "DELETE":
         prev = raw.prev_kv
         obj = decode(prev.value, raw.kv.mod_revision) if prev else {"metadata": {}}
@@ -90,22 +91,24 @@ class WatchHub:
         delay = 0.1
         while not self._stop.is_set():
             try:
-                for batch in self.etcd.watch(self.prefix, self._last_revision + 1, self._stop):
-                    self._append([to_event(raw) for raw in batch])
+                # No prev_kv: `_objects` already holds every key's previous state.
+                for batch in self.etcd.watch(self.prefix, self._last_revision + 1, self._stop, prev_kv=False):
+                    self._append(batch)
                     delay = 0.1
             except Compacted:
                 # We fell behind etcd's history: nothing before now can be served from this buffer any more.
                 log.warning("watch on %s was compacted; restarting from the current revision", self.prefix)
-                self._restart_at(self.etcd.revision() + 1)
+                self._restart()
             except EtcdError as exc:
                 log.warning("watch on %s dropped (%s); reconnecting", self.prefix, exc)
             if self._stop.wait(delay):
                 return
             delay = min(delay * 2, 5.0)
 
-    def _append(self, events: list[Event]) -> None:
+    def _append(self, batch: list[WatchEvent]) -> None:
         with self._cond:
-            for event in events:
+            for raw in batch:
+                event = self._event(raw)
                 if event.type == "DELETED":
                     self._objects.pop(event.key, None)
                 else:
@@ -121,14 +124,29 @@ class WatchHub:
                 self._complete_from = dropped.revision + 1
             self._cond.notify_all()
 
-    def _restart_at(self, revision: int) -> None:
+    def _event(self, raw: WatchEvent) -> Event:
+        """`raw` as an object-level event, its previous state taken from `_objects` (the caller holds the lock)."""
+        key, revision = raw.kv.key, raw.kv.mod_revision
+        previous = self._objects.get(key)
+        if raw.type == "DELETE":
+            # Upstream's DELETED event carries the last state, versioned at the deletion.
+            gone = dict(previous) if previous else {}
+            gone["metadata"] = {**gone.get("metadata", {}), "resourceVersion": str(revision)}
+            return Event("DELETED", key, revision, gone, None)
+        kind = "ADDED" if raw.kv.version == 1 else "MODIFIED"
+        return Event(kind, key, revision, decode(raw.kv.value, revision), previous)
+
+    def _restart(self) -> None:
+        """Start over from etcd's current state, reading it whole so that `_objects` stays complete."""
+        revision = self.etcd.revision()
+        kvs, _, _, _ = self.etcd.range(self.prefix, prefix_end(self.prefix), revision=revision)
         with self._cond:
             self._dropped += len(self._events)
             self._events.clear()
             self._revisions.clear()
-            self._complete_from = revision
-            self._last_revision = revision - 1
-            self._objects.clear()  # unknown now; callers fall back to reading etcd
+            self._complete_from = revision + 1
+            self._last_revision = revision
+            self._objects = {kv.key: decode(kv.value, kv.mod_revision) for kv in kvs}
             self._cond.notify_all()
 
     def _position_after(self, revision: int) -> int:
