@@ -438,6 +438,28 @@ def test_a_kubelet_gets_tokens_and_secrets_only_for_its_own_pods(secure: Secure)
     eventually(lambda: assert_unauthorized(secure.call("GET", "/api", token=request["status"]["token"])))
 
 
+def test_the_client_checks_the_servers_certificate(secure: Secure) -> None:
+    from kubeling.api.resources import lookup
+    from kubeling.client import errors
+    from kubeling.client.api import Client
+    from kubeling.client.config import ClientConfig
+
+    namespaces = lookup("", "namespaces")
+    mine = dict(client_cert=str(secure.admin.cert), client_key=str(secure.admin.key))
+    trusting = Client(ClientConfig(server=secure.url, ca_file=str(secure.ca.cert), **mine), retries=0)
+    assert trusting.get(namespaces, "default")["metadata"]["name"] == "default"
+    # A server whose certificate the wrong CA would have to vouch for is never talked to.
+    wary = Client(ClientConfig(server=secure.url, ca_file=str(secure.other_ca.cert), **mine), retries=0)
+    with pytest.raises(errors.Unavailable) as refused:
+        wary.get(namespaces, "default")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
+    # Without a client certificate the server answers, and says who we are not.
+    anonymous = Client(ClientConfig(server=secure.url, ca_file=str(secure.ca.cert)), retries=0)
+    with pytest.raises(errors.ApiError) as unauthorized:
+        anonymous.get(namespaces, "default")
+    assert unauthorized.value.status == 401
+
+
 def test_token_request_validation(secure: Secure) -> None:
     ns = make_namespace(secure)
     assert secure.call("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", cert=secure.admin,
