@@ -203,6 +203,8 @@ def _int_arg(name: str) -> int:
 def wants_table() -> str | None:
     """The Table version asked for in Accept (`v1` or `v1beta1`), or None for plain objects."""
     accept = request.headers.get("Accept", "")
+    if "Table" not in accept:
+        return None  # nearly every request: no need to parse the header
     for part in accept.split(","):
         params = dict(p.strip().split("=", 1) for p in part.split(";")[1:] if "=" in p)
         if params.get("as") == "Table" and params.get("g") == "meta.k8s.io":

@@ -44,6 +44,13 @@ def decode(value: bytes, revision: int) -> dict[str, Any]:
     return obj
 
 
+def _stored(obj: dict[str, Any], revision: int) -> dict[str, Any]:
+    """`obj` as it now is in etcd. The caller hands `obj` over: re-reading what we just encoded would cost a JSON
+    parse per write for an equal object."""
+    obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+    return obj
+
+
 def decode_kv(kv: KeyValue) -> dict[str, Any]:
     return decode(kv.value, kv.mod_revision)
 
@@ -146,7 +153,7 @@ class Store:
                 raise errors.already_exists(rtype.plural, rtype.group, obj["metadata"]["name"])
             taken = [k for (k, _), kv in zip(also_create, current[1:], strict=True) if kv is not None]
             raise KeyTaken(taken)
-        return decode(value, revision)  # what was stored, and a copy the caller may keep
+        return _stored(obj, revision)
 
     def update(
         self,
@@ -170,7 +177,7 @@ class Store:
             if current[0].mod_revision != expected_revision:
                 raise errors.conflict(rtype.plural, rtype.group, name)
             raise KeyTaken([k for (k, _), kv in zip(also_create, current[1:], strict=True) if kv is not None])
-        return decode(value, revision)
+        return _stored(obj, revision)
 
     def delete(
         self, rtype: ResourceType, obj: dict[str, Any], expected_revision: int, *, also_delete: Sequence[str] = ()
