@@ -430,15 +430,28 @@ def test_watch_label_selector_sees_object_leave(apiserver: Any) -> None:
         http_json(f"{url}/other", "PATCH", data=json.dumps({"metadata": {"labels": {"team": "blue"}}}),
                   headers={"Content-Type": "application/merge-patch+json"})
 
+    # A second watcher, without the selector, sees the same changes at the same time as plain modifications:
+    # the server encodes each event once per type for all watchers, and must not hand one's line to the other.
+    unfiltered: list[tuple[int, list]] = []
+    everything = threading.Thread(target=lambda: unfiltered.append(read_watch(
+        url, {"resourceVersion": list_rv, "timeoutSeconds": 5}, until=lambda evs: len(evs) >= 2, max_seconds=6)))
+    everything.start()
     thread = threading.Thread(target=relabel, daemon=True)
     thread.start()
     status, events = read_watch(url, {"resourceVersion": list_rv, "labelSelector": "team=blue", "timeoutSeconds": 5},
                                 until=lambda evs: len(evs) >= 2, max_seconds=6)
     thread.join(5)
+    everything.join(8)
     assert status == 200
-    summary = [(e["type"], e["object"]["metadata"]["name"], e["object"]["metadata"]["labels"]["team"])
-               for e in events]
-    assert summary == [("DELETED", "moving", "green"), ("ADDED", "other", "blue")]
+
+    def summary(evs: list) -> list[tuple[str, str, str]]:
+        return [(e["type"], e["object"]["metadata"]["name"], e["object"]["metadata"]["labels"]["team"]) for e in evs]
+
+    assert summary(events) == [("DELETED", "moving", "green"), ("ADDED", "other", "blue")]
+    assert unfiltered and unfiltered[0][0] == 200
+    assert summary(unfiltered[0][1]) == [("MODIFIED", "moving", "green"), ("MODIFIED", "other", "blue")]
+    assert [e["object"]["metadata"]["resourceVersion"] for e in unfiltered[0][1]] == [
+        e["object"]["metadata"]["resourceVersion"] for e in events]
 
 
 def test_watch_resumes_from_before_the_server_started(apiserver: Any, etcd: Any, tmp_path: Path) -> None:

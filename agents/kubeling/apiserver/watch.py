@@ -94,6 +94,7 @@ class Watcher:
         after: int,
     ) -> Iterator[bytes]:
         deadline = time.monotonic() + (options.timeout_seconds or DEFAULT_TIMEOUT)
+        shared = not options.table_version  # plain JSON lines are the same for every watcher of an event
         next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
         last_revision = after
         try:
@@ -111,8 +112,16 @@ class Watcher:
                 for event in batch:
                     last_revision = event.revision
                     line = _filtered(event, prefix, predicate)
-                    if line is not None:
-                        lines.append(encode(*line))
+                    if line is None:
+                        continue
+                    kind, obj = line
+                    if shared:
+                        encoded = event.lines.get(kind)
+                        if encoded is None:
+                            encoded = event.lines[kind] = encode(kind, obj)
+                        lines.append(encoded)
+                    else:
+                        lines.append(encode(kind, obj))
                 if lines:
                     yield b"".join(lines)
                 now = time.monotonic()

@@ -31,6 +31,9 @@ class Event:
     revision: int
     object: dict[str, Any]
     previous: dict[str, Any] | None
+    # The event as a JSON watch line, by event type, made by the first watcher that sends it: every other watcher
+    # of the resource sends the same bytes (upstream's watch cache serialises once per event too).
+    lines: dict[str, bytes] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
 
 class Expired(Exception):
