@@ -135,8 +135,8 @@ def controller_uid(pod: Obj) -> str:
 class PodInfo:
     """A pod parsed once per scheduling attempt. `state` is the cycle state: plugins' per-pod scratch space."""
 
-    __slots__ = ("cpu", "host_ports", "key", "memory", "name", "namespace", "obj", "owner", "requests",
-                 "resource_order", "spec", "state", "uid")
+    __slots__ = ("cpu", "cpu_request", "host_ports", "key", "memory", "memory_request", "name", "namespace", "obj",
+                 "only_cpu_memory", "owner", "requests", "resource_order", "spec", "state", "uid")
 
     def __init__(self, pod: Obj) -> None:
         metadata = pod.get("metadata") or {}
@@ -146,6 +146,9 @@ class PodInfo:
         self.key = f"{self.namespace}/{self.name}"
         self.uid: str = metadata.get("uid") or self.key
         self.requests, self.cpu, self.memory = pod_requests(self.spec)
+        # The two requests every filter and score reads, as plain attributes: they are read for every node visited.
+        self.cpu_request, self.memory_request = self.requests.get("cpu", 0), self.requests.get("memory", 0)
+        self.only_cpu_memory = all(name in ("cpu", "memory") for name in self.requests)
         # Upstream reports shortages in this order: cpu, memory, then the rest.
         self.resource_order = [n for n in ("cpu", "memory") if n in self.requests] + sorted(
             n for n in self.requests if n not in ("cpu", "memory", "pods"))
@@ -177,8 +180,9 @@ class NodeInfo:
     The scheduler cache keeps these current incrementally, so a scheduling attempt never sums a node's pods.
     """
 
-    __slots__ = ("allocatable", "labels", "name", "node", "nonzero_cpu", "nonzero_memory", "owners", "pods",
-                 "ready", "requested", "taints", "unschedulable", "used_ports")
+    __slots__ = ("allocatable", "allocatable_cpu", "allocatable_memory", "allocatable_pods", "labels", "name", "node",
+                 "nonzero_cpu", "nonzero_memory", "owners", "pods", "ready", "requested", "requested_cpu",
+                 "requested_memory", "taints", "unschedulable", "used_ports")
 
     def __init__(self, node: Obj | None = None, name: str = "") -> None:
         self.name = name
@@ -188,8 +192,10 @@ class NodeInfo:
         self.unschedulable = False
         self.ready = "Unknown"
         self.allocatable: dict[str, int] = {}
+        self.allocatable_cpu = self.allocatable_memory = self.allocatable_pods = 0
         self.pods: dict[str, PodInfo] = {}
         self.requested: dict[str, int] = {}
+        self.requested_cpu = self.requested_memory = 0  # copies of requested["cpu"] and ["memory"], read hot
         self.nonzero_cpu = self.nonzero_memory = 0
         self.used_ports: dict[tuple[str, str, int], int] = {}
         self.owners: dict[str, int] = {}  # controller uid → pods of it here (for spreading)
@@ -205,10 +211,15 @@ class NodeInfo:
         self.unschedulable = bool(spec.get("unschedulable"))
         self.ready = ready_status(node)
         self.allocatable = _allocatable(node)
+        self.allocatable_cpu = self.allocatable.get("cpu", 0)
+        self.allocatable_memory = self.allocatable.get("memory", 0)
+        self.allocatable_pods = self.allocatable.get("pods", 0)
 
     def add_pod(self, pod: PodInfo) -> None:
         self.pods[pod.uid] = pod
         _add(self.requested, pod.requests)
+        self.requested_cpu += pod.cpu_request
+        self.requested_memory += pod.memory_request
         self.nonzero_cpu += pod.cpu
         self.nonzero_memory += pod.memory
         for port in pod.host_ports:
@@ -222,6 +233,8 @@ class NodeInfo:
             return None
         for name, amount in pod.requests.items():
             self.requested[name] = self.requested.get(name, 0) - amount
+        self.requested_cpu -= pod.cpu_request
+        self.requested_memory -= pod.memory_request
         self.nonzero_cpu -= pod.cpu
         self.nonzero_memory -= pod.memory
         for port in pod.host_ports:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kubeling.scheduler import plugins as plugin_registry
-from kubeling.scheduler.framework import Code, NodeInfo, PodInfo, Status
+from kubeling.scheduler.framework import SUCCESS, Code, NodeInfo, PodInfo, Status
 
 Obj = dict[str, Any]
 
@@ -74,16 +75,16 @@ def schedule(framework: Framework, pod: PodInfo, nodes: Sequence[NodeInfo], star
     if total == 0:
         return Result(None, NO_NODES)
     wanted = feasible_nodes_to_find(total, percentage)
-    filters = framework.filters_for(pod)
+    checks = [plugin.filter for plugin in framework.filters_for(pod)]
     feasible: list[NodeInfo] = []
     statuses: dict[str, Status] = {}
+    start %= total
     evaluated = 0
-    for offset in range(total):
-        node = nodes[(start + offset) % total]
+    for node in itertools.chain(nodes[start:], nodes[:start]):
         evaluated += 1
-        for plugin in filters:
-            status = plugin.filter(pod, node)
-            if status.code is not Code.SUCCESS:
+        for check in checks:
+            status = check(pod, node)
+            if status is not SUCCESS and status.code is not Code.SUCCESS:
                 statuses[node.name] = status
                 break
         else:
@@ -102,12 +103,12 @@ def score(framework: Framework, pod: PodInfo, feasible: Sequence[NodeInfo]) -> l
     """Weighted sum of each plugin's normalised (0..100) scores, one total per feasible node."""
     totals = [0] * len(feasible)
     for plugin in framework.scorers_for(pod):
-        raw = [plugin.score(pod, node) for node in feasible]
+        rate = plugin.score
+        raw = [rate(pod, node) for node in feasible]
         if hasattr(plugin, "normalize"):
             raw = plugin.normalize(pod, raw)
         weight = plugin.weight
-        for index, value in enumerate(raw):
-            totals[index] += value * weight
+        totals = [total + value * weight for total, value in zip(totals, raw, strict=True)]
     return totals
 
 

@@ -15,13 +15,10 @@ class BalancedAllocation:
         return SUCCESS if pod.requests.get("cpu") or pod.requests.get("memory") else SKIP
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
-        fractions = []
-        for name in ("cpu", "memory"):
-            capacity = node.allocatable.get(name, 0)
-            if capacity > 0:
-                used = node.requested.get(name, 0) + pod.requests.get(name, 0)
-                fractions.append(min(used / capacity, 1.0))
-        if len(fractions) < 2:
-            return MAX_NODE_SCORE
+        cpu_capacity, memory_capacity = node.allocatable_cpu, node.allocatable_memory
+        if cpu_capacity <= 0 or memory_capacity <= 0:
+            return MAX_NODE_SCORE  # one resource alone cannot be out of balance
+        cpu = min((node.requested_cpu + pod.cpu_request) / cpu_capacity, 1.0)
+        memory = min((node.requested_memory + pod.memory_request) / memory_capacity, 1.0)
         # The standard deviation of two values is half their difference.
-        return int((1 - abs(fractions[0] - fractions[1]) / 2) * MAX_NODE_SCORE)
+        return int((1 - abs(cpu - memory) / 2) * MAX_NODE_SCORE)

@@ -22,6 +22,13 @@ class NodeResourcesFit:
     weight = 1
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
+        # The common case first, from plain attributes and without a list of reasons: this runs for every node
+        # visited. Other resources (extended ones) take the general path below.
+        if (pod.only_cpu_memory and len(node.pods) < node.allocatable_pods
+                and (pod.cpu_request <= 0 or node.requested_cpu + pod.cpu_request <= node.allocatable_cpu)
+                and (pod.memory_request <= 0
+                     or node.requested_memory + pod.memory_request <= node.allocatable_memory)):
+            return SUCCESS
         reasons = []
         allocatable, requested = node.allocatable, node.requested
         if len(node.pods) + 1 > allocatable.get("pods", 0):
@@ -33,7 +40,6 @@ class NodeResourcesFit:
         return unschedulable(*reasons) if reasons else SUCCESS
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
-        allocatable = node.allocatable
-        cpu = _least_allocated(node.nonzero_cpu + pod.cpu, allocatable.get("cpu", 0))
-        memory = _least_allocated(node.nonzero_memory + pod.memory, allocatable.get("memory", 0))
+        cpu = _least_allocated(node.nonzero_cpu + pod.cpu, node.allocatable_cpu)
+        memory = _least_allocated(node.nonzero_memory + pod.memory, node.allocatable_memory)
         return (cpu + memory) // 2
