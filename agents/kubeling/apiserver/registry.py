@@ -414,7 +414,8 @@ class Registry:
             if uid and uid != current["metadata"]["uid"]:
                 raise errors.conflict("pods", "", name, "the UID in the binding does not match the pod")
             try:
-                self.store.update(pods, assign(meta.deep_copy(current)), int(current["metadata"]["resourceVersion"]))
+                expected = int(current["metadata"]["resourceVersion"])
+                self.store.update(pods, assign(current), expected)  # `_latest` gave us a copy of our own
                 return
             except errors.StatusError as exc:
                 if exc.reason != "Conflict" or "assigned" in exc.message or "deleted" in exc.message:
