@@ -426,6 +426,29 @@ SCHEMAS: dict[str, Struct] = {
 }
 
 
+def conforms(schema: Schema, value: Any) -> bool:
+    """Whether `value` has the types `schema` asks for: `type_errors` without the paths and causes, for the
+    common case of a well-typed object (it walks the object's fields, not the schema's)."""
+    if value is None:
+        return True
+    if isinstance(schema, str):
+        return _SCALAR_CHECKS[schema](value)
+    if isinstance(schema, Arr):
+        if not isinstance(value, list):
+            return False
+        return all(conforms(schema.items, item) for item in value)
+    if not isinstance(value, dict):
+        return False
+    if isinstance(schema, Map):
+        return all(conforms(schema.values, item) for item in value.values())
+    fields = schema.fields
+    for name, item in value.items():
+        sub = fields.get(name)
+        if sub is not None and not conforms(sub, item):
+            return False
+    return True
+
+
 def type_errors(schema: Schema, value: Any, path: str = "") -> Causes:
     """Walk `value` along `schema`; a null anywhere means "unset", as the Go decoder reads it."""
     if value is None:
@@ -1340,7 +1363,7 @@ def validate(rtype: ResourceType, obj: dict, old: dict | None = None) -> list[di
     if not isinstance(obj, dict):
         return [type_invalid("<root>", obj, "object")]
     schema = SCHEMAS.get(rtype.kind, _root())
-    if causes := type_errors(schema, obj):
+    if not conforms(schema, obj) and (causes := type_errors(schema, obj)):
         return causes
     causes = _object_meta(rtype, _d(obj.get("metadata")))
     causes += _CREATE.get(rtype.kind, lambda _obj: [])(obj)

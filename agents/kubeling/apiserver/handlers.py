@@ -111,7 +111,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
             raise errors.StatusError(405, f"the server does not allow this method on {target.rtype.plural}")
         body = read_body()
         access.admit_create(target.rtype, target.namespace, body)
-        created = registry().create(target.rtype, target.namespace, body, dry_run=_dry_run())
+        created = registry().create(target.rtype, target.namespace, body, dry_run=_dry_run(), owned=True)
         return render(target.rtype, created, 201)
     if target.name is None:
         if method == "DELETE":

@@ -70,8 +70,13 @@ class Registry:
 
     # Create
 
-    def create(self, rtype: ResourceType, namespace: str | None, body: Obj, *, dry_run: bool = False) -> Obj:
-        obj = self._check_body(rtype, namespace, body)
+    def create(self, rtype: ResourceType, namespace: str | None, body: Obj, *, dry_run: bool = False,
+               owned: bool = False) -> Obj:
+        """Create from `body`; `owned` says the caller hands `body` over (a freshly parsed request), so it is
+        changed in place instead of copied first."""
+        asked = body.get("metadata") if isinstance(body, dict) and isinstance(body.get("metadata"), dict) else {}
+        asked_name = str(asked.get("name") or asked.get("generateName") or "")
+        obj = self._check_body(rtype, namespace, body, copy=not owned)
         metadata = obj["metadata"]
         if not metadata.get("name") and metadata.get("generateName"):
             metadata["name"] = meta.generate_name(str(metadata["generateName"]))
@@ -93,8 +98,7 @@ class Registry:
         if rtype.kind == "Pod":
             default_toleration_seconds(obj, *self.toleration_seconds)
             if self.admit_pod is not None:
-                asked = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-                self.admit_pod(obj, str(asked.get("name") or asked.get("generateName") or ""))
+                self.admit_pod(obj, asked_name)
         strategies.prepare_create(rtype, obj)
         self._validate(rtype, obj, None)
         if dry_run:
@@ -107,10 +111,10 @@ class Registry:
                 continue  # another Service took the IP or port we picked; pick again
         raise errors.StatusError(500, "could not allocate a cluster IP or node port; try again")
 
-    def _check_body(self, rtype: ResourceType, namespace: str | None, body: Any) -> Obj:
+    def _check_body(self, rtype: ResourceType, namespace: str | None, body: Any, *, copy: bool = True) -> Obj:
         if not isinstance(body, dict):
             raise errors.bad_request(f"the body of a {rtype.kind} must be a JSON object")
-        obj = meta.deep_copy(body)
+        obj = meta.deep_copy(body) if copy else body
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if kind not in (None, "", rtype.kind):
             raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rtype.kind})")
