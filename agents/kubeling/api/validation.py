@@ -444,7 +444,10 @@ def conforms(schema: Schema, value: Any) -> bool:
     fields = schema.fields
     for name, item in value.items():
         sub = fields.get(name)
-        if sub is not None and not conforms(sub, item):
+        if sub is None or item is None:
+            continue
+        # Scalars checked here rather than by a call per field: most fields are scalars.
+        if not (_SCALAR_CHECKS[sub](item) if isinstance(sub, str) else conforms(sub, item)):
             return False
     return True
 
