@@ -98,6 +98,13 @@ def test_controller_managers_one_leader_and_failover(le_server: tuple[str, Path]
         wait_until(lambda: "started controllers" in leader.logs(), 5, "the leader's controllers")
         assert "started controllers" not in standby.logs()
         assert "replicaset" not in standby.logs().replace("--controllers=replicaset", "")
+        # Both answer /healthz, and /metrics in the Prometheus text format counts the leader's syncs.
+        for manager in managers:
+            health = requests.get(f"http://127.0.0.1:{manager.health_port}/healthz", timeout=5)
+            assert health.status_code == 200 and health.text == "ok"
+        metrics = requests.get(f"http://127.0.0.1:{leader.health_port}/metrics", timeout=5)
+        assert metrics.headers["Content-Type"].startswith("text/plain")
+        assert 'kubeling_controller_syncs_total{controller="replicaset",result="success"}' in metrics.text
 
         leader.kill()
         killed_at = time.monotonic()

@@ -168,3 +168,16 @@ def test_a_burst_never_over_commits_a_node(sched):
     for node in ("room-1", "room-2"):
         assert sum(1 for p in bound if p["spec"]["nodeName"] == node) == 10
     assert "2 Insufficient cpu" in scheduled_condition(refused[0])["message"]
+
+
+def test_pods_for_another_scheduler_are_left_alone(sched):
+    register_node(sched.url, "only")
+    sched.create_pod("ours", schedulerName="default-scheduler")
+    sched.create_pod("also-ours", schedulerName="kubeling")
+    sched.create_pod("theirs", schedulerName="someone-else")
+    assert sched.node_of("ours") == "only"
+    assert sched.node_of("also-ours") == "only"
+    time.sleep(2)  # the scheduler has had every chance to take it
+    theirs = sched.pod("theirs")
+    assert not theirs["spec"].get("nodeName")
+    assert not scheduled_condition(theirs)  # not even marked unschedulable: it is not ours to judge
