@@ -11,8 +11,7 @@ from typing import Any
 
 from kubeling.api import errors, tables
 from kubeling.api.resources import RESOURCES, ResourceType
-from kubeling.storage.etcd import prefix_end
-from kubeling.storage.store import Store, decode_kv
+from kubeling.storage.store import Store
 from kubeling.storage.watch import Event, Expired, WatchHub
 
 # Upstream holds a watch without timeoutSeconds for 30-60 minutes; kubectl get -w never reconnects, so keep it long.
@@ -43,10 +42,8 @@ class Watcher:
         for rtype in RESOURCES:
             if rtype.create_only:
                 continue  # nothing stored, nothing to watch
-            prefix = self.store.resource_prefix(rtype)
-            kvs, _, _, _ = self.store.etcd.range(prefix, prefix_end(prefix), revision=revision)
-            hub = WatchHub(self.store.etcd, prefix)
-            hub.start(revision + 1, {kv.key: decode_kv(kv) for kv in kvs})
+            hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype))
+            hub.start(revision)
             self.hubs[rtype.plural] = hub
 
     def cached(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:

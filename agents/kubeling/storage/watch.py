@@ -40,16 +40,23 @@ class Expired(Exception):
     """The watcher asked for, or fell behind to, history that is no longer available."""
 
 
-def to_event(raw: WatchEvent) -> Event:
-    """An event from a watch opened with prev_kv."""
+def to_event(raw: WatchEvent, previous: dict[str, Any] | None) -> Event:
+    """An object-level event; `previous` is the key's state before it, if known.
+
+    Upstream's DELETED event carries the object's last state, versioned at the deletion.
+    """
+    key, revision = raw.kv.key, raw.kv.mod_revision
     if raw.type == "DELETE":
-        prev = raw.prev_kv
-        obj = decode(prev.value, raw.kv.mod_revision) if prev else {"metadata": {}}
-        return Event("DELETED", raw.kv.key, raw.kv.mod_revision, obj, None)
-    obj = decode(raw.kv.value, raw.kv.mod_revision)
-    previous = decode(raw.prev_kv.value, raw.prev_kv.mod_revision) if raw.prev_kv else None
+        gone = dict(previous) if previous else {}
+        gone["metadata"] = {**gone.get("metadata", {}), "resourceVersion": str(revision)}
+        return Event("DELETED", key, revision, gone, None)
     kind = "ADDED" if raw.kv.version == 1 else "MODIFIED"
-    return Event(kind, raw.kv.key, raw.kv.mod_revision, obj, previous)
+    return Event(kind, key, revision, decode(raw.kv.value, revision), previous)
+
+
+def _previous_from_etcd(raw: WatchEvent) -> dict[str, Any] | None:
+    """The previous state etcd sent with an event, for a watch opened with prev_kv."""
+    return decode(raw.prev_kv.value, raw.prev_kv.mod_revision) if raw.prev_kv else None
 
 
 class WatchHub:
@@ -73,11 +80,9 @@ class WatchHub:
     def last_revision(self) -> int:
         return self._last_revision
 
-    def start(self, from_revision: int, initial: dict[str, dict[str, Any]] | None = None) -> None:
-        """Watch from `from_revision`; `initial` is the state at `from_revision - 1`, keyed by etcd key."""
-        self._complete_from = from_revision
-        self._last_revision = from_revision - 1
-        self._objects = dict(initial or {})
+    def start(self, revision: int) -> None:
+        """Read the prefix as of `revision`, then watch from the revision after it."""
+        self._reset(revision)
         self._thread = threading.Thread(target=self._run, name=f"watch {self.prefix}", daemon=True)
         self._thread.start()
 
@@ -101,7 +106,7 @@ class WatchHub:
             except Compacted:
                 # We fell behind etcd's history: nothing before now can be served from this buffer any more.
                 log.warning("watch on %s was compacted; restarting from the current revision", self.prefix)
-                self._restart()
+                self._reset(self.etcd.revision())
             except EtcdError as exc:
                 log.warning("watch on %s dropped (%s); reconnecting", self.prefix, exc)
             if self._stop.wait(delay):
@@ -111,7 +116,7 @@ class WatchHub:
     def _append(self, batch: list[WatchEvent]) -> None:
         with self._cond:
             for raw in batch:
-                event = self._event(raw)
+                event = to_event(raw, self._objects.get(raw.kv.key))
                 if event.type == "DELETED":
                     self._objects.pop(event.key, None)
                 else:
@@ -127,29 +132,17 @@ class WatchHub:
                 self._complete_from = dropped.revision + 1
             self._cond.notify_all()
 
-    def _event(self, raw: WatchEvent) -> Event:
-        """`raw` as an object-level event, its previous state taken from `_objects` (the caller holds the lock)."""
-        key, revision = raw.kv.key, raw.kv.mod_revision
-        previous = self._objects.get(key)
-        if raw.type == "DELETE":
-            # Upstream's DELETED event carries the last state, versioned at the deletion.
-            gone = dict(previous) if previous else {}
-            gone["metadata"] = {**gone.get("metadata", {}), "resourceVersion": str(revision)}
-            return Event("DELETED", key, revision, gone, None)
-        kind = "ADDED" if raw.kv.version == 1 else "MODIFIED"
-        return Event(kind, key, revision, decode(raw.kv.value, revision), previous)
-
-    def _restart(self) -> None:
-        """Start over from etcd's current state, reading it whole so that `_objects` stays complete."""
-        revision = self.etcd.revision()
+    def _reset(self, revision: int) -> None:
+        """Start over from the prefix's state at `revision`: the buffer empties and `_objects` is read whole."""
         kvs, _, _, _ = self.etcd.range(self.prefix, prefix_end(self.prefix), revision=revision)
+        objects = {kv.key: decode(kv.value, kv.mod_revision) for kv in kvs}
         with self._cond:
             self._dropped += len(self._events)
             self._events.clear()
             self._revisions.clear()
             self._complete_from = revision + 1
             self._last_revision = revision
-            self._objects = {kv.key: decode(kv.value, kv.mod_revision) for kv in kvs}
+            self._objects = objects
             self._cond.notify_all()
 
     def _position_after(self, revision: int) -> int:
@@ -191,7 +184,7 @@ class WatchHub:
         def read() -> None:
             try:
                 for batch in self.etcd.watch(self.prefix, after_revision + 1, stop):
-                    batches.put([to_event(raw) for raw in batch])
+                    batches.put([to_event(raw, _previous_from_etcd(raw)) for raw in batch])
             except Exception as exc:  # handed to the consumer, which decides what it means
                 batches.put(exc)
 
