@@ -31,6 +31,14 @@ def apiserver(cluster: tuple[Etcd, APIServer]) -> APIServer:
     return cluster[1]
 
 
+@pytest.fixture
+def private_apiserver(etcd: Etcd, apiserver: APIServer, tmp_path: Path) -> Iterator[APIServer]:
+    """An API server of the test's own on the shared etcd and prefix, so the test may stop and restart it."""
+    server = APIServer(etcd.url, tmp_path, prefix=apiserver.prefix).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session", params=sorted(KUBECTL_BINARIES))
 def kubectl(request: pytest.FixtureRequest, apiserver: APIServer, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
     """kubectl 1.32 and 1.20, each test runs once with each."""

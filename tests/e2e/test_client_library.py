@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,13 +25,6 @@ pytestmark = pytest.mark.e2e
 CONFIGMAPS = lookup("", "configmaps")
 EVENTS = lookup("", "events")
 
-
-@pytest.fixture
-def private_server(etcd: Any, apiserver: APIServer, tmp_path: Path) -> Any:
-    """An API server of its own on the shared etcd and prefix, so a test may stop and restart it."""
-    server = APIServer(etcd.url, tmp_path, prefix=apiserver.prefix).start()
-    yield server
-    server.stop()
 
 
 def make_namespace(client: Client) -> str:
@@ -62,8 +54,8 @@ def names(informer: Informer) -> set[str]:
     return {obj["metadata"]["name"] for obj in informer.store.list()}
 
 
-def test_informer_catches_up_after_its_server_restarts(private_server: APIServer, apiserver: APIServer) -> None:
-    client = Client(ClientConfig(server=private_server.url), retries=0)
+def test_informer_catches_up_after_its_server_restarts(private_apiserver: APIServer, apiserver: APIServer) -> None:
+    client = Client(ClientConfig(server=private_apiserver.url), retries=0)
     other = Client(ClientConfig(server=apiserver.url))
     ns = make_namespace(other)
     other.create(CONFIGMAPS, {"metadata": {"name": "kept"}}, ns)
@@ -75,10 +67,10 @@ def test_informer_catches_up_after_its_server_restarts(private_server: APIServer
         assert informer.wait_for_sync(10)
         assert names(informer) == {"kept", "gone"}
 
-        private_server.stop()  # the watch stream drops; meanwhile the world moves on through another server
+        private_apiserver.stop()  # the watch stream drops; meanwhile the world moves on through another server
         other.delete(CONFIGMAPS, "gone", ns)
         other.create(CONFIGMAPS, {"metadata": {"name": "new"}}, ns)
-        private_server.start()
+        private_apiserver.start()
 
         wait_until(lambda: names(informer) == {"kept", "new"}, 20, "the informer to catch up")
         assert ("delete", "gone") in recorder.seen and ("add", "new") in recorder.seen
@@ -88,11 +80,11 @@ def test_informer_catches_up_after_its_server_restarts(private_server: APIServer
         informer.stop()
 
 
-def test_informer_relists_when_its_watch_gets_410(private_server: APIServer, apiserver: APIServer, etcd: Any,
+def test_informer_relists_when_its_watch_gets_410(private_apiserver: APIServer, apiserver: APIServer, etcd: Any,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     """The list's resourceVersion is compacted away before the watch starts: the watch gets 410 Expired, and the
     informer lists again instead of missing what happened in between."""
-    client = Client(ClientConfig(server=private_server.url))
+    client = Client(ClientConfig(server=private_apiserver.url))
     other = Client(ClientConfig(server=apiserver.url))
     ns = make_namespace(other)
     other.create(CONFIGMAPS, {"metadata": {"name": "first"}}, ns)
@@ -105,11 +97,11 @@ def test_informer_relists_when_its_watch_gets_410(private_server: APIServer, api
             listed.set()
             # A server restarted after this list only has etcd to resume the watch from, and etcd has
             # compacted the list's revision.
-            private_server.stop()
+            private_apiserver.stop()
             other.create(CONFIGMAPS, {"metadata": {"name": "missed"}}, ns)
             other.create(CONFIGMAPS, {"metadata": {"name": "also-missed"}}, ns)
             compact(etcd.url)  # at the last write: the first one after the list is history now
-            private_server.start()
+            private_apiserver.start()
         return result
 
     client.list_all = list_then_lose_history  # type: ignore[method-assign]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,12 +18,6 @@ pytestmark = pytest.mark.e2e
 NAMESPACES = lookup("", "namespaces")
 CONFIGMAPS = lookup("", "configmaps")
 
-
-@pytest.fixture
-def private_server(etcd: Any, apiserver: APIServer, tmp_path: Path) -> Any:
-    server = APIServer(etcd.url, tmp_path, prefix=apiserver.prefix).start()
-    yield server
-    server.stop()
 
 
 def test_verbs_selectors_and_status_errors(apiserver: APIServer) -> None:
@@ -76,22 +68,22 @@ def test_watch_streams_while_calls_go_on(apiserver: APIServer) -> None:
     assert seen == [("ADDED", "w0"), ("ADDED", "w1"), ("ADDED", "w2")]
 
 
-def test_a_restarted_server_is_reconnected_to_without_an_error(private_server: APIServer) -> None:
-    client = Client(ClientConfig(server=private_server.url), retries=0)  # no retry may hide a failure
+def test_a_restarted_server_is_reconnected_to_without_an_error(private_apiserver: APIServer) -> None:
+    client = Client(ClientConfig(server=private_apiserver.url), retries=0)  # no retry may hide a failure
     assert client.get(NAMESPACES, "default")["metadata"]["name"] == "default"
-    private_server.stop()
+    private_apiserver.stop()
     with pytest.raises(errors.Unavailable):
         client.get(NAMESPACES, "default")
-    private_server.start()
+    private_apiserver.start()
     assert client.get(NAMESPACES, "default")["metadata"]["name"] == "default"
     assert client.get(NAMESPACES, "kube-system")["metadata"]["name"] == "kube-system"
 
 
-def test_retries_ride_out_a_restart(private_server: APIServer) -> None:
-    client = Client(ClientConfig(server=private_server.url), retries=8)
+def test_retries_ride_out_a_restart(private_apiserver: APIServer) -> None:
+    client = Client(ClientConfig(server=private_apiserver.url), retries=8)
     client.get(NAMESPACES, "default")
-    private_server.stop()
-    restart = threading.Timer(0.5, private_server.start)
+    private_apiserver.stop()
+    restart = threading.Timer(0.5, private_apiserver.start)
     restart.start()
     try:
         assert client.get(NAMESPACES, "default")["metadata"]["name"] == "default"
