@@ -17,11 +17,22 @@ import dataclasses
 import select
 import socket
 import ssl
+from collections.abc import Iterator
 from typing import Any
 
 
 class ConnectFailed(OSError):
     """The connection could not be made (refused, unreachable, timed out, or its TLS handshake failed)."""
+
+
+@dataclasses.dataclass
+class _Head:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    length: int | None = None
+    chunked: bool = False
+    close: bool = False
 
 
 @dataclasses.dataclass
@@ -67,10 +78,59 @@ class Connection:
         self.sock.sendall(b"%s %s HTTP/1.1\r\n%s%s%s\r\n%s"
                           % (method.encode(), target.encode(), self.host_header, headers, length, body or b""))
         try:
-            return self._response(method)
+            head = self._head()
+            response = Response(head.status, head.reason, head.headers, self._body(method, head))
         except ValueError as exc:  # a number that does not parse: not the HTTP we expect
             self.close()
             raise ConnectionError(f"bad HTTP response from {self.host}:{self.port}: {exc}") from exc
+        if head.close:
+            self.close()
+        return response
+
+    def stream(self, method: str, target: str, headers: bytes, body: bytes | None, *,
+               connect_timeout: float | None) -> tuple[Response, Iterator[bytes]]:
+        """Send one request whose response is a long-lived stream (a watch): its head, and its body piece by piece.
+
+        The pieces come as the server sends them (a chunk each, for a chunked body), with no read timeout. A
+        response that is not 200 is read whole into the returned Response's body instead, with no pieces. The
+        connection belongs to the stream: it is closed when the pieces end or their iterator is closed.
+        """
+        try:
+            head = self._start(method, target, headers, body, connect_timeout=connect_timeout)
+        except ValueError as exc:
+            self.close()
+            raise ConnectionError(f"bad HTTP response from {self.host}:{self.port}: {exc}") from exc
+        if head.status != 200:
+            response = Response(head.status, head.reason, head.headers, self._body(method, head))
+            self.close()
+            return response, iter(())
+        return Response(head.status, head.reason, head.headers, b""), self._pieces(head)
+
+    def _start(self, method: str, target: str, headers: bytes, body: bytes | None, *,
+                     connect_timeout: float | None) -> _Head:
+        if self.sock is None:
+            self._connect(connect_timeout)
+        assert self.sock is not None
+        self.sock.settimeout(None)
+        self.timeout = None
+        self.sock.sendall(b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n%s"
+                          % (method.encode(), target.encode(), self.host_header, headers, len(body or b""),
+                             body or b""))
+        return self._head()
+
+    def _pieces(self, head: _Head) -> Iterator[bytes]:
+        try:
+            if head.chunked:
+                while size := int(self._line().split(b";", 1)[0], 16):
+                    yield self._exactly(size)
+                    self._line()  # the CRLF after each chunk
+            else:
+                while piece := self.reader.read1(65536):
+                    yield piece
+        except ValueError as exc:
+            raise ConnectionError(f"bad HTTP chunk from {self.host}:{self.port}: {exc}") from exc
+        finally:
+            self.close()
 
     def _connect(self, timeout: float | None) -> None:
         try:
@@ -89,36 +149,34 @@ class Connection:
             raise ConnectionError(f"{self.host}:{self.port} closed the connection")
         return line
 
-    def _response(self, method: str) -> Response:
+    def _head(self) -> _Head:
         version, status, reason = [*self._line().split(None, 2), b"", b""][:3]
         if not version.startswith(b"HTTP/"):
             self.close()
             raise ConnectionError(f"not an HTTP response from {self.host}:{self.port}: {version[:40]!r}")
-        headers = []
-        length, chunked, close = None, False, version == b"HTTP/1.0"
+        head = _Head(int(status), reason.strip().decode("latin-1"), [], close=version == b"HTTP/1.0")
         while (line := self._line()) not in (b"\r\n", b"\n"):
             name, _, value = line.partition(b":")
             name, value = name.strip(), value.strip()
-            headers.append((name.decode("latin-1"), value.decode("latin-1")))
+            head.headers.append((name.decode("latin-1"), value.decode("latin-1")))
             lowered = name.lower()
             if lowered == b"content-length":
-                length = int(value)
+                head.length = int(value)
             elif lowered == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
+                head.chunked = b"chunked" in value.lower()
             elif lowered == b"connection":
-                close = value.lower() == b"close"
-        code = int(status)
-        if method == "HEAD" or code in (204, 304) or 100 <= code < 200:
-            body = b""
-        elif chunked:
-            body = self._chunked()
-        elif length is not None:
-            body = self._exactly(length)
-        else:
-            body, close = self.reader.read(), True  # delimited by the end of the connection
-        if close:
-            self.close()
-        return Response(code, reason.strip().decode("latin-1"), headers, body)
+                head.close = value.lower() == b"close"
+        return head
+
+    def _body(self, method: str, head: _Head) -> bytes:
+        if method == "HEAD" or head.status in (204, 304) or 100 <= head.status < 200:
+            return b""
+        if head.chunked:
+            return self._chunked()
+        if head.length is not None:
+            return self._exactly(head.length)
+        head.close = True
+        return self.reader.read()  # delimited by the end of the connection
 
     def _exactly(self, size: int) -> bytes:
         data = self.reader.read(size)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from flask import Blueprint, Response, current_app, request
 
+from kubeling import fastjson
 from kubeling.api import errors, protobuf, selectors, tables
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.apiserver import access, logs, watch
@@ -153,7 +154,7 @@ def read_body(raw: bytes | None = None) -> Any:
         if content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
             parsed = yaml.safe_load(data)
         else:
-            parsed = json.loads(data)
+            parsed = fastjson.loads(data)
     except (ValueError, yaml.YAMLError) as exc:
         raise errors.bad_request(f"the body of the request could not be decoded: {_first_line(exc)}") from exc
     if not isinstance(parsed, dict):
@@ -213,7 +214,7 @@ def wants_table() -> str | None:
 
 
 def _json(obj: Any, status: int = 200) -> Response:
-    return Response(json.dumps(obj, separators=(",", ":")), status=status, mimetype="application/json")
+    return Response(fastjson.dumps(obj), status=status, mimetype="application/json")
 
 
 def render(rtype: ResourceType, obj: dict[str, Any], status: int = 200) -> Response:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kubeling import fastjson
 from kubeling.api import errors, tables
 from kubeling.api.resources import RESOURCES, ResourceType
 from kubeling.storage.store import Store
@@ -163,7 +163,7 @@ def _filtered(
 
 
 def _line(kind: str, obj: dict[str, Any]) -> bytes:
-    return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+    return fastjson.dumps({"type": kind, "object": obj}) + b"\n"
 
 
 def _encoder(rtype: ResourceType, options: WatchOptions) -> Callable[[str, dict[str, Any]], bytes]:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kubeling import fastjson
 from kubeling.api import errors
 from kubeling.api.resources import ResourceType
 from kubeling.storage.etcd import Compacted, Compare, Delete, EtcdClient, KeyValue, Put, prefix_end
@@ -35,11 +36,11 @@ def encode(obj: dict[str, Any]) -> bytes:
     meta = obj.get("metadata", {})
     if "resourceVersion" in meta:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return fastjson.dumps(obj)
 
 
 def decode(value: bytes, revision: int) -> dict[str, Any]:
-    obj = json.loads(value)
+    obj = fastjson.loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return obj
 
@@ -204,7 +205,7 @@ class Store:
         """Read, mutate, compare-and-swap; on a conflict read again and retry (for writes that carry no RV)."""
         for _ in range(attempts):
             current = self.get(rtype, namespace, name)
-            updated = mutate(json.loads(json.dumps(current)))
+            updated = mutate(fastjson.loads(fastjson.dumps(current)))
             try:
                 return self.update(rtype, updated, int(current["metadata"]["resourceVersion"]))
             except errors.StatusError as exc:
