@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import select
 import socket
 import ssl
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,7 +31,7 @@ class ConnectFailed(OSError):
 class _Head:
     status: int
     reason: str
-    headers: list[tuple[str, str]]
+    lines: list[bytes]  # the header lines as received
     length: int | None = None
     chunked: bool = False
     close: bool = False
@@ -39,8 +41,17 @@ class _Head:
 class Response:
     status: int
     reason: str
-    headers: list[tuple[str, str]]
+    lines: list[bytes]
     body: bytes
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """(name, value) pairs, in the order received."""
+        pairs = []
+        for line in self.lines:
+            name, _, value = line.partition(b":")
+            pairs.append((name.strip().decode("latin-1"), value.strip().decode("latin-1")))
+        return pairs
 
 
 class Connection:
@@ -71,15 +82,14 @@ class Connection:
             self._connect(timeout if connect_timeout is None else connect_timeout)
         assert self.sock is not None
         if timeout != self.timeout:
-            self.sock.settimeout(timeout)
-            self.timeout = timeout
+            self._set_timeout(timeout)
         length = b"" if body is None and method in ("GET", "HEAD", "DELETE") else (
             b"Content-Length: %d\r\n" % len(body or b""))
-        self.sock.sendall(b"%s %s HTTP/1.1\r\n%s%s%s\r\n%s"
-                          % (method.encode(), target.encode(), self.host_header, headers, length, body or b""))
+        self._send(b"%s %s HTTP/1.1\r\n%s%s%s\r\n%s"
+                   % (method.encode(), target.encode(), self.host_header, headers, length, body or b""))
         try:
             head = self._head()
-            response = Response(head.status, head.reason, head.headers, self._body(method, head))
+            response = Response(head.status, head.reason, head.lines, self._body(method, head))
         except ValueError as exc:  # a number that does not parse: not the HTTP we expect
             self.close()
             raise ConnectionError(f"bad HTTP response from {self.host}:{self.port}: {exc}") from exc
@@ -101,21 +111,19 @@ class Connection:
             self.close()
             raise ConnectionError(f"bad HTTP response from {self.host}:{self.port}: {exc}") from exc
         if head.status != 200:
-            response = Response(head.status, head.reason, head.headers, self._body(method, head))
+            response = Response(head.status, head.reason, head.lines, self._body(method, head))
             self.close()
             return response, iter(())
-        return Response(head.status, head.reason, head.headers, b""), self._pieces(head)
+        return Response(head.status, head.reason, head.lines, b""), self._pieces(head)
 
     def _start(self, method: str, target: str, headers: bytes, body: bytes | None, *,
                      connect_timeout: float | None) -> _Head:
         if self.sock is None:
             self._connect(connect_timeout)
         assert self.sock is not None
-        self.sock.settimeout(None)
-        self.timeout = None
-        self.sock.sendall(b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n%s"
-                          % (method.encode(), target.encode(), self.host_header, headers, len(body or b""),
-                             body or b""))
+        self._set_timeout(None)
+        self._send(b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n%s"
+                   % (method.encode(), target.encode(), self.host_header, headers, len(body or b""), body or b""))
         return self._head()
 
     def _pieces(self, head: _Head) -> Iterator[bytes]:
@@ -140,7 +148,23 @@ class Connection:
                 sock = self.tls.wrap_socket(sock, server_hostname=self.host)
         except OSError as exc:
             raise ConnectFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
-        self.sock, self.reader, self.timeout = sock, sock.makefile("rb"), timeout
+        self.sock, self.reader = sock, SocketReader(sock)
+        self._set_timeout(timeout)
+
+    def _send(self, data: bytes) -> None:
+        assert self.sock is not None
+        try:
+            self.sock.sendall(data)
+        except BlockingIOError as exc:  # SO_SNDTIMEO ran out
+            raise TimeoutError("timed out") from exc
+
+    def _set_timeout(self, timeout: float | None) -> None:
+        assert self.sock is not None
+        if isinstance(self.sock, ssl.SSLSocket):
+            self.sock.settimeout(timeout)  # TLS reads do not poll first: nothing to gain from kernel timeouts
+        else:
+            set_kernel_timeout(self.sock, timeout)
+        self.timeout = timeout
 
     def _line(self) -> bytes:
         line = self.reader.readline(65537)
@@ -154,18 +178,18 @@ class Connection:
         if not version.startswith(b"HTTP/"):
             self.close()
             raise ConnectionError(f"not an HTTP response from {self.host}:{self.port}: {version[:40]!r}")
-        head = _Head(int(status), reason.strip().decode("latin-1"), [], close=version == b"HTTP/1.0")
+        lines = []
         while (line := self._line()) not in (b"\r\n", b"\n"):
-            name, _, value = line.partition(b":")
-            name, value = name.strip(), value.strip()
-            head.headers.append((name.decode("latin-1"), value.decode("latin-1")))
-            lowered = name.lower()
-            if lowered == b"content-length":
-                head.length = int(value)
-            elif lowered == b"transfer-encoding":
-                head.chunked = b"chunked" in value.lower()
-            elif lowered == b"connection":
-                head.close = value.lower() == b"close"
+            lines.append(line)
+        head = _Head(int(status), reason.strip().decode("latin-1"), lines, close=version == b"HTTP/1.0")
+        # Only three headers matter to the exchange: find them in the lowered block rather than splitting every line.
+        block = b"\n" + b"".join(lines).lower()
+        if (value := _header(block, b"content-length")) is not None:
+            head.length = int(value)
+        if (value := _header(block, b"transfer-encoding")) is not None:
+            head.chunked = b"chunked" in value
+        if (value := _header(block, b"connection")) is not None:
+            head.close = value == b"close"
         return head
 
     def _body(self, method: str, head: _Head) -> bytes:
@@ -193,6 +217,126 @@ class Connection:
         while self._line() not in (b"\r\n", b"\n"):
             pass  # trailers
         return b"".join(chunks)
+
+
+class SocketReader:
+    """A buffered reader over a socket, with a `readline` that is one `find` on the buffer.
+
+    The API server reads requests through it (cheroot's own reader is `_pyio`'s pure-Python BufferedReader: every
+    header line cost eight or nine Python calls, about a tenth of what a small request cost the server), and
+    Connection reads responses. It keeps a bytearray and hands out slices of it; large bodies are read straight
+    from the socket in chunks, not through the buffer. On a socket with kernel_timeouts, a recv that times out
+    raises TimeoutError("timed out") as a socket with a Python timeout would.
+    """
+
+    def __init__(self, sock: Any, bufsize: int = io.DEFAULT_BUFFER_SIZE) -> None:
+        self.sock = sock
+        self.bufsize = max(bufsize, 8192)
+        self.buf = bytearray()
+        self.pos = 0
+        self.bytes_read = 0
+        self.closed = False
+
+    def has_data(self) -> bool:
+        return self.pos < len(self.buf)
+
+    def _recv(self, size: int) -> bytes:
+        try:
+            return self.sock.recv(size)
+        except BlockingIOError as exc:  # SO_RCVTIMEO ran out (see kernel_timeouts)
+            raise TimeoutError("timed out") from exc
+
+    def _fill(self) -> bool:
+        data = self._recv(self.bufsize)
+        if not data:
+            return False
+        if self.pos:
+            del self.buf[:self.pos]
+            self.pos = 0
+        self.buf += data
+        return True
+
+    def readline(self, size: int | None = -1) -> bytes:
+        limit = -1 if size is None else size
+        end = self.buf.find(b"\n", self.pos)
+        while end < 0 and (limit < 0 or len(self.buf) - self.pos < limit):
+            searched = len(self.buf) - self.pos  # no newline in these; _fill may move them to the front
+            if not self._fill():
+                break
+            end = self.buf.find(b"\n", self.pos + searched)
+        stop = end + 1 if end >= 0 else len(self.buf)
+        if limit >= 0:
+            stop = min(stop, self.pos + limit)
+        line = bytes(self.buf[self.pos:stop])
+        self.pos = stop
+        self.bytes_read += len(line)
+        return line
+
+    def read1(self, size: int) -> bytes:
+        """What is buffered, or else what one recv brings (b"" at the end of the stream)."""
+        if not self.has_data() and not self._fill():
+            return b""
+        data = bytes(self.buf[self.pos:self.pos + size])
+        self.pos += len(data)
+        self.bytes_read += len(data)
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        buffered = len(self.buf) - self.pos
+        if size is None or size < 0:
+            while self._fill():
+                pass
+            size = buffered = len(self.buf) - self.pos
+        if size <= buffered:
+            data = bytes(self.buf[self.pos:self.pos + size])
+            self.pos += size
+        else:
+            chunks = [bytes(self.buf[self.pos:])]
+            self.buf.clear()
+            self.pos = 0
+            missing = size - buffered
+            while missing > 0:
+                chunk = self._recv(min(missing, 65536))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                missing -= len(chunk)
+            data = b"".join(chunks)
+        self.bytes_read += len(data)
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def kernel_timeouts(sock: socket.socket) -> None:
+    """Make a plain TCP `sock` blocking, its timeout enforced by the kernel (SO_RCVTIMEO, SO_SNDTIMEO), not Python.
+
+    For a socket with a timeout, Python polls before every recv and send, releasing the GIL around the poll and
+    again around the call. Under load each release can hand the GIL to another thread and make this one wait for
+    it back: about ten futex calls per request here. A blocking socket does one call; a recv that times out then
+    fails with EAGAIN, which SocketReader reports as the usual "timed out".
+    """
+    set_kernel_timeout(sock, sock.gettimeout())
+
+
+def set_kernel_timeout(sock: socket.socket, timeout: float | None) -> None:
+    """Block with a kernel timeout of `timeout` seconds (None: wait for ever)."""
+    sock.settimeout(None)
+    seconds = timeout or 0.0
+    micros = int(seconds % 1 * 1_000_000) or (1 if 0 < seconds < 1 else 0)  # (0, 0) would mean no timeout
+    interval = struct.pack("ll", int(seconds), micros)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, interval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, interval)
+
+
+def _header(block: bytes, name: bytes) -> bytes | None:
+    """The value of header `name` (lower case) in `block`: the header lines lowered and joined, after a newline."""
+    start = block.find(b"\n" + name + b":")
+    if start < 0:
+        return None
+    start += len(name) + 2
+    return block[start:block.index(b"\n", start)].strip()
 
 
 def closed_by_peer(sock: Any) -> bool:

@@ -10,9 +10,12 @@ verdict from the request's environ.
 from __future__ import annotations
 
 import contextlib
+import email.utils
+import functools
 import io
 import logging
 import select
+import socket
 import time
 from typing import Any
 
@@ -23,6 +26,7 @@ from cheroot.ssl.pyopenssl import pyOpenSSLAdapter
 from OpenSSL import SSL
 
 from kubeling.apiserver.authn import LISTENER, PEER_CERTIFICATE, PeerCertificate
+from kubeling.httpconn import SocketReader, kernel_timeouts
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +239,8 @@ class CoalescingRequest(HTTPRequest):
     """
 
     def send_headers(self) -> None:
+        if not any(name.lower() == b"date" for name, _ in self.outheaders):
+            self.outheaders.append((b"Date", _http_date(int(time.time()))))  # cheroot would format it anew each time
         writer = self.conn.wfile
         writer.write = writer._write_buf.extend  # held until the next real write flushes the buffer
         try:
@@ -248,77 +254,9 @@ class CoalescingRequest(HTTPRequest):
             self.conn.wfile.flush()  # a response without a body: its head is all there is
 
 
-class SocketReader:
-    """The buffered reader cheroot reads requests through, with a `readline` that is one `find` on the buffer.
-
-    cheroot's own reader is `_pyio`'s pure-Python BufferedReader: every header line costs eight or nine Python
-    calls, about a tenth of what a small request costs the server. This one keeps a bytearray and hands out
-    slices of it. Large bodies are read straight from the socket in chunks, not through the buffer.
-    """
-
-    def __init__(self, sock: Any, bufsize: int = io.DEFAULT_BUFFER_SIZE) -> None:
-        self.sock = sock
-        self.bufsize = max(bufsize, 8192)
-        self.buf = bytearray()
-        self.pos = 0
-        self.bytes_read = 0
-        self.closed = False
-
-    def has_data(self) -> bool:
-        return self.pos < len(self.buf)
-
-    def _fill(self) -> bool:
-        data = self.sock.recv(self.bufsize)
-        if not data:
-            return False
-        if self.pos:
-            del self.buf[:self.pos]
-            self.pos = 0
-        self.buf += data
-        return True
-
-    def readline(self, size: int | None = -1) -> bytes:
-        limit = -1 if size is None else size
-        end = self.buf.find(b"\n", self.pos)
-        while end < 0 and (limit < 0 or len(self.buf) - self.pos < limit):
-            searched = len(self.buf) - self.pos  # no newline in these; _fill may move them to the front
-            if not self._fill():
-                break
-            end = self.buf.find(b"\n", self.pos + searched)
-        stop = end + 1 if end >= 0 else len(self.buf)
-        if limit >= 0:
-            stop = min(stop, self.pos + limit)
-        line = bytes(self.buf[self.pos:stop])
-        self.pos = stop
-        self.bytes_read += len(line)
-        return line
-
-    def read(self, size: int | None = -1) -> bytes:
-        buffered = len(self.buf) - self.pos
-        if size is None or size < 0:
-            while self._fill():
-                pass
-            size = buffered = len(self.buf) - self.pos
-        if size <= buffered:
-            data = bytes(self.buf[self.pos:self.pos + size])
-            self.pos += size
-        else:
-            chunks = [bytes(self.buf[self.pos:])]
-            self.buf.clear()
-            self.pos = 0
-            missing = size - buffered
-            while missing > 0:
-                chunk = self.sock.recv(min(missing, 65536))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                missing -= len(chunk)
-            data = b"".join(chunks)
-        self.bytes_read += len(data)
-        return data
-
-    def close(self) -> None:
-        self.closed = True
+@functools.lru_cache(maxsize=1)
+def _http_date(second: int) -> bytes:
+    return email.utils.formatdate(second, usegmt=True).encode("latin-1")
 
 
 class LingeringConnection(HTTPConnection):
@@ -334,6 +272,8 @@ class LingeringConnection(HTTPConnection):
     RequestHandlerClass = CoalescingRequest
 
     def __init__(self, server: Any, sock: Any, makefile: Any = MakeFile) -> None:
+        if isinstance(sock, socket.socket):
+            kernel_timeouts(sock)
         super().__init__(server, sock, makefile)
         self.rfile.close()  # cheroot's reader: only lets go of the socket, which stays open
         self.rfile = SocketReader(sock, self.rbufsize)
