@@ -59,7 +59,7 @@ class Connection:
         self.host, self.port, self.tls = host, port, tls
         self.host_header = f"Host: {host}:{port}\r\n".encode()
         self.sock: socket.socket | None = None
-        self.reader: Any = None
+        self.reader: SocketReader | None = None
         self.timeout: float | None = None
 
     def close(self) -> None:
@@ -117,7 +117,7 @@ class Connection:
         return Response(head.status, head.reason, head.lines, b""), self._pieces(head)
 
     def _start(self, method: str, target: str, headers: bytes, body: bytes | None, *,
-                     connect_timeout: float | None) -> _Head:
+               connect_timeout: float | None) -> _Head:
         if self.sock is None:
             self._connect(connect_timeout)
         assert self.sock is not None
