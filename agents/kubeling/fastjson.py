@@ -15,10 +15,9 @@ from typing import Any
 
 import orjson
 
-JSONDecodeError = orjson.JSONDecodeError  # a ValueError, like json's
-
 
 def loads(data: bytes | str) -> Any:
+    """Parse JSON; bad input raises a ValueError (orjson.JSONDecodeError), as json's does."""
     return orjson.loads(data)
 
 

@@ -83,16 +83,10 @@ class Connection:
         assert self.sock is not None
         if timeout != self.timeout:
             self._set_timeout(timeout)
-        length = b"" if body is None and method in ("GET", "HEAD", "DELETE") else (
-            b"Content-Length: %d\r\n" % len(body or b""))
-        self._send(b"%s %s HTTP/1.1\r\n%s%s%s\r\n%s"
-                   % (method.encode(), target.encode(), self.host_header, headers, length, body or b""))
-        try:
+        self._send_request(method, target, headers, body)
+        with self._parsing():
             head = self._head()
             response = Response(head.status, head.reason, head.lines, self._body(method, head))
-        except ValueError as exc:  # a number that does not parse: not the HTTP we expect
-            self.close()
-            raise ConnectionError(f"bad HTTP response from {self.host}:{self.port}: {exc}") from exc
         if head.close:
             self.close()
         return response
@@ -105,40 +99,45 @@ class Connection:
         response that is not 200 is read whole into the returned Response's body instead, with no pieces. The
         connection belongs to the stream: it is closed when the pieces end or their iterator is closed.
         """
-        try:
-            head = self._start(method, target, headers, body, connect_timeout=connect_timeout)
-        except ValueError as exc:
-            self.close()
-            raise ConnectionError(f"bad HTTP response from {self.host}:{self.port}: {exc}") from exc
-        if head.status != 200:
-            response = Response(head.status, head.reason, head.lines, self._body(method, head))
-            self.close()
-            return response, iter(())
-        return Response(head.status, head.reason, head.lines, b""), self._pieces(head)
-
-    def _start(self, method: str, target: str, headers: bytes, body: bytes | None, *,
-               connect_timeout: float | None) -> _Head:
         if self.sock is None:
             self._connect(connect_timeout)
-        assert self.sock is not None
         self._set_timeout(None)
-        self._send(b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n%s"
-                   % (method.encode(), target.encode(), self.host_header, headers, len(body or b""), body or b""))
-        return self._head()
+        self._send_request(method, target, headers, body)
+        with self._parsing():
+            head = self._head()
+            if head.status != 200:
+                response = Response(head.status, head.reason, head.lines, self._body(method, head))
+                self.close()
+                return response, iter(())
+        return Response(head.status, head.reason, head.lines, b""), self._pieces(head)
 
     def _pieces(self, head: _Head) -> Iterator[bytes]:
         try:
-            if head.chunked:
-                while size := int(self._line().split(b";", 1)[0], 16):
-                    yield self._exactly(size)
-                    self._line()  # the CRLF after each chunk
-            else:
-                while piece := self.reader.read1(65536):
-                    yield piece
-        except ValueError as exc:
-            raise ConnectionError(f"bad HTTP chunk from {self.host}:{self.port}: {exc}") from exc
+            with self._parsing():
+                if head.chunked:
+                    while size := int(self._line().split(b";", 1)[0], 16):
+                        yield self._exactly(size)
+                        self._line()  # the CRLF after each chunk
+                else:
+                    while piece := self.reader.read1(65536):
+                        yield piece
         finally:
             self.close()
+
+    @contextlib.contextmanager
+    def _parsing(self) -> Iterator[None]:
+        """Read a response: a number that does not parse means it is not the HTTP we expect."""
+        try:
+            yield
+        except ValueError as exc:
+            self.close()
+            raise ConnectionError(f"bad HTTP response from {self.host}:{self.port}: {exc}") from exc
+
+    def _send_request(self, method: str, target: str, headers: bytes, body: bytes | None) -> None:
+        length = b"" if body is None and method in ("GET", "HEAD", "DELETE") else (
+            b"Content-Length: %d\r\n" % len(body or b""))
+        self._send(b"%s %s HTTP/1.1\r\n%s%s%s\r\n%s"
+                   % (method.encode(), target.encode(), self.host_header, headers, length, body or b""))
 
     def _connect(self, timeout: float | None) -> None:
         try:
@@ -225,7 +224,7 @@ class SocketReader:
     The API server reads requests through it (cheroot's own reader is `_pyio`'s pure-Python BufferedReader: every
     header line cost eight or nine Python calls, about a tenth of what a small request cost the server), and
     Connection reads responses. It keeps a bytearray and hands out slices of it; large bodies are read straight
-    from the socket in chunks, not through the buffer. On a socket with kernel_timeouts, a recv that times out
+    from the socket in chunks, not through the buffer. On a socket with set_kernel_timeout, a recv that times out
     raises TimeoutError("timed out") as a socket with a Python timeout would.
     """
 
@@ -243,7 +242,7 @@ class SocketReader:
     def _recv(self, size: int) -> bytes:
         try:
             return self.sock.recv(size)
-        except BlockingIOError as exc:  # SO_RCVTIMEO ran out (see kernel_timeouts)
+        except BlockingIOError as exc:  # SO_RCVTIMEO ran out (see set_kernel_timeout)
             raise TimeoutError("timed out") from exc
 
     def _fill(self) -> bool:
@@ -309,22 +308,17 @@ class SocketReader:
         self.closed = True
 
 
-def kernel_timeouts(sock: socket.socket) -> None:
-    """Make a plain TCP `sock` blocking, its timeout enforced by the kernel (SO_RCVTIMEO, SO_SNDTIMEO), not Python.
-
-    For a socket with a timeout, Python polls before every recv and send, releasing the GIL around the poll and
-    again around the call. Under load each release can hand the GIL to another thread and make this one wait for
-    it back: about ten futex calls per request here. A blocking socket does one call; a recv that times out then
-    fails with EAGAIN, which SocketReader reports as the usual "timed out".
-    """
-    set_kernel_timeout(sock, sock.gettimeout())
-
-
 def set_kernel_timeout(sock: socket.socket, timeout: float | None) -> None:
-    """Block with a kernel timeout of `timeout` seconds (None: wait for ever)."""
+    """Make a plain TCP `sock` blocking, with a timeout of `timeout` seconds (None: none) that the kernel enforces.
+
+    For a socket with a Python timeout, Python polls before every recv and send, releasing the GIL around the poll
+    and again around the call. Under load each release can hand the GIL to another thread and make this one wait
+    for it back. A blocking socket does one call; when SO_RCVTIMEO or SO_SNDTIMEO runs out the call fails with
+    EAGAIN, which SocketReader and Connection report as the usual TimeoutError("timed out").
+    """
     sock.settimeout(None)
-    seconds = timeout or 0.0
-    micros = int(seconds % 1 * 1_000_000) or (1 if 0 < seconds < 1 else 0)  # (0, 0) would mean no timeout
+    seconds, fraction = divmod(timeout or 0.0, 1)
+    micros = max(int(fraction * 1_000_000), 1) if timeout else 0  # (0, 0) would mean no timeout at all
     interval = struct.pack("ll", int(seconds), micros)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, interval)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, interval)

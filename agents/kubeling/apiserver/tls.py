@@ -26,7 +26,7 @@ from cheroot.ssl.pyopenssl import pyOpenSSLAdapter
 from OpenSSL import SSL
 
 from kubeling.apiserver.authn import LISTENER, PEER_CERTIFICATE, PeerCertificate
-from kubeling.httpconn import SocketReader, kernel_timeouts
+from kubeling.httpconn import SocketReader, set_kernel_timeout
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ class LingeringConnection(HTTPConnection):
 
     def __init__(self, server: Any, sock: Any, makefile: Any = MakeFile) -> None:
         if isinstance(sock, socket.socket):
-            kernel_timeouts(sock)
+            set_kernel_timeout(sock, sock.gettimeout())
         super().__init__(server, sock, makefile)
         self.rfile.close()  # cheroot's reader: only lets go of the socket, which stays open
         self.rfile = SocketReader(sock, self.rbufsize)
