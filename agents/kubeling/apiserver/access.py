@@ -56,15 +56,16 @@ def install(app: Flask, authenticator: Authenticator, authorizer: Authorizer,
 
 def check_request() -> None:
     """Set `g.user`, or raise 401 (no or bad credential) or 403 (not allowed)."""
-    authenticator: Authenticator = current_app.extensions["kubeling.authenticator"]
-    user = authenticator.authenticate(request.environ, request.headers.get("Authorization"))
+    extensions, environ = current_app.extensions, request.environ
+    authenticator: Authenticator = extensions["kubeling.authenticator"]
+    user = authenticator.authenticate(environ, environ.get("HTTP_AUTHORIZATION"))
     public = request.path in PUBLIC_PATHS
     if user is None:
         if not public:
             raise unauthorized()
         user = ANONYMOUS_USER
     g.user = user
-    authorizer: Authorizer = current_app.extensions["kubeling.authorizer"]
+    authorizer: Authorizer = extensions["kubeling.authorizer"]
     if public or MASTERS in user.groups or authorizer.always_allow:
         return  # the common cases cost nothing more
     authorizer.check(user, request_attributes(request.method, request.path, request.args.to_dict(flat=False)))
@@ -77,8 +78,8 @@ def current_user() -> UserInfo:
 def admit_create(rtype: ResourceType, namespace: str | None, body: Obj) -> None:
     """Admission checks on a create that need the object itself (a kubelet creating its own Node or Lease)."""
     authorizer: Authorizer | None = current_app.extensions.get("kubeling.authorizer")
-    if authorizer is None:
-        return
+    if authorizer is None or authorizer.node is None:
+        return  # no NodeRestriction: nothing here to check
     attrs = Attributes(verb="create", resource_request=True, api_group=rtype.group, api_version=rtype.version,
                        namespace=namespace or "", resource=rtype.plural)
     authorizer.admit_create(current_user(), attrs, body)
