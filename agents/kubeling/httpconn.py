@@ -22,6 +22,8 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+MAX_HEAD = 65536  # a response head longer than this is not one our servers send
+
 
 class ConnectFailed(OSError):
     """The connection could not be made (refused, unreachable, timed out, or its TLS handshake failed)."""
@@ -31,7 +33,7 @@ class ConnectFailed(OSError):
 class _Head:
     status: int
     reason: str
-    lines: list[bytes]  # the header lines as received
+    lines: list[bytes]  # the header lines, without their CRLF
     length: int | None = None
     chunked: bool = False
     close: bool = False
@@ -173,21 +175,27 @@ class Connection:
         return line
 
     def _head(self) -> _Head:
-        version, status, reason = [*self._line().split(None, 2), b"", b""][:3]
-        if not version.startswith(b"HTTP/"):
+        # The whole head in one search of the buffer: a line at a time costs a Python call per header.
+        block = self.reader.read_through(b"\r\n\r\n", MAX_HEAD)
+        if not block.startswith(b"HTTP/"):
             self.close()
-            raise ConnectionError(f"not an HTTP response from {self.host}:{self.port}: {version[:40]!r}")
-        lines = []
-        while (line := self._line()) not in (b"\r\n", b"\n"):
-            lines.append(line)
+            if not block:
+                raise ConnectionError(f"{self.host}:{self.port} closed the connection")
+            raise ConnectionError(f"not an HTTP response from {self.host}:{self.port}: {block[:40]!r}")
+        if not block.endswith(b"\r\n\r\n"):
+            self.close()
+            raise ConnectionError(f"{self.host}:{self.port} sent a response head that is cut short or over "
+                                  f"{MAX_HEAD} bytes")
+        status_line, *lines = block[:-4].split(b"\r\n")
+        version, status, reason = [*status_line.split(None, 2), b"", b""][:3]
         head = _Head(int(status), reason.strip().decode("latin-1"), lines, close=version == b"HTTP/1.0")
         # Only three headers matter to the exchange: find them in the lowered block rather than splitting every line.
-        block = b"\n" + b"".join(lines).lower()
-        if (value := _header(block, b"content-length")) is not None:
+        lowered = block.lower()
+        if (value := _header(lowered, b"content-length")) is not None:
             head.length = int(value)
-        if (value := _header(block, b"transfer-encoding")) is not None:
+        if (value := _header(lowered, b"transfer-encoding")) is not None:
             head.chunked = b"chunked" in value
-        if (value := _header(block, b"connection")) is not None:
+        if (value := _header(lowered, b"connection")) is not None:
             head.close = value == b"close"
         return head
 
@@ -256,20 +264,23 @@ class SocketReader:
         return True
 
     def readline(self, size: int | None = -1) -> bytes:
-        limit = -1 if size is None else size
-        end = self.buf.find(b"\n", self.pos)
+        return self.read_through(b"\n", -1 if size is None else size)
+
+    def read_through(self, marker: bytes, limit: int = -1) -> bytes:
+        """The bytes up to and including the first `marker`; fewer when the stream ends or `limit` bytes pass first."""
+        end = self.buf.find(marker, self.pos)
         while end < 0 and (limit < 0 or len(self.buf) - self.pos < limit):
-            searched = len(self.buf) - self.pos  # no newline in these; _fill may move them to the front
-            if not self._fill():
+            searched = max(len(self.buf) - self.pos - len(marker) + 1, 0)  # no marker starts in these
+            if not self._fill():  # may move the unread bytes to the front: `searched` counts from self.pos
                 break
-            end = self.buf.find(b"\n", self.pos + searched)
-        stop = end + 1 if end >= 0 else len(self.buf)
+            end = self.buf.find(marker, self.pos + searched)
+        stop = end + len(marker) if end >= 0 else len(self.buf)
         if limit >= 0:
             stop = min(stop, self.pos + limit)
-        line = bytes(self.buf[self.pos:stop])
+        data = bytes(self.buf[self.pos:stop])
         self.pos = stop
-        self.bytes_read += len(line)
-        return line
+        self.bytes_read += len(data)
+        return data
 
     def read1(self, size: int) -> bytes:
         """What is buffered, or else what one recv brings (b"" at the end of the stream)."""
@@ -325,7 +336,7 @@ def set_kernel_timeout(sock: socket.socket, timeout: float | None) -> None:
 
 
 def _header(block: bytes, name: bytes) -> bytes | None:
-    """The value of header `name` (lower case) in `block`: the header lines lowered and joined, after a newline."""
+    """The value of header `name` (lower case) in `block`: a response head, lowered."""
     start = block.find(b"\n" + name + b":")
     if start < 0:
         return None

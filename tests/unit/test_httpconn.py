@@ -112,3 +112,31 @@ def test_a_stream_refused_gives_its_body_and_no_pieces(server) -> None:
     head, pieces = conn.stream("POST", "/watch", b"", b"{}", connect_timeout=5)
     assert (head.status, head.body) == (400, b'{"error":"nope"}\n')
     assert list(pieces) == []
+
+
+@pytest.mark.parametrize(("reply", "message"), [
+    (b"", "closed the connection"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP response"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", "cut short"),
+])
+def test_a_reply_that_is_not_a_whole_http_head_is_a_connection_error(server, reply: bytes, message: str) -> None:
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(reply)  # and close
+
+    conn = Connection("127.0.0.1", server(script))
+    with pytest.raises(ConnectionError, match=message):
+        conn.request("GET", "/", b"", None, timeout=5)
+    assert conn.sock is None
+
+
+def test_a_head_split_across_packets_is_read_whole(server) -> None:
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        for piece in (b"HTTP/1.1 200 OK\r", b"\nContent-Length: 3\r\n\r", b"\nabc"):
+            conn.sendall(piece)
+            threading.Event().wait(0.02)  # separate segments: the end of the head straddles two reads
+
+    conn = Connection("127.0.0.1", server(script))
+    response = conn.request("GET", "/", b"", None, timeout=5)
+    assert (response.status, response.body) == (200, b"abc")
