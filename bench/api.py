@@ -6,7 +6,7 @@ JSON gateway doing the equivalent (`/v3/kv/put`, `/v3/kv/range`, `/v3/watch`). P
 API/raw ratios and whether the targets hold. The load generator, etcd and the API server share this machine, so
 the raw etcd numbers are what the same Python client gets from etcd here, not etcd's own ceiling.
 
-    .venv/bin/python bench/api.py            # full run, about 4-5 minutes on 2 cores
+    .venv/bin/python bench/api.py            # full run, one to two minutes on 2 cores
     .venv/bin/python bench/api.py --quick    # a tiny run that checks the script works
 """
 
