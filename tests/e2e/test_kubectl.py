@@ -771,3 +771,24 @@ def test_delete_default_namespace_is_forbidden(kubectl):
     assert 'Error from server (Forbidden): namespaces "default" is forbidden: this namespace may not be deleted' \
         in result.stderr
     assert row(table(kubectl("get", "namespace", "default"))[1], "default")["STATUS"] == "Active"
+
+
+def test_create_and_apply_validate_against_the_server(kubectl, ns, tmp_path: Path):
+    # kubectl validates before it sends (it reads /openapi/v2 or /openapi/v3 first): with our answers it goes on
+    # to send, and the server's validation speaks for it. Nothing bad is stored.
+    bad = deployment("typo", replicas=2)
+    bad["spec"]["replicas"] = "three"
+    manifest = tmp_path / "bad.json"
+    manifest.write_text(json.dumps(bad))
+    for verb in ("create", "apply"):
+        result = kubectl.run(verb, "-n", ns, "-f", str(manifest), check=False)
+        assert result.returncode != 0
+        assert "Error from server (BadRequest)" in result.stderr, result.stderr
+        assert "replicas" in result.stderr, result.stderr
+    negative = deployment("negative", replicas=-1)
+    manifest.write_text(json.dumps(negative))
+    result = kubectl.run("apply", "-n", ns, "-f", str(manifest), check=False)
+    assert result.returncode != 0
+    assert result.stderr.strip() == ('The Deployment "negative" is invalid: spec.replicas: Invalid value: -1: '
+                                     "must be greater than or equal to 0")
+    assert kubectl("get", "deployments", "-n", ns, "-o", "name").strip() == ""
