@@ -78,8 +78,8 @@ def current_user() -> UserInfo:
 def admit_create(rtype: ResourceType, namespace: str | None, body: Obj) -> None:
     """Admission checks on a create that need the object itself (a kubelet creating its own Node or Lease)."""
     authorizer: Authorizer | None = current_app.extensions.get("kubeling.authorizer")
-    if authorizer is None or authorizer.node is None:
-        return  # no NodeRestriction: nothing here to check
+    if authorizer is None:
+        return
     attrs = Attributes(verb="create", resource_request=True, api_group=rtype.group, api_version=rtype.version,
                        namespace=namespace or "", resource=rtype.plural)
     authorizer.admit_create(current_user(), attrs, body)

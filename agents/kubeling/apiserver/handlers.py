@@ -129,13 +129,14 @@ def dispatch(group: str, version: str, path: str) -> Response:
 
 
 def read_raw_body() -> bytes:
-    declared = request.environ.get("CONTENT_LENGTH", "")
+    environ = request.environ
+    declared = environ.get("CONTENT_LENGTH", "")
     if declared.isdigit():
         # The usual case. The server's input stream already ends at the declared length, so werkzeug's guard
         # around it (several layers of Python per read) has nothing to add.
         if int(declared) > MAX_BODY_BYTES:
             raise too_large()
-        return request.environ["wsgi.input"].read(int(declared))
+        return environ["wsgi.input"].read(int(declared))
     data = request.stream.read(MAX_BODY_BYTES + 1)  # chunked: no length to trust, so read one byte past the limit
     if len(data) > MAX_BODY_BYTES:
         raise too_large()
@@ -181,9 +182,9 @@ def _flag(name: str) -> bool:
 
 
 def _dry_run(options: dict[str, Any] | None = None) -> bool:
-    if not request.environ.get("QUERY_STRING") and not (options or {}).get("dryRun"):
-        return False  # nearly every request: no query string to parse
-    values = request.args.getlist("dryRun") + list((options or {}).get("dryRun") or [])
+    values = list((options or {}).get("dryRun") or [])
+    if request.environ.get("QUERY_STRING"):  # most requests have none, and parsing an empty one still costs
+        values = request.args.getlist("dryRun") + values
     if any(value != "All" for value in values):
         # Upstream validates the verb's options (CreateOptions, ...) before reading the body: 422, not 400.
         kind = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}.get(
