@@ -133,3 +133,27 @@ def test_plain_http_is_refused_off_loopback() -> None:
     assert result.returncode == 2
     assert "--insecure-bind-address 0.0.0.0 is not a loopback address" in result.stderr
     assert "plain HTTP (--port) is only allowed on loopback" in result.stderr
+
+
+def etcd_watchers(etcd_url: str) -> int:
+    for line in requests.get(f"{etcd_url}/metrics", timeout=TIMEOUT).text.splitlines():
+        if line.startswith("etcd_debugging_mvcc_watcher_total "):
+            return int(float(line.split()[1]))
+    raise AssertionError("etcd reports no etcd_debugging_mvcc_watcher_total")
+
+
+def test_client_watches_share_one_etcd_watch_per_resource() -> None:
+    with control_plane() as (etcd, server):
+        url = f"{server.url}/api/v1/namespaces/default/configmaps"
+        before = etcd_watchers(etcd.url)
+        streams = [requests.get(url, params={"watch": "1"}, stream=True, timeout=TIMEOUT) for _ in range(5)]
+        try:
+            assert all(s.status_code == 200 for s in streams)
+            assert requests.post(url, json=configmap("seen"), timeout=TIMEOUT).status_code == 201
+            for stream in streams:  # every client gets the event
+                line = next(line for line in stream.iter_lines() if line)
+                assert b'"ADDED"' in line and b'"seen"' in line
+            assert etcd_watchers(etcd.url) == before  # ...from the watch the API server already had
+        finally:
+            for stream in streams:
+                stream.close()
