@@ -17,9 +17,9 @@ import yaml
 from flask import Blueprint, Response, current_app, request
 
 from kubeling import fastjson
-from kubeling.api import errors, protobuf, selectors, tables
+from kubeling.api import errors, selectors, tables
 from kubeling.api.resources import ResourceType, lookup
-from kubeling.apiserver import access, logs, watch
+from kubeling.apiserver import access, logs, protobuf, watch
 from kubeling.apiserver.registry import Registry
 from kubeling.storage.store import Predicate
 
