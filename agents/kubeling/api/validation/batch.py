@@ -69,9 +69,10 @@ def _bound(text: str, names: dict[str, Any]) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _stricter_than_croniter(field: str, high: int, names: dict[str, Any]) -> str | None:
-    """What upstream's parser (robfig/cron) rejects and croniter accepts: a day of week 7 (croniter reads it as
-    Sunday) and a range that runs backwards (croniter wraps it around)."""
+def _range_error(field: str, low: int, high: int, names: dict[str, Any]) -> str | None:
+    """Upstream's words for a number outside the field's range or a range that runs backwards. Two of these
+    croniter accepts and upstream's parser (robfig/cron) does not: a day of week 7 (croniter reads it as Sunday)
+    and a backwards range such as `5-1` (croniter wraps it around)."""
     for part in field.split(","):
         span = part.partition("/")[0]
         if span in ("*", "?"):
@@ -79,7 +80,9 @@ def _stricter_than_croniter(field: str, high: int, names: dict[str, Any]) -> str
         first, _, last = span.partition("-")
         start, end = _bound(first, names), _bound(last or first, names)
         if start is None or end is None:
-            continue
+            continue  # not numbers: croniter's syntax check below words the error
+        if start < low:
+            return f"beginning of range ({start}) below minimum ({low}): {part}"
         if end > high:
             return f"end of range ({end}) above maximum ({high}): {part}"
         if start > end:
@@ -88,7 +91,11 @@ def _stricter_than_croniter(field: str, high: int, names: dict[str, Any]) -> str
 
 
 def cron_schedule_error(schedule: str) -> str | None:
-    """Why `schedule` is not a standard 5-field cron expression or @descriptor; None when it is one."""
+    """Why `schedule` is not a standard 5-field cron expression or @descriptor; None when it is one.
+
+    The descriptors, the field count and the ranges are checked and worded as upstream's parser does; croniter,
+    which the CronJob controller schedules with, decides the rest of the syntax and words that error.
+    """
     text = schedule.strip()
     if text.startswith("@"):
         if text in CRON_DESCRIPTORS:
@@ -99,13 +106,13 @@ def cron_schedule_error(schedule: str) -> str | None:
     fields = text.split()
     if len(fields) != 5:
         return f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]"
+    for field, (low, high), names in zip(fields, croniter.RANGES, croniter.ALPHACONV, strict=False):
+        if err := _range_error(field, low, high, names):
+            return err
     try:
         croniter.expand(text)
     except CroniterError as err:
         return str(err)
-    for field, (_, high), names in zip(fields, croniter.RANGES, croniter.ALPHACONV, strict=False):
-        if err := _stricter_than_croniter(field, high, names):
-            return err
     return None
 
 

@@ -39,31 +39,38 @@ def _with_detail(head: str, detail: str) -> str:
 
 
 def invalid(field: str, value: Any, detail: str = "") -> dict[str, str]:
+    """field.Invalid: the value is wrong, and `detail` says why."""
     return errors.cause(field, _with_detail(f"Invalid value: {show(value)}", detail), "FieldValueInvalid")
 
 
 def required(field: str, detail: str = "") -> dict[str, str]:
+    """field.Required: the field must be set."""
     return errors.cause(field, _with_detail("Required value", detail), "FieldValueRequired")
 
 
 def not_supported(field: str, value: Any, supported: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """field.NotSupported: the value is not one of the listed ones."""
     detail = "supported values: " + ", ".join(json.dumps(v) for v in supported)
     return errors.cause(field, f"Unsupported value: {show(value)}: {detail}", "FieldValueNotSupported")
 
 
 def forbidden(field: str, detail: str) -> dict[str, str]:
+    """field.Forbidden: the field may not be set (or changed) here."""
     return errors.cause(field, f"Forbidden: {detail}", "FieldValueForbidden")
 
 
 def duplicate(field: str, value: Any) -> dict[str, str]:
+    """field.Duplicate: the value is already used by another item of the list."""
     return errors.cause(field, f"Duplicate value: {show(value)}", "FieldValueDuplicate")
 
 
 def not_found(field: str, value: Any) -> dict[str, str]:
+    """field.NotFound: the value names something that does not exist (a volume, say)."""
     return errors.cause(field, f"Not found: {show(value)}", "FieldValueNotFound")
 
 
 def too_long(field: str, max_bytes: int) -> dict[str, str]:
+    """field.TooLong, for sizes in bytes."""
     return errors.cause(field, f"Too long: may not be more than {max_bytes} bytes", "FieldValueTooLong")
 
 
@@ -78,14 +85,17 @@ def type_invalid(field: str, value: Any, expected: str) -> dict[str, str]:
 
 
 def child(path: str, name: str) -> str:
+    """field.Path.Child: `spec` + `replicas` is `spec.replicas`."""
     return f"{path}.{name}" if path else name
 
 
 def at_index(path: str, i: int) -> str:
+    """field.Path.Index: `spec.containers[0]`."""
     return f"{path}[{i}]"
 
 
 def at_key(path: str, key: str) -> str:
+    """field.Path.Key: `data[config.yaml]`."""
     return f"{path}[{key}]"
 
 
@@ -145,14 +155,17 @@ def _format_errors(value: str, regex: re.Pattern[str], max_len: int, message: st
 
 
 def dns1123_label(value: str) -> list[str]:
+    """IsDNS1123Label: namespace, container, port and volume names."""
     return _format_errors(value, _DNS1123_LABEL_RE, 63, DNS1123_LABEL_MSG)
 
 
 def dns1123_subdomain(value: str) -> list[str]:
+    """IsDNS1123Subdomain: the names of most objects."""
     return _format_errors(value, _DNS1123_SUBDOMAIN_RE, 253, DNS1123_SUBDOMAIN_MSG)
 
 
 def dns1035_label(value: str) -> list[str]:
+    """IsDNS1035Label: a DNS-1123 label that starts with a letter (Service names)."""
     return _format_errors(value, _DNS1035_LABEL_RE, 63, DNS1035_LABEL_MSG)
 
 
@@ -163,6 +176,7 @@ label_value = selectors.label_value_errors
 
 
 def config_key(value: str) -> list[str]:
+    """IsConfigMapKey: the keys of ConfigMap and Secret data, which become file names."""
     out = _format_errors(value, _CONFIG_KEY_RE, 253, CONFIG_KEY_MSG)
     if value == ".":
         out.append("must not be '.'")
@@ -190,10 +204,12 @@ def port_name(value: str) -> list[str]:
 
 
 def port_number(value: int) -> list[str]:
+    """IsValidPortNum."""
     return [] if 1 <= value <= 65535 else [PORT_RANGE_MSG]
 
 
 def is_ip(value: str) -> bool:
+    """Whether `value` is an IPv4 or IPv6 address."""
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -202,6 +218,7 @@ def is_ip(value: str) -> bool:
 
 
 def is_cidr(value: str) -> bool:
+    """Whether `value` is a network in CIDR notation (`10.0.0.0/8`)."""
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError:
@@ -214,14 +231,17 @@ def is_cidr(value: str) -> bool:
 
 
 def as_dict(value: Any) -> Obj:
+    """`value` if it is an object, else an empty one."""
     return value if isinstance(value, dict) else {}
 
 
 def as_list(value: Any) -> list[Any]:
+    """`value` if it is a list, else an empty one."""
     return value if isinstance(value, list) else []
 
 
 def nonnegative(obj: Obj, name: str, path: str) -> Causes:
+    """An integer field that may not be negative."""
     value = obj.get(name)
     return [invalid(child(path, name), value, NONNEGATIVE_MSG)] if isinstance(value, int) and value < 0 else []
 
@@ -233,6 +253,7 @@ def one_of(obj: Obj, name: str, path: str, supported: tuple[str, ...]) -> Causes
 
 
 def each(field: str, value: str, messages: list[str]) -> Causes:
+    """One Invalid cause per message of a format check."""
     return [invalid(field, value, msg) for msg in messages]
 
 
@@ -268,9 +289,11 @@ def pruned(value: Any) -> Any:
 
 
 def same(a: Any, b: Any) -> bool:
+    """Equal after pruning, as upstream's semantic equality compares."""
     return pruned(a) == pruned(b)
 
 
 def immutable(new: Obj, old: Obj, name: str, path: str) -> Causes:
+    """A field that may not change on update."""
     value = new.get(name)
     return [] if same(value, old.get(name)) else [invalid(child(path, name), value, IMMUTABLE_MSG)]

@@ -195,6 +195,7 @@ def _container(c: Obj, path: str, volumes: set[str]) -> Causes:
 
 
 def validate_pod_spec(spec: Obj, path: str) -> Causes:
+    """A PodSpec, in a Pod or a pod template (upstream's ValidatePodSpec)."""
     out: Causes = []
     volumes: set[str] = set()
     for i, volume in enumerate(as_list(spec.get("volumes"))):

@@ -40,6 +40,7 @@ UpdateRules = Callable[[Obj, Obj], Causes]
 
 
 def validate_labels(labels: Obj, path: str) -> Causes:
+    """Label keys and values (upstream's ValidateLabels)."""
     out: Causes = []
     for key, value in labels.items():
         out += each(path, key, qualified_name(key))
@@ -52,6 +53,7 @@ TOTAL_ANNOTATION_SIZE = 256 * 1024
 
 
 def validate_annotations(annotations: Obj, path: str) -> Causes:
+    """Annotation keys, and their total size (upstream's ValidateAnnotations)."""
     out: Causes = []
     total = 0
     for key, value in annotations.items():
@@ -63,6 +65,7 @@ def validate_annotations(annotations: Obj, path: str) -> Causes:
 
 
 def validate_owner_references(refs: list[Any], path: str) -> Causes:
+    """Each reference names its object fully; at most one is the controller (ValidateOwnerReferences)."""
     out: Causes = []
     controllers = []
     for ref in refs:
@@ -82,6 +85,7 @@ def validate_owner_references(refs: list[Any], path: str) -> Causes:
 
 
 def validate_template_meta(meta: Obj, path: str) -> Causes:
+    """The labels and annotations of metadata, as a pod template's is checked."""
     return validate_labels(as_dict(meta.get("labels")), child(path, "labels")) + validate_annotations(
         as_dict(meta.get("annotations")), child(path, "annotations"))
 
