@@ -6,6 +6,9 @@ when set, and required fields have no `omitempty`; both are marked with a leadin
 their zero (`replicas: 0` must survive). Non-pointer struct fields are always written and Go's JSON always
 prints them, so a present message becomes a dict, possibly `{}` (`resources: {}`, `strategy: {}`). A zero
 `metav1.Time` is `null` in JSON (`creationTimestamp: null`); we omit it instead.
+
+Upstream: the generated `Unmarshal` methods in k8s.io/api/<group>/<version>/generated.pb.go read the same fields
+into Go structs; the Go types' JSON tags decide the shape here.
 """
 
 from __future__ import annotations
