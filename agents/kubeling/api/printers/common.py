@@ -131,11 +131,12 @@ def container_cells(pod_spec: dict[str, Any] | None) -> list[str]:
 
 def dig(obj: dict[str, Any], *path: str) -> Any:
     """The value at `path` in nested dicts, or None where a step is missing or not a dict."""
+    value: Any = obj
     for key in path:
-        if not isinstance(obj, dict):
+        if not isinstance(value, dict):
             return None
-        obj = obj.get(key)
-    return obj
+        value = value.get(key)
+    return value
 
 
 def object_name(obj: dict[str, Any]) -> str:

@@ -24,14 +24,26 @@ from kubeling.api.validation.common import (
 )
 from kubeling.api.validation.core import POD_TEMPLATE, validate_pod_template
 from kubeling.api.validation.meta import is_empty_selector, validate_label_selector, validate_object
-from kubeling.api.validation.schema import ANY_OBJ, BOOL, INT, INT_OR_STR, LABEL_SELECTOR, STR, Arr, S, Struct, root
+from kubeling.api.validation.schema import (
+    ANY_OBJ,
+    BOOL,
+    INT,
+    INT_OR_STR,
+    LABEL_SELECTOR,
+    STR,
+    Arr,
+    S,
+    Schema,
+    Struct,
+    root,
+)
 
 Obj = dict[str, Any]
 Causes = list[dict[str, str]]
 
 _ROLLING = S(maxSurge=INT_OR_STR, maxUnavailable=INT_OR_STR, partition=INT)
-_WORKLOAD = dict(replicas=INT, selector=LABEL_SELECTOR, template=POD_TEMPLATE, minReadySeconds=INT,
-                 revisionHistoryLimit=INT)
+_WORKLOAD: dict[str, Schema] = dict(replicas=INT, selector=LABEL_SELECTOR, template=POD_TEMPLATE, minReadySeconds=INT,
+                                   revisionHistoryLimit=INT)
 
 SCHEMAS: dict[str, Struct] = {
     "Deployment": root(spec=S(

@@ -252,7 +252,7 @@ def one_of(obj: Obj, name: str, path: str, supported: tuple[str, ...]) -> Causes
     return [not_supported(child(path, name), value, supported)] if value and value not in supported else []
 
 
-def each(field: str, value: str, messages: list[str]) -> Causes:
+def each(field: str, value: Any, messages: list[str]) -> Causes:
     """One Invalid cause per message of a format check."""
     return [invalid(field, value, msg) for msg in messages]
 
