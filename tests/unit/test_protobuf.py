@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from kubeling.api import protobuf
 from kubeling.api.errors import StatusError
+from kubeling.apiserver import protobuf
 
 FIXTURES = Path(__file__).parent / "fixtures" / "protobuf"
 

@@ -8,8 +8,8 @@ import pytest
 
 from kubeling.api import resources
 from kubeling.api.errors import StatusError
+from kubeling.api.printers import column_definitions, human_duration, label_selector_string, to_table
 from kubeling.api.resources import ResourceType
-from kubeling.api.tables import column_definitions, human_duration, label_selector_string, to_table
 
 NOW = datetime(2025, 1, 10, 12, 0, 0, tzinfo=UTC)
 

@@ -17,9 +17,9 @@ import yaml
 from flask import Blueprint, Response, current_app, request
 
 from kubeling import fastjson
-from kubeling.api import errors, protobuf, selectors, tables
+from kubeling.api import errors, printers, selectors
 from kubeling.api.resources import ResourceType, lookup
-from kubeling.apiserver import access, logs, watch
+from kubeling.apiserver import access, logs, protobuf, watch
 from kubeling.apiserver.registry import Registry
 from kubeling.storage.store import Predicate
 
@@ -227,7 +227,7 @@ def _json(obj: Any, status: int = 200) -> Response:
 def render(rtype: ResourceType, obj: dict[str, Any], status: int = 200) -> Response:
     table_version = wants_table()
     if table_version and obj.get("kind") == rtype.kind:
-        table = tables.to_table(rtype, [obj], include_object=request.args.get("includeObject", "Metadata"),
+        table = printers.to_table(rtype, [obj], include_object=request.args.get("includeObject", "Metadata"),
                                 resource_version=obj["metadata"].get("resourceVersion", ""))
         table["apiVersion"] = f"meta.k8s.io/{table_version}"
         return _json(table, status)
@@ -267,7 +267,7 @@ def list_collection(target: Target) -> Response:
     )
     table_version = wants_table()
     if table_version:
-        table = tables.to_table(
+        table = printers.to_table(
             rtype, result.items, include_object=request.args.get("includeObject", "Metadata"),
             resource_version=str(result.revision), continue_token=result.continue_token, remaining=result.remaining,
         )

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubeling import fastjson
-from kubeling.api import errors, tables
+from kubeling.api import errors, printers
 from kubeling.api.resources import RESOURCES, ResourceType
 from kubeling.storage.store import Store
 from kubeling.storage.watch import Event, Expired, WatchHub
@@ -181,7 +181,7 @@ def _encoder(rtype: ResourceType, options: WatchOptions) -> Callable[[str, dict[
     def as_table(kind: str, obj: dict[str, Any]) -> bytes:
         if kind in ("BOOKMARK", "ERROR"):
             return _line(kind, obj)
-        table = tables.to_table(rtype, [obj], include_object=options.include_object,
+        table = printers.to_table(rtype, [obj], include_object=options.include_object,
                                 resource_version=obj["metadata"].get("resourceVersion", ""))
         table["apiVersion"] = api_version
         return _line(kind, table)
