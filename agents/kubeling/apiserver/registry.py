@@ -92,7 +92,7 @@ class Registry:
         metadata["uid"] = meta.new_uid()
         metadata["creationTimestamp"] = meta.now()
         strategy.prepare_for_create(obj, asked_name)
-        self._refuse(rtype, obj, strategy.validate(obj))
+        _refuse(rtype, obj, strategy.validate(obj))
         if dry_run:
             return obj
         for _ in range(8):
@@ -134,17 +134,6 @@ class Registry:
         if problems:
             raise errors.invalid(rtype.kind, rtype.group, name, [
                 errors.cause("metadata.name", f'Invalid value: "{name}": {p}') for p in problems])
-
-    def _refuse(self, rtype: ResourceType, obj: Obj, causes: list[Obj]) -> None:
-        """Raise the error for what validation found wrong with `obj`, if anything."""
-        if causes and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
-            # Upstream's decoder refuses a wrong JSON type before validation ever runs: 400, not 422.
-            version = rtype.api_version.rsplit("/", 1)[-1]
-            detail = causes[0]["message"].split('": ', 1)[-1]
-            raise errors.bad_request(f'{rtype.kind} in version "{version}" cannot be handled as a {rtype.kind}: '
-                                     f"{detail}")
-        if causes:
-            raise errors.invalid(rtype.kind, rtype.group, obj["metadata"].get("name", ""), causes)
 
     # Update
 
@@ -262,7 +251,7 @@ class Registry:
             strategy.prepare_for_update(new, current)
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if subresource != "status":
-            self._refuse(rtype, new, strategy.validate_update(new, current))
+            _refuse(rtype, new, strategy.validate_update(new, current))
         if dry_run:
             return new
         expected = int(old_meta["resourceVersion"])
@@ -397,3 +386,15 @@ def _patch_names_rv(body: bytes) -> bool:
 
 def _added_finalizers(current: Obj, new: Obj) -> bool:
     return bool(set(new["metadata"].get("finalizers") or []) - set(current["metadata"].get("finalizers") or []))
+
+
+def _refuse(rtype: ResourceType, obj: Obj, causes: list[Obj]) -> None:
+    """Raise the error for what validation found wrong with `obj`, if anything."""
+    if causes and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
+        # Upstream's decoder refuses a wrong JSON type before validation ever runs: 400, not 422.
+        version = rtype.api_version.rsplit("/", 1)[-1]
+        detail = causes[0]["message"].split('": ', 1)[-1]
+        raise errors.bad_request(f'{rtype.kind} in version "{version}" cannot be handled as a {rtype.kind}: '
+                                 f"{detail}")
+    if causes:
+        raise errors.invalid(rtype.kind, rtype.group, obj["metadata"].get("name", ""), causes)

@@ -82,7 +82,8 @@ class Strategy:
     # Allocation: keys claimed with the object, in the same transaction
 
     def allocate(self, new: Obj, old: Obj | None) -> Claims:
-        """Keys to create and to delete together with writing `new` (over `old`, None on create)."""
+        """Keys to create and to delete together with writing `new` (over `old`, None on create); `new` gets
+        what was picked for it (a Service's cluster IP). Called once more when another writer took a key first."""
         return NO_CLAIMS
 
     def release(self, obj: Obj) -> Sequence[str]:
