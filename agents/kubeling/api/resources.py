@@ -1,7 +1,8 @@
 """The resource types the API server serves, and what discovery says about each.
 
 One `ResourceType` per resource; the API server, discovery, OpenAPI, tables and validation all look types up
-here, so adding a resource is one entry in `RESOURCES`.
+here, so adding a resource is one entry in `RESOURCES` (and, when it behaves unlike the default, a strategy in
+`kubeling/apiserver/strategies/`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ SUBRESOURCE_VERBS = {
     "finalize": ("update",),
     "token": ("create",),
 }
-# Fields every resource can be selected on; a type adds its own in `field_selectors`.
-COMMON_FIELD_SELECTORS = ("metadata.name", "metadata.namespace")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,9 +31,6 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()
-    field_selectors: tuple[str, ...] = ()
-    # Upstream resets status on create for objects whose status only controllers write.
-    reset_status_on_create: bool = False
     # Reviews (SelfSubjectAccessReview, …) are only ever created, answered and forgotten: nothing is stored.
     create_only: bool = False
 
@@ -63,9 +59,6 @@ class ResourceType:
     def has_status(self) -> bool:
         return "status" in self.subresources
 
-    def allowed_field_selectors(self) -> frozenset[str]:
-        return frozenset(COMMON_FIELD_SELECTORS + self.field_selectors)
-
 
 _core = dict(group="", version="v1")
 _apps = dict(group="apps", version="v1")
@@ -74,38 +67,31 @@ _rbac = dict(group="rbac.authorization.k8s.io", version="v1")
 
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="Namespace", plural="namespaces", namespaced=False, short_names=("ns",),
-                 subresources=("status", "finalize"), field_selectors=("status.phase",)),
+                 subresources=("status", "finalize")),
     ResourceType(**_core, kind="Node", plural="nodes", namespaced=False, short_names=("no",),
-                 subresources=("status",), field_selectors=("spec.unschedulable",)),
+                 subresources=("status",)),
     ResourceType(**_core, kind="Pod", plural="pods", short_names=("po",), categories=("all",),
-                 subresources=("status", "binding", "eviction", "log"), reset_status_on_create=True,
-                 field_selectors=("spec.nodeName", "status.phase", "spec.schedulerName", "spec.restartPolicy",
-                                  "spec.serviceAccountName", "status.podIP")),
+                 subresources=("status", "binding", "eviction", "log")),
     ResourceType(**_core, kind="Service", plural="services", short_names=("svc",), categories=("all",),
-                 subresources=("status",), reset_status_on_create=True),
+                 subresources=("status",)),
     ResourceType(**_core, kind="Endpoints", plural="endpoints", short_names=("ep",)),
     ResourceType(**_core, kind="ConfigMap", plural="configmaps", short_names=("cm",)),
-    ResourceType(**_core, kind="Secret", plural="secrets", field_selectors=("type",)),
-    ResourceType(**_core, kind="Event", plural="events", short_names=("ev",),
-                 field_selectors=("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                                  "involvedObject.uid", "involvedObject.apiVersion",
-                                  "involvedObject.resourceVersion", "involvedObject.fieldPath",
-                                  "reason", "type", "source", "reportingComponent")),
+    ResourceType(**_core, kind="Secret", plural="secrets"),
+    ResourceType(**_core, kind="Event", plural="events", short_names=("ev",)),
     ResourceType(**_core, kind="ServiceAccount", plural="serviceaccounts", short_names=("sa",),
                  subresources=("token",)),
     ResourceType(group="coordination.k8s.io", version="v1", kind="Lease", plural="leases"),
     ResourceType(**_apps, kind="Deployment", plural="deployments", short_names=("deploy",), categories=("all",),
-                 subresources=("status", "scale"), reset_status_on_create=True),
+                 subresources=("status", "scale")),
     ResourceType(**_apps, kind="ReplicaSet", plural="replicasets", short_names=("rs",), categories=("all",),
-                 subresources=("status", "scale"), reset_status_on_create=True),
+                 subresources=("status", "scale")),
     ResourceType(**_apps, kind="DaemonSet", plural="daemonsets", short_names=("ds",), categories=("all",),
-                 subresources=("status",), reset_status_on_create=True),
+                 subresources=("status",)),
     ResourceType(**_apps, kind="StatefulSet", plural="statefulsets", short_names=("sts",), categories=("all",),
-                 subresources=("status", "scale"), reset_status_on_create=True),
-    ResourceType(**_batch, kind="Job", plural="jobs", categories=("all",), subresources=("status",),
-                 field_selectors=("status.successful",), reset_status_on_create=True),
+                 subresources=("status", "scale")),
+    ResourceType(**_batch, kind="Job", plural="jobs", categories=("all",), subresources=("status",)),
     ResourceType(**_batch, kind="CronJob", plural="cronjobs", short_names=("cj",), categories=("all",),
-                 subresources=("status",), reset_status_on_create=True),
+                 subresources=("status",)),
     ResourceType(**_rbac, kind="ClusterRole", plural="clusterroles", namespaced=False),
     ResourceType(**_rbac, kind="ClusterRoleBinding", plural="clusterrolebindings", namespaced=False),
     ResourceType(**_rbac, kind="Role", plural="roles"),

@@ -566,7 +566,7 @@ def _split_term(term: str) -> tuple[str, str, str] | None:
 
 def parse_field_selector(text: str | None, allowed: Collection[str]) -> FieldSelector:
     """Parse the `fieldSelector` query form (`a=b,c!=d`, values backslash-escaped), checking names against
-    `allowed` (e.g. `ResourceType.allowed_field_selectors()`).
+    `allowed` (e.g. a resource strategy's `field_selectors`).
 
     Raises StatusError(400, BadRequest): syntax errors first, then `field label not supported: <field>`.
     """

@@ -6,6 +6,7 @@ SelfSubjectAccessReview (`kubectl auth can-i`), SelfSubjectReview (`kubectl auth
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, g, request
@@ -88,16 +89,26 @@ def admit_create(rtype: ResourceType, namespace: str | None, body: Obj) -> None:
 # Reviews
 
 
+# Reviews are not stored objects, so they have no strategy: like upstream's
+# `pkg/registry/authorization/selfsubjectaccessreview/rest.go`, each is a create that answers and forgets.
+
+
 def create_review(rtype: ResourceType, body: Obj) -> Obj:
-    if rtype.kind == "SelfSubjectAccessReview":
-        return self_subject_access_review(body)
-    if rtype.kind == "SelfSubjectReview":
-        return {"kind": "SelfSubjectReview", "apiVersion": rtype.api_version,
-                "metadata": {"creationTimestamp": meta.now()}, "status": {"userInfo": current_user().to_json()}}
-    raise errors.StatusError(405, "the server does not allow this method on the requested resource")
+    """POST to a create-only resource (`ResourceType.create_only`): the answer to the review in `body`."""
+    review = REVIEWS.get((rtype.group, rtype.plural))
+    if review is None:
+        raise errors.StatusError(405, "the server does not allow this method on the requested resource")
+    return review(body)
+
+
+def self_subject_review(body: Obj) -> Obj:
+    """`kubectl auth whoami` (upstream's `pkg/registry/authentication/selfsubjectreview/rest.go`)."""
+    return {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": meta.now()}, "status": {"userInfo": current_user().to_json()}}
 
 
 def self_subject_access_review(body: Obj) -> Obj:
+    """`kubectl auth can-i` (upstream's `pkg/registry/authorization/selfsubjectaccessreview/rest.go`)."""
     spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
     resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if bool(resource) == bool(non_resource):
@@ -121,6 +132,12 @@ def self_subject_access_review(body: Obj) -> Obj:
         status["reason"] = decision.reason
     return {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
             "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+
+
+REVIEWS: dict[tuple[str, str], Callable[[Obj], Obj]] = {
+    ("authorization.k8s.io", "selfsubjectaccessreviews"): self_subject_access_review,
+    ("authentication.k8s.io", "selfsubjectreviews"): self_subject_review,
+}
 
 
 # TokenRequest

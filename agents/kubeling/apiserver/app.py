@@ -12,11 +12,11 @@ from werkzeug.exceptions import HTTPException
 
 from kubeling.api import bootstrappolicy, errors
 from kubeling.api.resources import lookup
-from kubeling.apiserver import access, discovery, handlers
+from kubeling.apiserver import access, discovery, handlers, strategies
 from kubeling.apiserver.admission import ServiceAccountAdmission
 from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
-from kubeling.apiserver.registry import SYSTEM_NAMESPACES, Registry
-from kubeling.apiserver.strategies import ServiceAllocation
+from kubeling.apiserver.registry import Registry
+from kubeling.apiserver.strategies.core.namespace import SYSTEM_NAMESPACES
 from kubeling.apiserver.watch import Watcher
 from kubeling.storage.etcd import EtcdError
 from kubeling.storage.store import Store
@@ -54,8 +54,14 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     ports = Allocator(store, "port", PORT_PREFIX, node_port_range(app.config["SERVICE_NODE_PORT_RANGE"]))
     tolerations = (int(app.config["DEFAULT_NOT_READY_TOLERATION_SECONDS"]),
                    int(app.config["DEFAULT_UNREACHABLE_TOLERATION_SECONDS"]))
-    registry = Registry(store, ServiceAllocation(ips, ports), tolerations)
     watcher = Watcher(store)
+    authenticator, authorizer, tokens = access.build(app.config, store, watcher.hubs)
+    admit_pod = None
+    if tokens is not None and tokens.can_issue:
+        admit_pod = ServiceAccountAdmission(
+            lambda rtype, namespace, name: watcher.cached(rtype, namespace, name) or
+            store.try_get(rtype, namespace, name)).admit
+    registry = Registry(store, strategies.build(ips, ports, tolerations, admit_pod))
     registry.cached = watcher.cached
     app.extensions["kubeling.store"] = store
     app.extensions["kubeling.registry"] = registry
@@ -68,12 +74,7 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     if start_watches:
         watcher.start()
     bootstrap(registry, ips, app.config)
-    authenticator, authorizer, tokens = access.build(app.config, store, watcher.hubs)
     access.install(app, authenticator, authorizer, tokens)
-    if tokens is not None and tokens.can_issue:
-        registry.admit_pod = ServiceAccountAdmission(
-            lambda rtype, namespace, name: watcher.cached(rtype, namespace, name) or
-            store.try_get(rtype, namespace, name)).admit
     authorizer.start()
     return app
 

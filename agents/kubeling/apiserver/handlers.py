@@ -17,10 +17,12 @@ import yaml
 from flask import Blueprint, Response, current_app, request
 
 from kubeling import fastjson
-from kubeling.api import errors, printers, selectors
+from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.apiserver import access, logs, protobuf, watch
 from kubeling.apiserver.registry import Registry
+from kubeling.apiserver.strategies.core.namespace import finalize as finalize_namespace
+from kubeling.apiserver.strategies.core.pod import bind as bind_pod
 from kubeling.storage.store import Predicate
 
 blueprint = Blueprint("resources", __name__)
@@ -96,7 +98,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
         return get_object(target)
     if method == "POST":
         if target.subresource == "binding":
-            registry().bind(target.namespace or "", target.name or "", read_body())
+            bind_pod(registry(), target.namespace or "", target.name or "", read_body())
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
         if target.subresource == "eviction":
             # No PodDisruptionBudgets here, so every eviction is allowed: it is a delete with the given options.
@@ -227,8 +229,9 @@ def _json(obj: Any, status: int = 200) -> Response:
 def render(rtype: ResourceType, obj: dict[str, Any], status: int = 200) -> Response:
     table_version = wants_table()
     if table_version and obj.get("kind") == rtype.kind:
-        table = printers.to_table(rtype, [obj], include_object=request.args.get("includeObject", "Metadata"),
-                                resource_version=obj["metadata"].get("resourceVersion", ""))
+        table = registry().strategy(rtype).table(
+            [obj], include_object=request.args.get("includeObject", "Metadata"),
+            resource_version=obj["metadata"].get("resourceVersion", ""))
         table["apiVersion"] = f"meta.k8s.io/{table_version}"
         return _json(table, status)
     return _json(obj, status)
@@ -236,7 +239,8 @@ def render(rtype: ResourceType, obj: dict[str, Any], status: int = 200) -> Respo
 
 def make_predicate(rtype: ResourceType) -> Predicate | None:
     label = selectors.parse_label_selector(request.args.get("labelSelector"))
-    field = selectors.parse_field_selector(request.args.get("fieldSelector"), rtype.allowed_field_selectors())
+    allowed = registry().strategy(rtype).field_selectors
+    field = selectors.parse_field_selector(request.args.get("fieldSelector"), allowed)
     if label.empty and field.empty:
         return None
 
@@ -267,8 +271,8 @@ def list_collection(target: Target) -> Response:
     )
     table_version = wants_table()
     if table_version:
-        table = printers.to_table(
-            rtype, result.items, include_object=request.args.get("includeObject", "Metadata"),
+        table = registry().strategy(rtype).table(
+            result.items, include_object=request.args.get("includeObject", "Metadata"),
             resource_version=str(result.revision), continue_token=result.continue_token, remaining=result.remaining,
         )
         table["apiVersion"] = f"meta.k8s.io/{table_version}"
@@ -284,9 +288,10 @@ def list_collection(target: Target) -> Response:
 
 def watch_collection(target: Target) -> Response:
     rtype = target.rtype
+    strategy = registry().strategy(rtype)
     predicate = make_predicate(rtype)
     if target.name is not None:
-        field = selectors.parse_field_selector(f"metadata.name={target.name}", rtype.allowed_field_selectors())
+        field = selectors.parse_field_selector(f"metadata.name={target.name}", strategy.field_selectors)
         previous = predicate
         predicate = (lambda o: field.matches(o) and previous(o)) if previous else field.matches
     options = watch.WatchOptions(
@@ -295,6 +300,7 @@ def watch_collection(target: Target) -> Response:
         bookmarks=_flag("allowWatchBookmarks"),
         table_version=wants_table(),
         include_object=request.args.get("includeObject", "Metadata"),
+        table=strategy.table,
         gone=hung_up_probe(request.environ),
     )
     stream = current_app.extensions["kubeling.watcher"].stream(rtype, target.namespace, predicate, options)
@@ -336,7 +342,7 @@ def put_object(target: Target) -> Response:
     if target.subresource == "scale":
         return _json(write_scale(target, lambda scale: body))
     if target.subresource == "finalize":
-        return render(target.rtype, reg.finalize_namespace(target.name or "", body))
+        return render(target.rtype, finalize_namespace(reg, target.name or "", body))
     obj = reg.update(target.rtype, target.namespace, target.name or "", body, subresource=target.subresource,
                      dry_run=_dry_run())
     return render(target.rtype, obj)

@@ -1,8 +1,9 @@
 """The verbs of the API (create, get, list, update, patch, delete) for every resource, on top of the store.
 
 This is where upstream's generic registry logic lives: server-set metadata, defaulting, validation, the split
-between an object and its status, optimistic concurrency, finalizers and graceful deletion, dry runs. Per-kind
-behaviour is kept in `strategies.py`.
+between an object and its status, optimistic concurrency, finalizers and graceful deletion, dry runs
+(upstream's `staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go`). What a kind does differently
+is its strategy's (`strategies/`): this module asks the resource's strategy and never names a kind.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ from collections.abc import Callable
 from typing import Any
 
 from kubeling.api import errors, meta, validation
-from kubeling.api.defaults import apply_defaults, default_toleration_seconds
 from kubeling.api.patch import apply_patch, parse_apply_body
-from kubeling.api.resources import ResourceType, lookup
-from kubeling.apiserver import strategies
+from kubeling.api.resources import ResourceType
+from kubeling.apiserver.strategies import Strategies, Strategy
+from kubeling.apiserver.strategies.base import NO_CLAIMS
+from kubeling.apiserver.strategies.core.namespace import check_open as namespace_check_open
 from kubeling.storage.store import KeyTaken, ListResult, Predicate, Store
 
 Obj = dict[str, Any]
 
-NAMESPACES = lookup("", "namespaces")
-# Namespaces that exist from the start and can never be deleted.
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 # Server-owned metadata: whatever a client sends for these is replaced.
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                  "generation", "selfLink")
@@ -34,16 +32,18 @@ PATCH_ATTEMPTS = 64
 
 
 class Registry:
-    def __init__(self, store: Store, services: strategies.ServiceAllocation,
-                 toleration_seconds: tuple[int, int] = (300, 300)) -> None:
+    def __init__(self, store: Store, strategies: Strategies) -> None:
+        """`strategies`: every served resource's strategy (`strategies.build`)."""
         self.store = store
-        self.services = services
-        self.toleration_seconds = toleration_seconds  # (not-ready, unreachable) for pods that set none
+        self.strategies = strategies
         # The watch cache's latest copy of an object, if any: read-modify-write tries it first and reads etcd
         # only after a Conflict, saving a round trip on the hot paths (binding, status patches).
         self.cached: Callable[[ResourceType, str | None, str], Obj | None] = lambda rtype, namespace, name: None
-        # Admission of a new pod that reads other objects (admission.py: its service account), or nothing.
-        self.admit_pod: Callable[[Obj, str], None] | None = None
+
+    def strategy(self, rtype: ResourceType) -> Strategy:
+        """The per-kind behaviour of `rtype` (the default one for a type the server was not built with)."""
+        found = self.strategies.get((rtype.group, rtype.plural))
+        return found if found is not None else Strategy(rtype)
 
     def _latest(self, rtype: ResourceType, namespace: str | None, name: str, attempt: int) -> Obj | None:
         if attempt == 0:
@@ -76,6 +76,7 @@ class Registry:
         changed in place instead of copied first."""
         asked = body.get("metadata") if isinstance(body, dict) and isinstance(body.get("metadata"), dict) else {}
         asked_name = str(asked.get("name") or asked.get("generateName") or "")
+        strategy = self.strategy(rtype)
         obj = self._check_body(rtype, namespace, body, copy=not owned)
         metadata = obj["metadata"]
         if not metadata.get("name") and metadata.get("generateName"):
@@ -85,30 +86,21 @@ class Registry:
                 "metadata.name", "Required value: name or generateName is required", "FieldValueRequired")])
         self._check_path_name(rtype, metadata["name"])
         if rtype.namespaced:
-            self._check_namespace_open(namespace or "")
+            namespace_check_open(self, namespace or "")
         for field in SERVER_FIELDS:
             metadata.pop(field, None)
         metadata["uid"] = meta.new_uid()
         metadata["creationTimestamp"] = meta.now()
-        if "spec" in obj or rtype.reset_status_on_create:
-            metadata["generation"] = 1
-        if rtype.reset_status_on_create:
-            obj["status"] = {}
-        apply_defaults(rtype.kind, obj)
-        if rtype.kind == "Pod":
-            default_toleration_seconds(obj, *self.toleration_seconds)
-            if self.admit_pod is not None:
-                self.admit_pod(obj, asked_name)
-        strategies.prepare_create(rtype, obj)
-        self._validate(rtype, obj, None)
+        strategy.prepare_for_create(obj, asked_name)
+        _refuse(rtype, obj, strategy.validate(obj))
         if dry_run:
             return obj
         for _ in range(8):
-            claims = self.services.claims(obj, None) if rtype.kind == "Service" else ([], [])
+            claims = strategy.allocate(obj, None)
             try:
                 return self.store.create(rtype, obj, also_create=claims[0])
             except KeyTaken:
-                continue  # another Service took the IP or port we picked; pick again
+                continue  # another object took a key we allocated (a Service's IP or port): pick again
         raise errors.StatusError(500, "could not allocate a cluster IP or node port; try again")
 
     def _check_body(self, rtype: ResourceType, namespace: str | None, body: Any, *, copy: bool = True) -> Obj:
@@ -142,32 +134,6 @@ class Registry:
         if problems:
             raise errors.invalid(rtype.kind, rtype.group, name, [
                 errors.cause("metadata.name", f'Invalid value: "{name}": {p}') for p in problems])
-
-    def _check_namespace_open(self, namespace: str) -> None:
-        # As upstream's NamespaceLifecycle admission: trust the watch cache when it knows the namespace, and
-        # ask etcd only when it does not (it may have been created a moment ago).
-        ns = self.cached(NAMESPACES, None, namespace) or self.store.try_get(NAMESPACES, None, namespace)
-        if ns is None:
-            raise errors.not_found("namespaces", "", namespace)
-        if ns["metadata"].get("deletionTimestamp") or ns.get("status", {}).get("phase") == "Terminating":
-            raise errors.StatusError(
-                403,
-                f"unable to create new content in namespace {namespace} because it is being terminated",
-                "Forbidden",
-                name=namespace,
-                kind="namespaces",
-            )
-
-    def _validate(self, rtype: ResourceType, obj: Obj, old: Obj | None) -> None:
-        causes = validation.validate(rtype, obj, old)
-        if causes and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
-            # Upstream's decoder refuses a wrong JSON type before validation ever runs: 400, not 422.
-            version = rtype.api_version.rsplit("/", 1)[-1]
-            detail = causes[0]["message"].split('": ', 1)[-1]
-            raise errors.bad_request(f'{rtype.kind} in version "{version}" cannot be handled as a {rtype.kind}: '
-                                     f"{detail}")
-        if causes:
-            raise errors.invalid(rtype.kind, rtype.group, obj["metadata"].get("name", ""), causes)
 
     # Update
 
@@ -272,35 +238,27 @@ class Registry:
         conditional: bool = True,
     ) -> Obj:
         """Merge server-owned state from `current` into `new`, validate, and compare-and-swap it in."""
+        strategy = self.strategy(rtype)
         old_meta = current["metadata"]
         if subresource == "status":
-            # A status write changes status only (upstream's ResetObjectMetaForStatus and spec copy).
-            status = new.get("status", {})
-            new = meta.deep_copy(current)
-            new["status"] = status
+            new = strategy.prepare_for_status_update(new, current)
         else:
-            if rtype.has_status:
-                new["status"] = meta.deep_copy(current.get("status", {}))
             for field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
                 if field in old_meta:
                     new["metadata"][field] = old_meta[field]
                 else:
                     new["metadata"].pop(field, None)
-            if rtype.kind == "Namespace":
-                new["status"] = meta.deep_copy(current.get("status", {}))
-            apply_defaults(rtype.kind, new)
-            if "generation" in old_meta and new.get("spec") != current.get("spec"):
-                new["metadata"]["generation"] = old_meta["generation"] + 1
+            strategy.prepare_for_update(new, current)
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if subresource != "status":
-            self._validate(rtype, new, current)
+            _refuse(rtype, new, strategy.validate_update(new, current))
         if dry_run:
             return new
         expected = int(old_meta["resourceVersion"])
-        namespace_held = rtype.kind == "Namespace" and new.get("spec", {}).get("finalizers")
-        if old_meta.get("deletionTimestamp") and not new["metadata"].get("finalizers") and not namespace_held:
+        if (old_meta.get("deletionTimestamp") and not new["metadata"].get("finalizers")
+                and not strategy.holds_deletion(new)):
             # The last finalizer is gone from an object being deleted: now it really goes.
-            return self._remove(rtype, new, expected)
+            return self.remove(rtype, new, expected)
         if old_meta.get("deletionTimestamp") and _added_finalizers(current, new):
             raise errors.StatusError(
                 422, f'{rtype.kind} "{old_meta["name"]}" is invalid: metadata.finalizers: Forbidden: no new '
@@ -309,9 +267,7 @@ class Registry:
             # Upstream's storage skips a write that changes nothing: same resourceVersion, no watch event
             # (kubectl then prints "patched (no change)").
             return current
-        claims: tuple[list[tuple[str, bytes]], list[str]] = ([], [])
-        if rtype.kind == "Service" and subresource != "status":
-            claims = self.services.claims(new, current)
+        claims = strategy.allocate(new, current) if subresource != "status" else NO_CLAIMS
         try:
             return self.store.update(rtype, new, expected, also_create=claims[0], also_delete=claims[1])
         except KeyTaken as exc:
@@ -333,10 +289,8 @@ class Registry:
         dry_run: bool = False,
     ) -> tuple[Obj, bool]:
         """Delete now, or mark for deletion when finalizers or a grace period hold it. Returns (object, gone)."""
-        if rtype.kind == "Namespace" and name in PROTECTED_NAMESPACES:
-            raise errors.StatusError(
-                403, f'namespaces "{name}" is forbidden: this namespace may not be deleted', "Forbidden",
-                name=name, kind="namespaces")
+        strategy = self.strategy(rtype)
+        strategy.check_delete(name)
         for _ in range(16):
             current = self.store.get(rtype, namespace, name)
             self._check_preconditions(rtype, current, options.get("preconditions") or {})
@@ -351,16 +305,16 @@ class Registry:
                 finalizers.append("orphan")
             if policy == "Background" and current["metadata"].get("deletionTimestamp"):
                 finalizers = [f for f in finalizers if f not in ("foregroundDeletion", "orphan")]
-            grace = strategies.grace_period(rtype, current, options.get("gracePeriodSeconds"))
-            holds = finalizers or grace or (rtype.kind == "Namespace" and new.get("spec", {}).get("finalizers"))
+            grace = strategy.grace_period(current, options.get("gracePeriodSeconds"))
+            holds = finalizers or grace or strategy.holds_deletion(new)
             if dry_run:
                 return (new, not holds)
             try:
                 if not holds:
-                    return self._remove(rtype, current, int(current["metadata"]["resourceVersion"])), True
+                    return self.remove(rtype, current, int(current["metadata"]["resourceVersion"])), True
                 if finalizers:
                     new["metadata"]["finalizers"] = finalizers
-                strategies.mark_deleting(rtype, new, grace)
+                strategy.prepare_for_delete(new, grace)
                 if new == current:
                     return current, False
                 return self.store.update(rtype, new, int(current["metadata"]["resourceVersion"])), False
@@ -381,63 +335,29 @@ class Registry:
                                   f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in "
                                   f"object meta: {current['metadata']['resourceVersion']}")
 
-    def _remove(self, rtype: ResourceType, obj: Obj, expected: int) -> Obj:
-        releases = self.services.releases(obj) if rtype.kind == "Service" else []
-        return self.store.delete(rtype, obj, expected, also_delete=releases)
+    def remove(self, rtype: ResourceType, obj: Obj, expected: int) -> Obj:
+        """Delete `obj` from storage now (it must still be at revision `expected`), with what it holds."""
+        return self.store.delete(rtype, obj, expected, also_delete=self.strategy(rtype).release(obj))
 
-    # Subresources
+    # Server-side writers (subresources such as pods/binding)
 
-    def bind(self, namespace: str, name: str, binding: Obj) -> None:
-        target = (binding or {}).get("target") or {}
-        node = target.get("name")
-        if not isinstance(node, str) or not node:
-            raise errors.invalid("Binding", "", name, [errors.cause("target.name", "Required value",
-                                                                       "FieldValueRequired")])
-        pods = lookup("", "pods")
-
-        def assign(pod: Obj) -> Obj:
-            if pod["metadata"].get("deletionTimestamp"):
-                raise errors.conflict("pods", "", name, "pod is being deleted, cannot be assigned to a host")
-            if pod.get("spec", {}).get("nodeName"):
-                raise errors.conflict("pods", "", name, f'pod {name} is already assigned to node '
-                                                         f'"{pod["spec"]["nodeName"]}"')
-            pod["spec"]["nodeName"] = node
-            strategies.set_condition(pod, "PodScheduled", "True")
-            # Upstream replaces the whole condition: a scheduler's earlier "Unschedulable" reason must not stay.
-            for condition in pod["status"]["conditions"]:
-                if condition.get("type") == "PodScheduled":
-                    condition.pop("reason", None)
-                    condition.pop("message", None)
-            return pod
-
+    def guaranteed_update(self, rtype: ResourceType, namespace: str | None, name: str,
+                          mutate: Callable[[Obj], Obj]) -> Obj:
+        """Read (the watch cache first), change with `mutate(copy) -> obj` and compare-and-swap, retrying on a
+        Conflict, as upstream's GuaranteedUpdate. What `mutate` raises is not retried; what it returns is stored
+        as is (no defaulting or validation: for writers the server trusts)."""
         for attempt in range(16):
-            current = self._latest(pods, namespace, name, attempt)
+            current = self._latest(rtype, namespace, name, attempt)
             if current is None:
-                raise errors.not_found("pods", "", name)
-            uid = (binding.get("metadata") or {}).get("uid")
-            if uid and uid != current["metadata"]["uid"]:
-                raise errors.conflict("pods", "", name, "the UID in the binding does not match the pod")
+                raise errors.not_found(rtype.plural, rtype.group, name)
+            expected = int(current["metadata"]["resourceVersion"])
+            new = mutate(current)  # `_latest` gave us a copy of our own
             try:
-                expected = int(current["metadata"]["resourceVersion"])
-                self.store.update(pods, assign(current), expected)  # `_latest` gave us a copy of our own
-                return
+                return self.store.update(rtype, new, expected)
             except errors.StatusError as exc:
-                if exc.reason != "Conflict" or "assigned" in exc.message or "deleted" in exc.message:
+                if exc.reason != "Conflict":
                     raise
-        raise errors.conflict("pods", "", name, "too many concurrent updates; try again")
-
-    def finalize_namespace(self, name: str, body: Obj) -> Obj:
-        finalizers = ((body or {}).get("spec") or {}).get("finalizers") or []
-
-        def set_finalizers(ns: Obj) -> Obj:
-            ns.setdefault("spec", {})["finalizers"] = finalizers
-            return ns
-
-        current = self.store.get(NAMESPACES, None, name)
-        new = set_finalizers(meta.deep_copy(current))
-        if current["metadata"].get("deletionTimestamp") and not finalizers and not new["metadata"].get("finalizers"):
-            return self._remove(NAMESPACES, new, int(current["metadata"]["resourceVersion"]))
-        return self.store.update(NAMESPACES, new, int(current["metadata"]["resourceVersion"]))
+        raise errors.conflict(rtype.plural, rtype.group, name, "too many concurrent updates; try again")
 
     # Bootstrap
 
@@ -466,3 +386,15 @@ def _patch_names_rv(body: bytes) -> bool:
 
 def _added_finalizers(current: Obj, new: Obj) -> bool:
     return bool(set(new["metadata"].get("finalizers") or []) - set(current["metadata"].get("finalizers") or []))
+
+
+def _refuse(rtype: ResourceType, obj: Obj, causes: list[Obj]) -> None:
+    """Raise the error for what validation found wrong with `obj`, if anything."""
+    if causes and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
+        # Upstream's decoder refuses a wrong JSON type before validation ever runs: 400, not 422.
+        version = rtype.api_version.rsplit("/", 1)[-1]
+        detail = causes[0]["message"].split('": ', 1)[-1]
+        raise errors.bad_request(f'{rtype.kind} in version "{version}" cannot be handled as a {rtype.kind}: '
+                                 f"{detail}")
+    if causes:
+        raise errors.invalid(rtype.kind, rtype.group, obj["metadata"].get("name", ""), causes)

@@ -26,6 +26,8 @@ class WatchOptions:
     bookmarks: bool = False
     table_version: str | None = None
     include_object: str = "Metadata"
+    # How objects become Table rows when table_version is set: the resource strategy's `table`.
+    table: Callable[..., dict[str, Any]] | None = None
     # Says whether the client has hung up; checked once a second, so a watch nobody reads ends promptly.
     gone: Callable[[], bool] | None = None
 
@@ -177,12 +179,13 @@ def _encoder(rtype: ResourceType, options: WatchOptions) -> Callable[[str, dict[
 
         return plain
     api_version = f"meta.k8s.io/{options.table_version}"
+    to_table = options.table or (lambda objects, **kw: printers.to_table(rtype, objects, **kw))
 
     def as_table(kind: str, obj: dict[str, Any]) -> bytes:
         if kind in ("BOOKMARK", "ERROR"):
             return _line(kind, obj)
-        table = printers.to_table(rtype, [obj], include_object=options.include_object,
-                                resource_version=obj["metadata"].get("resourceVersion", ""))
+        table = to_table([obj], include_object=options.include_object,
+                         resource_version=obj["metadata"].get("resourceVersion", ""))
         table["apiVersion"] = api_version
         return _line(kind, table)
 

@@ -1,0 +1,57 @@
+"""Per-kind behaviour of the API: one strategy object per resource, as upstream's
+`pkg/registry/<group>/<kind>/strategy.go`.
+
+`base.Strategy` is what every resource does; a kind that behaves differently has its own module
+(`<group>/<kind>.py`), and a kind that differs only in data (its selectable fields, a status reset on create) is
+one line in `build`'s table. Adding a kind is a module (when it needs one) and a line below, nothing else: the
+generic registry never names a kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kubeling.api.resources import RESOURCES
+from kubeling.apiserver.allocators import Allocator, IPAllocator
+from kubeling.apiserver.strategies.base import Strategy, served
+from kubeling.apiserver.strategies.batch.job import JobStrategy
+from kubeling.apiserver.strategies.core.namespace import NamespaceStrategy
+from kubeling.apiserver.strategies.core.pod import PodStrategy
+from kubeling.apiserver.strategies.core.service import ServiceStrategy
+
+Obj = dict[str, Any]
+# (group, plural) → the resource's strategy.
+Strategies = dict[tuple[str, str], Strategy]
+
+EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+                "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+                "type", "source", "reportingComponent")
+
+
+def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int] = (300, 300),
+          admit_pod: Callable[[Obj, str], None] | None = None) -> Strategies:
+    """The strategy of every served resource, with the server's options: the Service IP and port ranges, the
+    pods' default toleration seconds (not-ready, unreachable) and their admission (see `PodStrategy`)."""
+    listed = [
+        NamespaceStrategy(),
+        Strategy(served("", "nodes"), selectable_fields=("spec.unschedulable",)),  # core/node/strategy.go
+        PodStrategy(toleration_seconds, admit_pod),
+        ServiceStrategy(ips, ports),
+        Strategy(served("", "secrets"), selectable_fields=("type",)),  # core/secret/strategy.go
+        Strategy(served("", "events"), selectable_fields=EVENT_FIELDS),  # core/event/strategy.go
+        # apps/<kind>/strategy.go and batch/cronjob/strategy.go: the status is the controller's.
+        Strategy(served("apps", "deployments"), reset_status_on_create=True),
+        Strategy(served("apps", "replicasets"), reset_status_on_create=True),
+        Strategy(served("apps", "daemonsets"), reset_status_on_create=True),
+        Strategy(served("apps", "statefulsets"), reset_status_on_create=True),
+        JobStrategy(),
+        Strategy(served("batch", "cronjobs"), reset_status_on_create=True),
+    ]
+    table: Strategies = {(s.rtype.group, s.rtype.plural): s for s in listed}
+    for rtype in RESOURCES:
+        table.setdefault((rtype.group, rtype.plural), Strategy(rtype))  # the default behaviour
+    return table
+
+
+__all__ = ["Strategies", "Strategy", "build"]

@@ -1,0 +1,1 @@
+"""Strategies of the batch group: upstream's `pkg/registry/batch/<kind>/`."""
