@@ -126,6 +126,31 @@ def test_old_replicasets_shrink_only_by_spare_availability() -> None:
     assert rolling.plan_scale_down_old([old, new], [old], d) == {}
 
 
+def test_the_worked_example_of_rolling_py() -> None:
+    """The steps rolling.py's docstring works through: replicas 10, maxSurge 3, maxUnavailable 2."""
+    d = make_deployment(replicas=10, surge=3, unavailable=2)
+    old = make_rs("old", 10, created=200)
+    new = make_rs("new", 0, created=10)
+    assert util.new_rs_new_replicas(d, [old, new], new) == 3  # step 1: created with 3
+    new = make_rs("new", 3, available=0, created=10)
+    assert rolling.max_scaled_down([old, new], new, d) == 2  # 13 - 8 - 3
+    assert rolling.plan_scale_down_old([old, new], [old], d) == {"old": 8}
+    old, new = make_rs("old", 8, created=200), make_rs("new", 3, created=10)
+    assert util.new_rs_new_replicas(d, [old, new], new) == 5  # step 2: 11 exist, 13 may
+    new = make_rs("new", 5, available=3, created=10)
+    assert util.new_rs_new_replicas(d, [old, new], new) == 5  # step 3: no room to go up
+    assert rolling.max_scaled_down([old, new], new, d) == 3  # 13 - 8 - 2
+    assert rolling.plan_scale_down_old([old, new], [old], d) == {"old": 5}
+
+
+def test_proportional_scaling_worked_example() -> None:
+    """sync.proportions' docstring: old 8 and new 5 (maxSurge 3) when replicas go from 10 to 20."""
+    d = make_deployment(replicas=20, surge=3, unavailable=0)
+    old = make_rs("old", 8, created=200, **{util.MAX_REPLICAS: "13"})
+    new = make_rs("new", 5, created=10, **{util.MAX_REPLICAS: "13"})
+    assert sync.proportions(d, [old, new], 10) == {"old": 14, "new": 9}
+
+
 def test_unhealthy_old_pods_go_first_oldest_first() -> None:
     older, old = make_rs("older", 3, available=1, created=300), make_rs("old", 3, available=0, created=200)
     assert rolling.plan_cleanup_unhealthy([old, older], 3) == {"older": 1, "old": 2}
