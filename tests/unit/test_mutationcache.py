@@ -89,3 +89,11 @@ def test_objects_without_a_numeric_resource_version_are_not_newer() -> None:
     cache = MutationCache(store)
     cache.mutation(rs("web", "", 3))
     assert cache.get("ns/web")["spec"]["replicas"] == 1
+
+
+def test_reading_our_own_copy_back_keeps_the_entry_while_the_store_is_behind() -> None:
+    store = store_with(rs("web", "10", 1))
+    cache = MutationCache(store)
+    written = cache.mutation(rs("web", "11", 3))
+    assert cache.newest(written) is written  # e.g. a sync refreshing the ReplicaSets it has just scaled
+    assert cache.get("ns/web") is written

@@ -7,10 +7,10 @@ and act twice (scale a ReplicaSet it has just scaled, write a status it has just
 hands each object the API server returns to `mutation(obj)`; reads then return that object instead of the
 cached one while it is newer, comparing `metadata.resourceVersion` as integers (as etcd's revisions are).
 
-Entries leave when the informer shows the same or a newer version (the first read after that drops them), and
-at the latest `ttl` seconds after the write; the cache holds at most `max_entries`, forgetting the least recently
-written first. Forgetting an entry is always safe: the controller then reads what the informer has, and a write
-based on an old copy fails with 409 Conflict and is retried.
+Entries leave when the informer's store holds the same or a newer version (the first read after that drops
+them), and at the latest `ttl` seconds after the write; the cache holds at most `max_entries`, forgetting the
+least recently written first. Forgetting an entry is always safe: the controller then reads what the informer
+has, and a write based on an old copy fails with 409 Conflict and is retried.
 
 As upstream without `includeAdds`: an object the store does not hold (not yet seen, or deleted) is not returned,
 so a write never brings back a deleted object.
@@ -56,17 +56,21 @@ class MutationCache:
             self._mutations[key_of(obj)] = obj
         return obj
 
-    def newest(self, cached: Obj) -> Obj:
-        """`cached` (a copy read earlier), or our write of that object if it is newer."""
-        key = key_of(cached)
+    def newest(self, obj: Obj) -> Obj:
+        """`obj` (a copy read earlier), or our write of that object if it is newer."""
+        key = key_of(obj)
         with self._lock:
             written = self._mutations.get(key)
-            if written is None:
-                return cached
-            if newer(written, cached):
-                return written
-            self._mutations.pop(key, None)  # the informer has caught up
-            return cached
+        if written is None:
+            return obj
+        if newer(written, obj):
+            return written
+        stored = self.store.get(key)
+        if stored is not None and not newer(written, stored):
+            with self._lock:  # the informer has caught up with our write: read the store from now on
+                if self._mutations.get(key) is written:
+                    del self._mutations[key]
+        return obj
 
     def get(self, key: str) -> Obj | None:
         cached = self.store.get(key)
