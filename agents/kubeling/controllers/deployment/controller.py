@@ -37,6 +37,9 @@ Obj = dict[str, Any]
 
 
 class DeploymentController(RollingUpdate, Recreate, Rollback):
+    """The controller: its informers and handlers here, its steps from the strategy classes it is made of (all
+    built on sync.Sync), as upstream's DeploymentController whose methods are spread over the package's files."""
+
     name = "deployment"
     workers = 5
 
