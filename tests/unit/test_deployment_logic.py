@@ -9,8 +9,8 @@ import pytest
 
 from kubeling.api import podutil
 from kubeling.controllers import base
-from kubeling.controllers import deployment as dep
 from kubeling.controllers import replicaset as rsc
+from kubeling.controllers.deployment import progress, rolling, sync, util
 from kubeling.controllers.expectations import Expectations
 
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.UTC)
@@ -36,7 +36,7 @@ def make_deployment(replicas: int = 10, surge: int | str = 2, unavailable: int |
 def make_rs(name: str, replicas: int, available: int | None = None, status_replicas: int | None = None,
             revision: int = 1, created: float = 100, **annotations: str) -> dict:
     return {"metadata": {"name": name, "namespace": "ns", "uid": f"{name}-uid", "creationTimestamp": stamp(created),
-                         "annotations": {dep.REVISION: str(revision), **annotations}},
+                         "annotations": {util.REVISION: str(revision), **annotations}},
             "spec": {"replicas": replicas, "template": TEMPLATE},
             "status": {"replicas": replicas if status_replicas is None else status_replicas,
                        "readyReplicas": replicas if available is None else available,
@@ -71,10 +71,10 @@ def test_fnv32a_matches_reference_values() -> None:
 
 def test_equal_ignore_hash_ignores_only_the_hash_label_and_nulls() -> None:
     hashed = {"metadata": {"labels": {"app": "web", "pod-template-hash": "abc"}}, "spec": TEMPLATE["spec"]}
-    assert dep.equal_ignore_hash(hashed, TEMPLATE)
-    assert dep.equal_ignore_hash({**TEMPLATE, "metadata": {"labels": {"app": "web"}, "creationTimestamp": None}},
+    assert util.equal_ignore_hash(hashed, TEMPLATE)
+    assert util.equal_ignore_hash({**TEMPLATE, "metadata": {"labels": {"app": "web"}, "creationTimestamp": None}},
                                  TEMPLATE)
-    assert not dep.equal_ignore_hash({"metadata": {"labels": {"app": "other"}}, "spec": TEMPLATE["spec"]}, TEMPLATE)
+    assert not util.equal_ignore_hash({"metadata": {"labels": {"app": "other"}}, "spec": TEMPLATE["spec"]}, TEMPLATE)
 
 
 # --- surge and unavailable arithmetic ---
@@ -88,15 +88,15 @@ def test_equal_ignore_hash_ignores_only_the_hash_label_and_nulls() -> None:
     (0, "100%", 4, (0, 4)),
 ])
 def test_resolve_fenceposts(surge, unavailable, replicas, expected) -> None:
-    assert dep.resolve_fenceposts(surge, unavailable, replicas) == expected
+    assert util.resolve_fenceposts(surge, unavailable, replicas) == expected
 
 
 def test_max_unavailable_is_capped_and_zero_for_recreate() -> None:
-    assert dep.max_unavailable(make_deployment(replicas=3, surge=0, unavailable=5)) == 3
+    assert util.max_unavailable(make_deployment(replicas=3, surge=0, unavailable=5)) == 3
     recreate = make_deployment()
     recreate["spec"]["strategy"] = {"type": "Recreate"}
-    assert dep.max_unavailable(recreate) == 0 and dep.max_surge(recreate) == 0
-    assert dep.new_rs_new_replicas(recreate, [], make_rs("new", 0)) == 10
+    assert util.max_unavailable(recreate) == 0 and util.max_surge(recreate) == 0
+    assert util.new_rs_new_replicas(recreate, [], make_rs("new", 0)) == 10
 
 
 def test_bad_percent_is_an_error() -> None:
@@ -107,39 +107,64 @@ def test_bad_percent_is_an_error() -> None:
 def test_new_replicaset_grows_only_into_the_surge() -> None:
     d = make_deployment()
     old, new = make_rs("old", 10), make_rs("new", 0)
-    assert dep.new_rs_new_replicas(d, [old, new], new) == 2
+    assert util.new_rs_new_replicas(d, [old, new], new) == 2
     # An old RS whose scale-down is not yet reflected in status still counts its pods.
     shrinking, new = make_rs("old", 9, status_replicas=10), make_rs("new", 2)
-    assert dep.new_rs_new_replicas(d, [shrinking, new], new) == 2
+    assert util.new_rs_new_replicas(d, [shrinking, new], new) == 2
     shrunk = make_rs("old", 9)
-    assert dep.new_rs_new_replicas(d, [shrunk, new], new) == 3
-    assert dep.new_rs_new_replicas(d, [make_rs("old", 0), make_rs("new", 9)], make_rs("new", 9)) == 10
+    assert util.new_rs_new_replicas(d, [shrunk, new], new) == 3
+    assert util.new_rs_new_replicas(d, [make_rs("old", 0), make_rs("new", 9)], make_rs("new", 9)) == 10
 
 
 def test_old_replicasets_shrink_only_by_spare_availability() -> None:
     d = make_deployment()
     old, new = make_rs("old", 10, created=200), make_rs("new", 2, available=0, created=10)
-    assert dep.max_scaled_down([old, new], new, d) == 1  # 12 - 9 min available - 2 unavailable new pods
-    assert dep.plan_scale_down_old([old, new], [old], d) == {"old": 9}
+    assert rolling.max_scaled_down([old, new], new, d) == 1  # 12 - 9 min available - 2 unavailable new pods
+    assert rolling.plan_scale_down_old([old, new], [old], d) == {"old": 9}
     # Availability counted from status is capped by the spec a pending scale-down will reach.
     old = make_rs("old", 9, available=10, created=200)
-    assert dep.plan_scale_down_old([old, new], [old], d) == {}
+    assert rolling.plan_scale_down_old([old, new], [old], d) == {}
+
+
+def test_the_worked_example_of_rolling_py() -> None:
+    """The steps rolling.py's docstring works through: replicas 10, maxSurge 3, maxUnavailable 2."""
+    d = make_deployment(replicas=10, surge=3, unavailable=2)
+    old = make_rs("old", 10, created=200)
+    new = make_rs("new", 0, created=10)
+    assert util.new_rs_new_replicas(d, [old, new], new) == 3  # step 1: created with 3
+    new = make_rs("new", 3, available=0, created=10)
+    assert rolling.max_scaled_down([old, new], new, d) == 2  # 13 - 8 - 3
+    assert rolling.plan_scale_down_old([old, new], [old], d) == {"old": 8}
+    old, new = make_rs("old", 8, created=200), make_rs("new", 3, created=10)
+    assert util.new_rs_new_replicas(d, [old, new], new) == 5  # step 2: 11 exist, 13 may
+    new = make_rs("new", 5, available=3, created=10)
+    assert util.new_rs_new_replicas(d, [old, new], new) == 5  # step 3: no room to go up
+    assert rolling.max_scaled_down([old, new], new, d) == 3  # 13 - 8 - 2
+    assert rolling.plan_scale_down_old([old, new], [old], d) == {"old": 5}
+
+
+def test_proportional_scaling_worked_example() -> None:
+    """sync.proportions' docstring: old 8 and new 5 (maxSurge 3) when replicas go from 10 to 20."""
+    d = make_deployment(replicas=20, surge=3, unavailable=0)
+    old = make_rs("old", 8, created=200, **{util.MAX_REPLICAS: "13"})
+    new = make_rs("new", 5, created=10, **{util.MAX_REPLICAS: "13"})
+    assert sync.proportions(d, [old, new], 10) == {"old": 14, "new": 9}
 
 
 def test_unhealthy_old_pods_go_first_oldest_first() -> None:
     older, old = make_rs("older", 3, available=1, created=300), make_rs("old", 3, available=0, created=200)
-    assert dep.plan_cleanup_unhealthy([old, older], 3) == {"older": 1, "old": 2}
-    assert dep.plan_cleanup_unhealthy([old, older], 0) == {}
+    assert rolling.plan_cleanup_unhealthy([old, older], 3) == {"older": 1, "old": 2}
+    assert rolling.plan_cleanup_unhealthy([old, older], 0) == {}
 
 
 def test_proportional_scaling_spreads_by_size() -> None:
     d = make_deployment(replicas=20, surge=3, unavailable=0)
-    annotations = {dep.MAX_REPLICAS: "13"}
+    annotations = {util.MAX_REPLICAS: "13"}
     new, old = make_rs("new", 5, created=10, **annotations), make_rs("old", 8, created=100, **annotations)
-    sizes = dep.proportions(d, [new, old], 23 - 13)
+    sizes = sync.proportions(d, [new, old], 23 - 13)
     assert sizes == {"new": 9, "old": 14}
     assert sum(sizes.values()) == 23
-    down = dep.proportions(d, [new, old], -3)
+    down = sync.proportions(d, [new, old], -3)
     assert sum(down.values()) == 10
 
 
@@ -149,14 +174,14 @@ def test_proportional_scaling_spreads_by_size() -> None:
 def test_calculate_status_and_available_condition() -> None:
     d = make_deployment()
     old, new = make_rs("old", 8), make_rs("new", 4, available=1)
-    status = dep.calculate_status([old, new], new, d, NOW)
+    status = sync.calculate_status([old, new], new, d, NOW)
     assert {k: v for k, v in status.items() if k != "conditions"} == {
         "observedGeneration": 1, "replicas": 12, "updatedReplicas": 4, "readyReplicas": 9,
         "availableReplicas": 9, "unavailableReplicas": 3}
     [available] = status["conditions"]
     assert (available["type"], available["status"], available["reason"]) == ("Available", "True",
                                                                               "MinimumReplicasAvailable")
-    low = dep.calculate_status([make_rs("new", 10, available=5)], None, d, NOW)
+    low = sync.calculate_status([make_rs("new", 10, available=5)], None, d, NOW)
     assert low["conditions"][0]["reason"] == "MinimumReplicasUnavailable"
     assert "updatedReplicas" not in low  # zero counts are omitted, as upstream's JSON
 
@@ -164,52 +189,52 @@ def test_calculate_status_and_available_condition() -> None:
 def test_rollout_status_conditions() -> None:
     d = make_deployment(replicas=2)
     new = make_rs("web-abc", 2)
-    status = dep.rollout_status([new], new, d, NOW)
-    progressing = dep.get_condition(status, "Progressing")
+    status = progress.rollout_status([new], new, d, NOW)
+    progressing = util.get_condition(status, "Progressing")
     assert progressing["reason"] == "NewReplicaSetAvailable"
     assert progressing["message"] == 'ReplicaSet "web-abc" has successfully progressed.'
-    assert dep.deployment_complete(d, status)
+    assert util.deployment_complete(d, status)
 
     last_progress = NOW - datetime.timedelta(seconds=700)  # longer ago than progressDeadlineSeconds
     d["status"] = {"replicas": 2, "updatedReplicas": 2,
-                   "conditions": [dep.new_condition("Progressing", "True", "ReplicaSetUpdated", "x", last_progress)]}
+                   "conditions": [util.new_condition("Progressing", "True", "ReplicaSetUpdated", "x", last_progress)]}
     stuck = make_rs("web-abc", 2, available=0)
-    timed_out = dep.rollout_status([stuck], stuck, d, NOW)
-    condition = dep.get_condition(timed_out, "Progressing")
+    timed_out = progress.rollout_status([stuck], stuck, d, NOW)
+    condition = util.get_condition(timed_out, "Progressing")
     assert (condition["status"], condition["reason"]) == ("False", "ProgressDeadlineExceeded")
 
 
 def test_set_condition_keeps_times_when_nothing_changes() -> None:
     status: dict = {}
-    first = dep.new_condition("Available", "True", "A", "m", NOW)
-    dep.set_condition(status, first)
-    dep.set_condition(status, dep.new_condition("Available", "True", "A", "m", NOW + datetime.timedelta(hours=1)))
+    first = util.new_condition("Available", "True", "A", "m", NOW)
+    util.set_condition(status, first)
+    util.set_condition(status, util.new_condition("Available", "True", "A", "m", NOW + datetime.timedelta(hours=1)))
     assert status["conditions"] == [first]
-    dep.set_condition(status, dep.new_condition("Available", "True", "B", "m", NOW + datetime.timedelta(hours=1)))
+    util.set_condition(status, util.new_condition("Available", "True", "B", "m", NOW + datetime.timedelta(hours=1)))
     assert status["conditions"][0]["lastTransitionTime"] == first["lastTransitionTime"]
     assert status["conditions"][0]["reason"] == "B"
 
 
 def test_new_replicaset_annotations_and_rollback_history() -> None:
     d = make_deployment()
-    d["metadata"]["annotations"] = {"kubernetes.io/change-cause": "v2", dep.REVISION: "7"}
+    d["metadata"]["annotations"] = {"kubernetes.io/change-cause": "v2", util.REVISION: "7"}
     fresh = {"metadata": {"name": "web-x"}, "spec": {}}
-    assert dep.set_new_rs_annotations(d, fresh, 3, exists=False)
-    assert fresh["metadata"]["annotations"] == {"kubernetes.io/change-cause": "v2", dep.REVISION: "3",
-                                                dep.DESIRED_REPLICAS: "10", dep.MAX_REPLICAS: "12"}
+    assert util.set_new_rs_annotations(d, fresh, 3, exists=False)
+    assert fresh["metadata"]["annotations"] == {"kubernetes.io/change-cause": "v2", util.REVISION: "3",
+                                                util.DESIRED_REPLICAS: "10", util.MAX_REPLICAS: "12"}
     rolled_back = make_rs("web-old", 0, revision=1)
-    assert dep.set_new_rs_annotations(d, rolled_back, 4, exists=True)
-    assert rolled_back["metadata"]["annotations"][dep.REVISION] == "4"
-    assert rolled_back["metadata"]["annotations"][dep.REVISION_HISTORY] == "1"
-    assert not dep.set_new_rs_annotations(d, rolled_back, 4, exists=True)
+    assert util.set_new_rs_annotations(d, rolled_back, 4, exists=True)
+    assert rolled_back["metadata"]["annotations"][util.REVISION] == "4"
+    assert rolled_back["metadata"]["annotations"][util.REVISION_HISTORY] == "1"
+    assert not util.set_new_rs_annotations(d, rolled_back, 4, exists=True)
 
 
 def test_find_new_replicaset_prefers_the_oldest_match() -> None:
     d = make_deployment()
     other = {**make_rs("other", 1, created=300), "spec": {"template": {"metadata": {"labels": {"app": "x"}}}}}
     older, newer = make_rs("older", 1, created=200), make_rs("newer", 1, created=50)
-    assert dep.find_new_replica_set(d, [newer, other, older])["metadata"]["name"] == "older"
-    assert dep.find_new_replica_set(d, [other]) is None
+    assert util.find_new_replica_set(d, [newer, other, older])["metadata"]["name"] == "older"
+    assert util.find_new_replica_set(d, [other]) is None
 
 
 # --- ReplicaSet: delete ranking, status, pods, expectations, batches ---
