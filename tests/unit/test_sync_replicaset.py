@@ -107,7 +107,7 @@ def test_adopts_a_matching_orphan_and_releases_a_pod_that_no_longer_matches() ->
 
 def test_does_not_adopt_when_the_replicaset_in_the_cache_is_gone_from_the_server() -> None:
     f = controller_fixture(ReplicaSetController)
-    (rs,) = f.add(replicaset("web", replicas=1, uid="rs-1"))
+    f.add(replicaset("web", replicas=1, uid="rs-1"))
     f.add(pod("orphan", labels={"app": "web"}, phase="Running", uid="o"))
     f.client.objects.pop(("replicasets", "default", "web"))
     with pytest.raises(errors.ApiError):
