@@ -189,8 +189,7 @@ class FakeClient:
         current = self._existing(rtype, namespace, name)
         if preconditions and preconditions.get("uid") not in (None, current["metadata"]["uid"]):
             raise errors.Conflict(409, "Conflict", "Precondition failed: UID in precondition does not match")
-        del self.objects[self._key(rtype, namespace, name)]
-        return current
+        return self._remove(rtype, current)
 
     @_locked
     def bind(self, namespace: str, pod: str, node: str, uid: str | None = None) -> None:
@@ -208,7 +207,7 @@ class FakeClient:
             raise NotImplementedError(f"fake client: {method} {path}")
         self._record(Action("deletecollection", rtype.plural, namespace, None, None, kwargs.get("body")))
         for key in [k for k in self.objects if k[0] == rtype.plural and (not namespace or k[1] == namespace)]:
-            del self.objects[key]
+            self._remove(rtype, self.objects[key])
         return FakeResponse({"kind": "Status", "status": "Success"})
 
     # Inside
@@ -230,6 +229,18 @@ class FakeClient:
         if found is None:
             raise errors.NotFound(404, "NotFound", f'{rtype.plural} "{name}" not found')
         return found
+
+    def _remove(self, rtype: ResourceType, current: Obj) -> Obj:
+        """Delete as the API server does: an object with finalizers is only marked (deletionTimestamp)."""
+        metadata = current["metadata"]
+        if metadata.get("finalizers"):
+            if metadata.get("deletionTimestamp"):
+                return current
+            marked = meta.deep_copy(current)
+            marked["metadata"]["deletionTimestamp"] = meta.now()
+            return self._store(rtype, marked)
+        del self.objects[self._key(rtype, metadata.get("namespace"), metadata["name"])]
+        return current
 
     def _store(self, rtype: ResourceType, obj: Obj) -> Obj:
         obj["metadata"].pop("resourceVersion", None)
