@@ -82,7 +82,7 @@ def pod(name: str = "p", namespace: str | None = "default", *, labels: dict[str,
     return obj
 
 
-def node(name: str = "n1", *, labels: dict[str, str] | None = None, taints: list[Obj] | None = None,
+def node(name: str = "n1", labels: dict[str, str] | None = None, *, taints: list[Obj] | None = None,
          ready: str | None = "True", cpu: str = "4", memory: str = "8Gi", pods: str = "110",
          ip: str | None = None, pod_cidr: str | None = None, unschedulable: bool = False) -> Obj:
     """A node with capacity, a Ready condition (`ready=None` for none) and the hostname label."""
