@@ -2,8 +2,9 @@
 
 Every builder takes the fields tests vary most as keyword arguments, and `**spec` for the rest of the spec, so a
 test says only what matters to it: `pod("web-1", labels={"app": "web"}, node="n1", phase="Running")`. Builders add
-no server-set fields (uid, resourceVersion, creationTimestamp) unless asked: `uid=` sets one. The result is a plain
-dict to change further as a test needs.
+no server-set fields (uid, resourceVersion, creationTimestamp) unless asked: `uid=` sets one. Objects have no
+namespace unless given one, as a manifest sent to a namespace's path (the fake client puts them in `default`).
+The result is a plain dict to change further as a test needs.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def namespace(name: str, **extra: Any) -> Obj:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(name, **extra)}
 
 
-def pod(name: str = "p", namespace: str | None = "default", *, labels: dict[str, str] | None = None,
+def pod(name: str = "p", namespace: str | None = None, *, labels: dict[str, str] | None = None,
         node: str | None = None, containers: list[Obj] | None = None, phase: str | None = None,
         ready: bool | None = None, ip: str | None = None, uid: str | None = None, owner: Obj | None = None,
         **spec: Any) -> Obj:
@@ -102,7 +103,7 @@ def node(name: str = "n1", labels: dict[str, str] | None = None, *, taints: list
             "spec": spec, "status": status}
 
 
-def service(name: str = "web", namespace: str | None = "default", *, selector: dict[str, str] | None = None,
+def service(name: str = "web", namespace: str | None = None, *, selector: dict[str, str] | None = None,
             ports: list[Obj] | None = None, type: str | None = None, cluster_ip: str | None = None,
             **spec: Any) -> Obj:
     """A service selecting `selector` (default app=<name>) on port 80 unless told otherwise."""
@@ -115,14 +116,14 @@ def service(name: str = "web", namespace: str | None = "default", *, selector: d
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta(name, namespace), "spec": body}
 
 
-def endpoints(name: str = "web", namespace: str | None = "default", *, ips: tuple[str, ...] = (),
+def endpoints(name: str = "web", namespace: str | None = None, *, ips: tuple[str, ...] = (),
               ports: list[Obj] | None = None) -> Obj:
     subsets = [{"addresses": [{"ip": ip} for ip in ips], "ports": ports or [{"port": 80, "protocol": "TCP"}]}]
     return {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta(name, namespace),
             "subsets": subsets if ips else []}
 
 
-def service_account(name: str = "default", namespace: str | None = "default") -> Obj:
+def service_account(name: str = "default", namespace: str | None = None) -> Obj:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(name, namespace)}
 
 
@@ -135,7 +136,7 @@ def _workload(kind: str, name: str, namespace: str | None, labels: dict[str, str
             "metadata": meta(name, namespace, labels=labels, uid=uid), "spec": spec}
 
 
-def deployment(name: str = "web", namespace: str | None = "default", *, replicas: int | None = 1,
+def deployment(name: str = "web", namespace: str | None = None, *, replicas: int | None = 1,
                labels: dict[str, str] | None = None, containers: list[Obj] | None = None,
                uid: str | None = None, **spec: Any) -> Obj:
     """A deployment whose selector and pod labels are `labels` (default app=<name>)."""
@@ -146,7 +147,7 @@ def deployment(name: str = "web", namespace: str | None = "default", *, replicas
     return _workload("Deployment", name, namespace, None, uid, body)
 
 
-def replicaset(name: str = "web", namespace: str | None = "default", *, replicas: int | None = 1,
+def replicaset(name: str = "web", namespace: str | None = None, *, replicas: int | None = 1,
                labels: dict[str, str] | None = None, containers: list[Obj] | None = None,
                uid: str | None = None, owner: Obj | None = None, **spec: Any) -> Obj:
     selected = labels or {"app": name}
@@ -159,7 +160,7 @@ def replicaset(name: str = "web", namespace: str | None = "default", *, replicas
     return obj
 
 
-def daemonset(name: str = "agent", namespace: str | None = "default", *, labels: dict[str, str] | None = None,
+def daemonset(name: str = "agent", namespace: str | None = None, *, labels: dict[str, str] | None = None,
               containers: list[Obj] | None = None, uid: str | None = None, **pod: Any) -> Obj:
     """A daemon set; `**pod` goes into its pod template's spec (tolerations, nodeSelector...)."""
     selected = labels or {"app": name}
@@ -167,7 +168,7 @@ def daemonset(name: str = "agent", namespace: str | None = "default", *, labels:
     return _workload("DaemonSet", name, namespace, None, uid, body)
 
 
-def statefulset(name: str = "db", namespace: str | None = "default", *, replicas: int = 1,
+def statefulset(name: str = "db", namespace: str | None = None, *, replicas: int = 1,
                 labels: dict[str, str] | None = None, containers: list[Obj] | None = None,
                 uid: str | None = None, **spec: Any) -> Obj:
     selected = labels or {"app": name}
@@ -176,14 +177,14 @@ def statefulset(name: str = "db", namespace: str | None = "default", *, replicas
     return _workload("StatefulSet", name, namespace, None, uid, body)
 
 
-def job(name: str = "work", namespace: str | None = "default", *, containers: list[Obj] | None = None,
+def job(name: str = "work", namespace: str | None = None, *, containers: list[Obj] | None = None,
         uid: str | None = None, **spec: Any) -> Obj:
     """A job with restartPolicy Never; the API server adds its selector and controller-uid labels."""
     body = {"template": {"spec": pod_spec(containers, restartPolicy="Never")}, **spec}
     return _workload("Job", name, namespace, None, uid, body, "batch/v1")
 
 
-def cronjob(name: str = "tick", namespace: str | None = "default", *, schedule: str = "*/1 * * * *",
+def cronjob(name: str = "tick", namespace: str | None = None, *, schedule: str = "*/1 * * * *",
             containers: list[Obj] | None = None, uid: str | None = None, **spec: Any) -> Obj:
     body = {"schedule": schedule,
             "jobTemplate": {"spec": {"template": {"spec": pod_spec(containers, restartPolicy="Never")}}}, **spec}

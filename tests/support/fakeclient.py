@@ -86,6 +86,8 @@ class FakeClient:
         metadata = stored.setdefault("metadata", {})
         if not rtype.namespaced:
             metadata.pop("namespace", None)
+        else:
+            metadata.setdefault("namespace", "default")
         metadata.setdefault("uid", f"uid-{metadata['name']}")
         metadata.setdefault("creationTimestamp", "2025-01-01T00:00:00Z")
         metadata["resourceVersion"] = str(next(self._revision))

@@ -118,7 +118,7 @@ def test_foreground_deletion_deletes_the_dependents_and_waits_for_blocking_ones(
     (rs,) = f.add(rs)
     dependent = pod("p", uid="p1")
     dependent["metadata"]["ownerReferences"] = [owner_ref(rs, block=True)]
-    f.add(dependent)
+    (dependent,) = f.add(dependent)
     f.sync("replicasets.apps|default/web")
     assert [a.name for a in f.actions("delete", "pods")] == ["p"]
     assert f.actions("update", "replicasets") == []  # still waiting for the pod to go
