@@ -23,8 +23,8 @@ from collections.abc import Iterator, Sequence
 
 from kubeling.storage.etcd import Compacted, Compare, Delete, EtcdError, KeyValue, Put, WatchEvent, prefix_end
 
-# How often a waiting watch looks at its stop event.
-_POLL_SECONDS = 0.05
+# How often a waiting watch looks at its stop event (a write wakes it at once).
+_POLL_SECONDS = 0.25
 
 
 class MemoryEtcd:
@@ -36,8 +36,9 @@ class MemoryEtcd:
         self._compacted = 0
         # Every key's history, oldest first: (revision, the value from then on, or None once deleted).
         self._history: dict[str, list[tuple[int, KeyValue | None]]] = {}
-        # Every change, in revision order, for watches (the history a watch can replay).
+        # Every change, in revision order, for watches (the history a watch can replay), and its revisions.
         self._events: list[WatchEvent] = []
+        self._event_revisions: list[int] = []
 
     # Reads
 
@@ -121,7 +122,8 @@ class MemoryEtcd:
                 versions[:] = versions[max(keep, 0):]
                 if versions[0][1] is None and len(versions) == 1:
                     del self._history[name]  # deleted before the compaction: nothing left to read
-            self._events = [e for e in self._events if e.kv.mod_revision >= revision]
+            first = bisect.bisect_left(self._event_revisions, revision)
+            del self._events[:first], self._event_revisions[:first]
 
     # Watch
 
@@ -140,7 +142,7 @@ class MemoryEtcd:
             with self._lock:
                 if next_revision < self._compacted:
                     raise Compacted(self._compacted)
-                start = bisect.bisect_left([e.kv.mod_revision for e in self._events], next_revision)
+                start = bisect.bisect_left(self._event_revisions, next_revision)
                 pending = self._events[start:]
                 if not pending:
                     self._lock.wait(_POLL_SECONDS)
@@ -196,6 +198,7 @@ class MemoryEtcd:
         if events:
             self._revision = revision
             self._events.extend(events)
+            self._event_revisions.extend(revision for _ in events)
             self._lock.notify_all()
 
 
