@@ -156,6 +156,8 @@ class FakeClient:
         if metadata.get("resourceVersion") and metadata["resourceVersion"] != current["metadata"]["resourceVersion"]:
             raise errors.Conflict(409, "Conflict", f'Operation cannot be fulfilled on {rtype.plural} '
                                   f'"{metadata["name"]}": the object has been modified')
+        if subresource == "status":  # as the API server: a status write changes the status only
+            return self._store(rtype, {**meta.deep_copy(current), "status": meta.deep_copy(obj.get("status") or {})})
         return self._store(rtype, {**meta.deep_copy(obj), "metadata": {**meta.deep_copy(metadata),
                                                                         "uid": current["metadata"]["uid"]}})
 
