@@ -471,3 +471,56 @@ def test_watch_events_of_one_namespace_only(api: MemoryAPI) -> None:
     api.create(PODS, pod("a"))
     events = api.watch(PODS, 1, resourceVersion=start)
     assert [e["object"]["metadata"]["name"] for e in events] == ["a"]
+
+
+# Names, tables, discovery, graceful deletion
+
+
+def test_generate_name_gets_a_random_suffix(api: MemoryAPI) -> None:
+    body = pod("ignored")
+    body["metadata"] = {"generateName": "web-"}
+    first, second = api.create(PODS, body), api.create(PODS, body)
+    assert first["metadata"]["name"].startswith("web-") and len(first["metadata"]["name"]) == len("web-") + 5
+    assert first["metadata"]["name"] != second["metadata"]["name"]
+
+
+def test_put_does_not_create_a_missing_pod(api: MemoryAPI) -> None:
+    response = api.put(f"{PODS}/missing", pod("missing"))
+    assert response.status_code == 404 and status_of(response)["reason"] == "NotFound"
+
+
+def test_a_table_is_what_kubectl_get_asks_for(api: MemoryAPI) -> None:
+    api.create(PODS, pod("a", node="n1"))
+    response = api.client.get(PODS, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    table = response.get_json()
+    assert response.status_code == 200 and (table["kind"], table["apiVersion"]) == ("Table", "meta.k8s.io/v1")
+    names = [column["name"] for column in table["columnDefinitions"]]
+    assert names[:3] == ["Name", "Ready", "Status"]
+    (row,) = table["rows"]
+    assert row["cells"][:3] == ["a", "0/1", "Pending"]
+
+
+def test_discovery_lists_groups_and_their_resources(api: MemoryAPI) -> None:
+    assert api.get("/api").get_json()["versions"] == ["v1"]
+    resources = {r["name"]: r for r in api.get("/apis/apps/v1").get_json()["resources"]}
+    assert {"deployments", "deployments/status", "deployments/scale"} <= set(resources)
+    assert resources["deployments"]["namespaced"] and resources["deployments"]["kind"] == "Deployment"
+
+
+def test_a_scheduled_pod_is_deleted_gracefully_an_unscheduled_one_at_once(api: MemoryAPI) -> None:
+    api.create(PODS, pod("bound", node="n1"))
+    api.create(PODS, pod("pending"))
+    marked = api.delete(f"{PODS}/bound").get_json()
+    assert marked["metadata"]["deletionTimestamp"] and marked["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert api.get(f"{PODS}/bound").status_code == 200  # until its kubelet confirms with grace 0
+    assert api.delete(f"{PODS}/bound", {"gracePeriodSeconds": 0}).status_code == 200
+    assert api.get(f"{PODS}/bound").status_code == 404
+    assert api.delete(f"{PODS}/pending").status_code == 200
+    assert api.get(f"{PODS}/pending").status_code == 404
+
+
+def test_every_cluster_starts_with_the_kubernetes_service_and_system_namespaces(api: MemoryAPI) -> None:
+    service_ip = api.get("/api/v1/namespaces/default/services/kubernetes").get_json()["spec"]["clusterIP"]
+    assert service_ip == "10.96.0.1"
+    names = {ns["metadata"]["name"] for ns in api.get("/api/v1/namespaces").get_json()["items"]}
+    assert {"default", "kube-system", "kube-public", "kube-node-lease"} <= names
