@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import requests
 
+from support.builders import container, deployment, pod, service
+
 pytestmark = pytest.mark.e2e
 
 JSON = {"Content-Type": "application/json"}
@@ -54,25 +56,6 @@ def etcd_revision(etcd: Any) -> int:
 
 def configmap(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}}
-
-
-def pod(name: str = "p") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80}]}]}}
-
-
-def deployment(name: str = "d") -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
-    }
-
-
-def service(name: str = "s", port: int = 80) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-            "spec": {"selector": {"app": name}, "ports": [{"port": port, "targetPort": 80}]}}
 
 
 DROP = object()  # as a value in changed(): remove the key
@@ -151,7 +134,8 @@ CASES = {
     "labels-list": Case("POST", CONFIGMAPS, 400, "BadRequest", changed(configmap("ll"), "metadata.labels", []),
                         message="cannot be handled as a ConfigMap"),
     "port-string": Case("POST", PODS, 400, "BadRequest",
-                        changed(pod(), "spec.containers.0.ports.0.containerPort", "eighty"),
+                        changed(pod(containers=[container(ports=[{"containerPort": 80}])]),
+                                "spec.containers.0.ports.0.containerPort", "eighty"),
                         message="cannot be handled as a Pod"),
     # Semantically invalid values and missing required fields (422).
     "negative-replicas": Case("POST", DEPLOYMENTS, 422, "Invalid", changed(deployment(), "spec.replicas", -1),
@@ -164,7 +148,8 @@ CASES = {
     "selector-template-mismatch": Case("POST", DEPLOYMENTS, 422, "Invalid",
                                        changed(deployment(), "spec.template.metadata.labels", {"app": "other"}),
                                        fields=["spec.template.metadata.labels"]),
-    "service-port-out-of-range": Case("POST", SERVICES, 422, "Invalid", service(port=70000),
+    "service-port-out-of-range": Case("POST", SERVICES, 422, "Invalid",
+                                      service(ports=[{"port": 70000, "targetPort": 80}]),
                                       fields=["spec.ports[0].port"]),
     # Bodies that cannot be decoded (400).
     "malformed-json": Case("POST", CONFIGMAPS, 400, "BadRequest", b'{"metadata": {"name": "x"', JSON),

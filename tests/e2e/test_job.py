@@ -7,13 +7,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
 
 from cluster import Component, Stack
 from standin import KubeletStandIn, register_node
+from support.builders import job
 from support.polling import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -62,12 +62,6 @@ def env(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         stack.start(Component("scheduler", server.url, workdir, ["--leader-elect=false"]))
         stack.start(Component("controller-manager", server.url, workdir, ["--controllers=job", "--leader-elect=false"]))
         yield Env(server.url, kubelet)
-
-def job(name: str, **spec: Any) -> dict:
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-            "spec": {"template": {"spec": {"restartPolicy": "Never",
-                                           "containers": [{"name": "c", "image": "busybox:1.36"}]}}, **spec}}
-
 
 def test_completions_with_parallelism(env: Env) -> None:
     ns = env.namespace()

@@ -19,6 +19,7 @@ import requests
 
 from cluster import ROOT, Component, Stack
 from standin import KubeletStandIn, register_node
+from support.builders import replicaset
 from support.polling import wait_until
 
 LEASE_DURATION = 4.0
@@ -64,13 +65,6 @@ def make_namespace(server: str) -> str:
     return ns
 
 
-def replicaset(name: str, replicas: int) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
-
-
 def live_pods(server: str, ns: str, app: str) -> list[dict]:
     pods = requests.get(f"{server}/api/v1/namespaces/{ns}/pods", params={"labelSelector": f"app={app}"},
                         timeout=10).json()["items"]
@@ -92,7 +86,7 @@ def test_controller_managers_one_leader_and_failover(le_server: tuple[str, Path]
             manager.start()
         leader, standby = leader_and_standby(server, "kube-controller-manager", managers)
         ns = make_namespace(server)
-        requests.post(f"{server}/apis/apps/v1/namespaces/{ns}/replicasets", json=replicaset("web", 5),
+        requests.post(f"{server}/apis/apps/v1/namespaces/{ns}/replicasets", json=replicaset("web", replicas=5),
                       timeout=10).raise_for_status()
         assert_exactly(server, ns, "web", 5)
         wait_until(lambda: "started controllers" in leader.logs(), 5, "the leader's controllers")
@@ -119,7 +113,7 @@ def test_controller_managers_one_leader_and_failover(le_server: tuple[str, Path]
         requests.patch(f"{server}/apis/apps/v1/namespaces/{ns}/replicasets/web", json={"spec": {"replicas": 7}},
                        headers={"Content-Type": "application/merge-patch+json"}, timeout=10).raise_for_status()
         assert_exactly(server, ns, "web", 7)
-        requests.post(f"{server}/apis/apps/v1/namespaces/{ns}/replicasets", json=replicaset("api", 3),
+        requests.post(f"{server}/apis/apps/v1/namespaces/{ns}/replicasets", json=replicaset("api", replicas=3),
                       timeout=10).raise_for_status()
         assert_exactly(server, ns, "api", 3)
         names = [p["metadata"]["name"] for p in live_pods(server, ns, "web") + live_pods(server, ns, "api")]

@@ -16,6 +16,7 @@ from kubeling.controllers.nodelifecycle import (
     reconcile_taints,
     wanted_taints,
 )
+from support.builders import service
 
 # CIDR allocation
 
@@ -75,11 +76,6 @@ def pod(name: str, ip: str | None = "10.0.0.1", ready: bool = True, ports: list[
             "status": status}
 
 
-def service(ports: list[dict], publish: bool = False) -> dict:
-    return {"metadata": {"name": "web", "namespace": "ns"},
-            "spec": {"selector": {"app": "web"}, "ports": ports, "publishNotReadyAddresses": publish}}
-
-
 def test_find_port_by_number_and_by_name() -> None:
     p = pod("a", ports=[{"name": "http", "containerPort": 8080}, {"name": "dns", "containerPort": 53,
                                                                    "protocol": "UDP"}])
@@ -92,7 +88,7 @@ def test_find_port_by_number_and_by_name() -> None:
 
 
 def test_ready_and_not_ready_addresses() -> None:
-    svc = service([{"port": 80, "targetPort": 8080, "protocol": "TCP"}])
+    svc = service("web", "ns", ports=[{"port": 80, "targetPort": 8080, "protocol": "TCP"}])
     subsets = endpoint_subsets(svc, [pod("a", "10.0.0.2"), pod("b", "10.0.0.1", ready=False)])
     assert subsets == [{
         "addresses": [{"ip": "10.0.0.2", "nodeName": "n1",
@@ -104,7 +100,7 @@ def test_ready_and_not_ready_addresses() -> None:
 
 
 def test_pods_grouped_by_resolved_named_port() -> None:
-    svc = service([{"name": "http", "port": 80, "targetPort": "web", "protocol": "TCP"}])
+    svc = service("web", "ns", ports=[{"name": "http", "port": 80, "targetPort": "web", "protocol": "TCP"}])
     pods = [pod("a", "10.0.0.1", ports=[{"name": "web", "containerPort": 8080}]),
             pod("b", "10.0.0.2", ports=[{"name": "web", "containerPort": 9090}]),
             pod("c", "10.0.0.3", ports=[{"name": "web", "containerPort": 8080}]),
@@ -118,13 +114,13 @@ def test_pods_grouped_by_resolved_named_port() -> None:
 
 
 def test_pods_without_ip_terminating_or_finished_are_left_out() -> None:
-    svc = service([{"port": 80, "protocol": "TCP"}])
+    svc = service("web", "ns", ports=[{"port": 80, "protocol": "TCP"}])
     pods = [pod("noip", None), pod("gone", "10.0.0.2", deleting=True), pod("done", "10.0.0.3", phase="Succeeded")]
     assert endpoint_subsets(svc, pods) == []
 
 
 def test_publish_not_ready_addresses_counts_everyone_ready() -> None:
-    svc = service([{"port": 80, "protocol": "TCP"}], publish=True)
+    svc = service("web", "ns", ports=[{"port": 80, "protocol": "TCP"}], publishNotReadyAddresses=True)
     subsets = endpoint_subsets(svc, [pod("a", "10.0.0.1", ready=False), pod("b", "10.0.0.2", deleting=True)])
     assert [a["ip"] for a in subsets[0]["addresses"]] == ["10.0.0.1", "10.0.0.2"]
     assert "notReadyAddresses" not in subsets[0]

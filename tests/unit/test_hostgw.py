@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from kubeling.network import hostgw
-
-
-def node(name, cidr=None, ip=None, hostname=None):
-    addresses = [{"type": "Hostname", "address": hostname or name}]
-    if ip:
-        addresses.append({"type": "InternalIP", "address": ip})
-    return {"metadata": {"name": name}, "spec": {"podCIDR": cidr} if cidr else {},
-            "status": {"addresses": addresses}}
+from support.builders import node
 
 
 def test_a_route_to_every_other_node_with_a_pod_cidr_and_an_address():
-    nodes = [node("a", "10.244.0.0/24", "172.30.0.2"), node("b", "10.244.1.0/24", "172.30.0.3"),
-             node("c", None, "172.30.0.4"), node("d", "10.244.3.0/24")]
+    nodes = [node("a", pod_cidr="10.244.0.0/24", ip="172.30.0.2"), node("b", pod_cidr="10.244.1.0/24", ip="172.30.0.3"),
+             node("c", ip="172.30.0.4"), node("d", pod_cidr="10.244.3.0/24")]
     assert hostgw.desired_routes(nodes, "a") == {"10.244.1.0/24": "172.30.0.3"}
 
 

@@ -10,15 +10,7 @@ from kubeling.scheduler.cache import Cache
 from kubeling.scheduler.framework import NodeInfo, PodInfo, pod_requests
 from kubeling.scheduler.generic import Framework, feasible_nodes_to_find, schedule, select_node, snapshot
 from kubeling.scheduler.queue import SchedulingQueue
-
-
-def node(name, cpu="4", memory="8Gi", pods="110", labels=None, taints=None, ready="True", unschedulable=False):
-    capacity = {"cpu": cpu, "memory": memory, "pods": pods}
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
-            "spec": {"taints": taints or [], **({"unschedulable": True} if unschedulable else {})},
-            "status": {"capacity": capacity, "allocatable": capacity,
-                       "conditions": [{"type": "Ready", "status": ready}]}}
+from support.builders import node
 
 
 def pod(name=None, cpu=None, memory=None, node_name=None, owner=None, host_port=None, **spec):

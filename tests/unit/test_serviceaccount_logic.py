@@ -9,6 +9,7 @@ from kubeling.apiserver.admission import ServiceAccountAdmission
 from kubeling.kubelet import envvars
 from kubeling.kubelet.kubelet import referenced_names
 from kubeling.kubelet.tokens import refresh_time
+from support.builders import service
 
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -80,16 +81,14 @@ def test_admission_refuses_a_missing_account_after_waiting_for_the_default_one()
     assert "serviceAccountName" not in mirror["spec"]
 
 
-def service(name: str, namespace: str, ip: str, ports: list[dict]) -> dict:
-    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"clusterIP": ip, "ports": ports}}
-
-
 def test_service_environment_variables_as_upstream() -> None:
     services = [
-        service("kubernetes", "default", "10.96.0.1", [{"name": "https", "port": 443, "protocol": "TCP"}]),
-        service("my-db", "ns", "10.96.0.9", [{"port": 5432}, {"name": "dns", "port": 53, "protocol": "UDP"}]),
-        service("headless", "ns", "None", [{"port": 80}]),
-        service("elsewhere", "other", "10.96.0.7", [{"port": 80}]),
+        service("kubernetes", "default", cluster_ip="10.96.0.1",
+                ports=[{"name": "https", "port": 443, "protocol": "TCP"}]),
+        service("my-db", "ns", cluster_ip="10.96.0.9",
+                ports=[{"port": 5432}, {"name": "dns", "port": 53, "protocol": "UDP"}]),
+        service("headless", "ns", cluster_ip="None", ports=[{"port": 80}]),
+        service("elsewhere", "other", cluster_ip="10.96.0.7", ports=[{"port": 80}]),
     ]
     env = envvars.service_env(services, "ns")
     assert env == {

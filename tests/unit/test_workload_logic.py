@@ -9,6 +9,7 @@ import pytest
 
 from kubeling.api import podutil, scheduling
 from kubeling.controllers import base, cronjob, daemonset, job, statefulset
+from support.builders import node
 
 UTC = datetime.UTC
 NOW = datetime.datetime(2025, 3, 10, 12, 0, 30, tzinfo=UTC)
@@ -26,10 +27,6 @@ def pod(name: str, phase: str = "Running", ready: bool = True, **meta: object) -
 
 
 # --- DaemonSet ---
-
-
-def node(name: str, labels: dict | None = None, taints: list | None = None) -> dict:
-    return {"metadata": {"name": name, "labels": labels or {}}, "spec": {"taints": taints or []}}
 
 
 def ds(**pod_spec: object) -> dict:
