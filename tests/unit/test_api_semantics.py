@@ -157,9 +157,6 @@ def test_a_patch_carrying_a_stale_resource_version_is_a_conflict(api: MemoryAPI)
     assert response.status_code == 409 and status_of(response)["reason"] == "Conflict"
 
 
-@pytest.mark.xfail(strict=True, reason="registry._write returns `current` unchanged when the patched object equals "
-                   "it, also when `current` is the watch cache's copy (attempt 0) and that copy is stale: the patch "
-                   "is lost. Upstream's GuaranteedUpdate re-reads etcd before skipping a no-op judged on a cached copy")
 def test_a_patch_that_only_matches_a_stale_cached_copy_is_still_applied(api: MemoryAPI) -> None:
     created = api.create(PODS, pod("a", labels={"app": "other"}))
     api.settle("pods", rv(created))

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 
-import pytest
-
 from kubeling.api.resources import lookup
 from kubeling.client import errors
 from kubeling.controllers.deployment import DeploymentController
@@ -138,8 +136,6 @@ def test_adopts_a_matching_orphan_replicaset() -> None:
     assert patch.object["metadata"]["ownerReferences"][0]["uid"] == "d-1"
 
 
-@pytest.mark.xfail(strict=True, reason="after adopting and annotating an orphan ReplicaSet, the same sync writes it "
-                   "again from its pre-annotation resourceVersion (a Conflict; the retry then succeeds)")
 def test_adopting_an_orphan_replicaset_completes_in_one_sync() -> None:
     f = controller_fixture(DeploymentController)
     f.add(deployment("web", replicas=1, uid="d-1"))

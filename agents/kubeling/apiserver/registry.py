@@ -175,6 +175,7 @@ class Registry:
         explicit = _patch_names_rv(body)
         for attempt in range(PATCH_ATTEMPTS):
             # A patch that names a resourceVersion must be checked against etcd itself, never a cached copy.
+            from_cache = not explicit and attempt == 0
             current = self._latest(rtype, namespace, name, 1 if explicit else attempt)
             if current is None:
                 if content_type.split(";")[0].strip() == "application/apply-patch+yaml" and not subresource:
@@ -201,7 +202,7 @@ class Registry:
                 raise errors.conflict(rtype.plural, rtype.group, name)
             try:
                 return self._write(rtype, current, new, subresource=subresource, dry_run=dry_run,
-                                   conditional=explicit), False
+                                   conditional=explicit, current_may_be_stale=from_cache), False
             except errors.StatusError as exc:
                 if exc.reason != "Conflict" or explicit:
                     raise
@@ -236,8 +237,10 @@ class Registry:
         subresource: str = "",
         dry_run: bool = False,
         conditional: bool = True,
+        current_may_be_stale: bool = False,
     ) -> Obj:
-        """Merge server-owned state from `current` into `new`, validate, and compare-and-swap it in."""
+        """Merge server-owned state from `current` into `new`, validate, and compare-and-swap it in.
+        `current_may_be_stale`: `current` is the watch cache's copy, which may lag etcd."""
         strategy = self.strategy(rtype)
         old_meta = current["metadata"]
         if subresource == "status":
@@ -264,6 +267,10 @@ class Registry:
                 422, f'{rtype.kind} "{old_meta["name"]}" is invalid: metadata.finalizers: Forbidden: no new '
                 "finalizers can be added if the object is being deleted", "Invalid")
         if new == current:
+            if current_may_be_stale:
+                # "Nothing to change" judged on a cached copy may be wrong (etcd may hold a newer object the
+                # patch does change): re-read etcd and judge again, as upstream's GuaranteedUpdate does.
+                raise errors.conflict(rtype.plural, rtype.group, old_meta["name"])
             # Upstream's storage skips a write that changes nothing: same resourceVersion, no watch event
             # (kubectl then prints "patched (no change)").
             return current

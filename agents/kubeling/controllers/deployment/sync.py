@@ -139,7 +139,7 @@ class Sync(Controller):
         """The new ReplicaSet with its revision raised above the old ones'; created if missing and `create`."""
         new_revision = max((revision_of(rs) for rs in old_rss), default=0) + 1
         if existing is not None:
-            rs = copy.deepcopy(existing)
+            rs = copy.deepcopy(self.replicasets.newest(existing))
             changed = set_new_rs_annotations(d, rs, new_revision, exists=True)
             if (rs["spec"].get("minReadySeconds") or 0) != (d["spec"].get("minReadySeconds") or 0):
                 rs["spec"]["minReadySeconds"] = d["spec"].get("minReadySeconds") or 0
@@ -249,7 +249,8 @@ class Sync(Controller):
         if not size_changed and annotations.get(DESIRED_REPLICAS) == str(replicas_of(d)) and \
                 annotations.get(MAX_REPLICAS) == str(maximum):
             return False, rs
-        updated = copy.deepcopy(rs)
+        # This sync may have written `rs` already (adopted it, raised its revision): start from that write.
+        updated = copy.deepcopy(self.replicasets.newest(rs))
         updated["spec"]["replicas"] = replicas
         set_replicas_annotations(updated, replicas_of(d), maximum)
         updated = self.replicasets.mutation(self.client.replace(REPLICASETS, updated))
