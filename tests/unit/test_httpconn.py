@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from kubeling.httpconn import Connection
+from kubeling.fastpath.httpconn import Connection
 
 
 def _read_request(conn: socket.socket) -> bytes:

@@ -16,11 +16,11 @@ from typing import Any
 import yaml
 from flask import Blueprint, Response, current_app, request
 
-from kubeling import fastjson
 from kubeling.api import errors, protobuf, selectors, tables
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.apiserver import access, logs, watch
 from kubeling.apiserver.registry import Registry
+from kubeling.fastpath import fastjson
 from kubeling.storage.store import Predicate
 
 blueprint = Blueprint("resources", __name__)

@@ -17,7 +17,7 @@ from kubeling import __version__
 from kubeling.api.resources import ResourceType
 from kubeling.client import errors
 from kubeling.client.config import ClientConfig
-from kubeling.client.transport import KeepAliveAdapter
+from kubeling.fastpath.transport import KeepAliveAdapter
 
 log = logging.getLogger(__name__)
 

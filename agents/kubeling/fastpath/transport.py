@@ -22,7 +22,7 @@ from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, select_proxy
 
-from kubeling.httpconn import ConnectFailed, Connection
+from kubeling.fastpath.httpconn import ConnectFailed, Connection
 
 # What we send whatever the session says: our servers speak no compression, and the adapter decodes none.
 _SKIPPED = frozenset({"host", "content-length", "accept-encoding", "connection"})
