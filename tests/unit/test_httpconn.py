@@ -1,4 +1,4 @@
-"""kubeling.httpconn against small servers on loopback that answer exactly as scripted."""
+"""kubeling.fastpath.httpconn against small servers on loopback that answer exactly as scripted."""
 
 from __future__ import annotations
 
