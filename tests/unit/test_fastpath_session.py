@@ -48,6 +48,7 @@ def sent_by(session: requests.Session, *args: Any, **kwargs: Any) -> tuple[Any, 
     (("PATCH", "http://127.0.0.1:8080/api/v1/nodes/n1/status"),
      {"data": b"{}", "headers": {"Content-Type": "application/merge-patch+json"}, "params": {"fieldManager": "x"}}),
     (("DELETE", "http://127.0.0.1:8080/api/v1/namespaces/a"), {"data": b'{"kind":"DeleteOptions"}'}),
+    (("GET", "http://127.0.0.1:8080/api/v1/pods?watch=true"), {"params": {"resourceVersion": "12"}}),
     (("POST", "http://127.0.0.1:8080/api/v1/namespaces/a/pods/p/eviction"), {}),
 ])
 def test_same_request_as_requests(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

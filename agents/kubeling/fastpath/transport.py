@@ -128,7 +128,9 @@ class Session(requests.Session):
         prepared = requests.PreparedRequest()
         prepared.method = method.upper()
         query = {key: value for key, value in (params or {}).items() if value is not None}  # requests drops None
-        prepared.url = f"{url}?{urllib.parse.urlencode(query, doseq=True)}" if query else url
+        if query:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query, doseq=True)
+        prepared.url = url
         prepared.headers = self.headers.copy()
         for name, value in (headers or {}).items():
             if value is None:
