@@ -5,6 +5,9 @@ WSGI gateway adds to every request's environ which listener it came in on, the c
 a socket a watch can peek at to notice that its client hung up. The one speed tweak, cheroot connection classes
 that serve kept-alive clients faster, is plugged in from `kubeling.fastpath` in `make_server` (a reader may skip
 it: the server behaves the same without it).
+
+Upstream's counterpart is staging/src/k8s.io/apiserver/pkg/server/secure_serving.go (`SecureServingInfo.Serve`),
+with Go's net/http in place of cheroot.
 """
 
 from __future__ import annotations
