@@ -119,7 +119,7 @@ class Session(requests.Session):
         """What `requests.Session.request` does; a plain call's PreparedRequest is built here, without the merges."""
         plain = (type(method) is str and type(url) is str and (data is None or type(data) is bytes)
                  and (params is None or type(params) is dict) and not self.trust_env and self.auth is None
-                 and all(value is None for value in others.values()) and not any(self.hooks.values())
+                 and (not others or all(value is None for value in others.values())) and not any(self.hooks.values())
                  and not self.cookies)
         if not plain:
             return super().request(method, url, params=params, data=data, headers=headers,  # type: ignore[arg-type]
