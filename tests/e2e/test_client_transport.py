@@ -1,4 +1,4 @@
-"""The components' API client over its own keep-alive transport (client/transport.py), against a real API server."""
+"""The components' API client over its own keep-alive transport (fastpath/transport.py), against a real API server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""kubeling.httpconn against small servers on loopback that answer exactly as scripted."""
+"""kubeling.fastpath.httpconn against small servers on loopback that answer exactly as scripted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from kubeling.httpconn import Connection
+from kubeling.fastpath.httpconn import Connection
 
 
 def _read_request(conn: socket.socket) -> bytes:

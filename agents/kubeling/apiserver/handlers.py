@@ -16,13 +16,13 @@ from typing import Any
 import yaml
 from flask import Blueprint, Response, current_app, request
 
-from kubeling import fastjson
 from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.apiserver import access, logs, protobuf, watch
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import finalize as finalize_namespace
 from kubeling.apiserver.strategies.core.pod import bind as bind_pod
+from kubeling.fastpath import fastjson
 from kubeling.storage.store import Predicate
 
 blueprint = Blueprint("resources", __name__)

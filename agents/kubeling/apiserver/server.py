@@ -1,6 +1,6 @@
 """`kubeling apiserver`: flags, and the listeners that serve the Flask app.
 
-One process (the watch fan-out lives in memory), with up to two cheroot listeners (tls.py): HTTPS on
+One process (the watch fan-out lives in memory), with up to two cheroot listeners (listeners.py, tls.py): HTTPS on
 `--bind-address:--secure-port` once `--tls-cert-file` is given, and plain HTTP on `--insecure-bind-address:--port`,
 which must be loopback. Without TLS flags only the plain port is served (the development and test setup); with
 them the plain port is off unless `--port` is given.
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from kubeling.apiserver import tls
+    from kubeling.apiserver import listeners, tls
     from kubeling.apiserver.app import create_app
 
     etcd = EtcdClient(args.etcd_servers.split(","), ca_file=args.etcd_cafile, cert_file=args.etcd_certfile,
@@ -223,10 +223,11 @@ def run(args: argparse.Namespace) -> int:
     servers = []
     if args.secure_port:
         adapter = tls.TLSAdapter(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file)
-        servers.append(tls.make_server(args.bind_address, args.secure_port, wsgi_app, args.max_requests_inflight,
-                                       adapter))
+        servers.append(listeners.make_server(args.bind_address, args.secure_port, wsgi_app,
+                                             args.max_requests_inflight, adapter))
     if args.port:
-        servers.append(tls.make_server(args.insecure_bind_address, args.port, wsgi_app, args.max_requests_inflight))
+        servers.append(listeners.make_server(args.insecure_bind_address, args.port, wsgi_app,
+                                             args.max_requests_inflight))
     for server in servers:
         server.prepare()  # binds: a port in use fails here, before anything is served
         threading.Thread(target=server.serve, name=f"serve {server.bind_addr}", daemon=True).start()

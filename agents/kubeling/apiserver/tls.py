@@ -1,38 +1,26 @@
-"""The API server's listeners: cheroot WSGI servers, one for HTTPS and optionally one for loopback plain HTTP.
+"""TLS for the API server's secure listener: a pyOpenSSL adapter for cheroot, and the client's certificate.
 
 Client certificates are requested but not enforced during the TLS handshake, as upstream does
 (tls.RequestClientCert): a certificate from another CA, or an expired one, must get a 401 Status from the API, not a
 broken handshake. Python's ssl module can only refuse such a handshake, so the secure listener uses pyOpenSSL, whose
 verify callback records OpenSSL's verdict and lets the handshake go on; the authenticator (authn.py) then reads the
-verdict from the request's environ.
+verdict from the request's environ, where listeners.py puts it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import functools
 import io
-import logging
 import select
-import socket
 import time
 from typing import Any
 
-from cheroot import errors, wsgi
+from cheroot import errors
 from cheroot.makefile import MakeFile
-from cheroot.server import HTTPConnection, HTTPRequest
 from cheroot.ssl.pyopenssl import pyOpenSSLAdapter
 from OpenSSL import SSL
 
-from kubeling.apiserver.authn import LISTENER, PEER_CERTIFICATE, PeerCertificate
-from kubeling.httpconn import SocketReader, set_kernel_timeout
-
-log = logging.getLogger(__name__)
-
-SOCKET = "kubeling.socket"  # what a watch peeks at to notice that its client hung up (handlers.py)
-# How long a worker waits for a keep-alive client's next request before handing the connection back (see below).
-LINGER_MS = 10
+from kubeling.apiserver.authn import PeerCertificate
 
 # OpenSSL's X509_V_ERR_* codes that a client certificate most often fails with, for the log.
 _VERIFY_ERRORS = {
@@ -170,7 +158,7 @@ class TLSAdapter(pyOpenSSLAdapter):
         return context
 
 
-def _peer(conn: Any) -> PeerCertificate | None:
+def peer_certificate(conn: Any) -> PeerCertificate | None:
     """The client certificate of a cheroot connection, read once per connection."""
     cached = getattr(conn, "kubeling_peer", False)
     if cached is not False:
@@ -205,137 +193,7 @@ class _TLSPeek:
             return b""
 
 
-def _probe_socket(conn: Any) -> Any:
+def probe_socket(conn: Any) -> Any:
+    """What a watch peeks at to notice that the client of a cheroot connection hung up."""
     sock = conn.socket
     return _TLSPeek(sock.connection) if isinstance(sock, TLSSocket) else sock
-
-
-class SecureGateway(wsgi.Gateway_10):
-    def get_environ(self) -> dict[str, Any]:
-        environ = super().get_environ()
-        environ[LISTENER] = "secure"
-        environ[SOCKET] = _probe_socket(self.req.conn)
-        peer = _peer(self.req.conn)
-        if peer is not None:
-            environ[PEER_CERTIFICATE] = peer
-        return environ
-
-
-class InsecureGateway(wsgi.Gateway_10):
-    def get_environ(self) -> dict[str, Any]:
-        environ = super().get_environ()
-        environ[LISTENER] = "insecure"
-        environ[SOCKET] = _probe_socket(self.req.conn)
-        return environ
-
-
-class CoalescingRequest(HTTPRequest):
-    """Sends a response's head together with its first body bytes: one send() instead of two.
-
-    cheroot writes the status line and headers as soon as the first body chunk is ready, then the chunk, each
-    flushed to the socket. A small response (most of the API's) then takes two segments, and the client wakes
-    up twice to read it. Here the head waits in the socket writer's buffer and leaves with the next write; a
-    watch's empty first write (send_headers_first) still pushes it out at once.
-    """
-
-    def send_headers(self) -> None:
-        if not any(name.lower() == b"date" for name, _ in self.outheaders):
-            self.outheaders.append((b"Date", _http_date(int(time.time()))))  # cheroot would format it anew each time
-        writer = self.conn.wfile
-        writer.write = writer._write_buf.extend  # held until the next real write flushes the buffer
-        try:
-            super().send_headers()
-        finally:
-            del writer.write
-
-    def respond(self) -> None:
-        super().respond()
-        if self.conn.wfile._write_buf:
-            self.conn.wfile.flush()  # a response without a body: its head is all there is
-
-
-@functools.lru_cache(maxsize=1)
-def _http_date(second: int) -> bytes:
-    return email.utils.formatdate(second, usegmt=True).encode("latin-1")
-
-
-class LingeringConnection(HTTPConnection):
-    """Serves a keep-alive client's next request in the same worker thread when it follows within LINGER_MS.
-
-    After each response cheroot hands an idle connection back to its selector thread, and the next request then
-    costs an epoll registration, a selector wake-up and a queue hand-off to a worker: about 0.05 ms of CPU, an
-    eighth of a small request's cost here. Busy clients (the scheduler's binding threads, controllers, benchmarks)
-    send their next request within milliseconds, so the worker first waits that long for it. The wait uses no CPU,
-    and a request that comes later is served as before.
-    """
-
-    RequestHandlerClass = CoalescingRequest
-
-    def __init__(self, server: Any, sock: Any, makefile: Any = MakeFile) -> None:
-        if isinstance(sock, socket.socket):
-            set_kernel_timeout(sock, sock.gettimeout())
-        super().__init__(server, sock, makefile)
-        self.rfile.close()  # cheroot's reader: only lets go of the socket, which stays open
-        self.rfile = SocketReader(sock, self.rbufsize)
-
-    def communicate(self) -> bool:
-        keep_open = super().communicate()
-        while keep_open and self.server.ready and self._request_pending():
-            keep_open = super().communicate()
-        return keep_open
-
-    def _request_pending(self) -> bool:
-        if self.rfile.has_data():
-            return True
-        try:
-            poller = select.poll()
-            poller.register(self.socket, select.POLLIN)
-            return bool(poller.poll(LINGER_MS))
-        except (OSError, ValueError):
-            return False  # closed under us: let cheroot find out as usual
-
-
-STREAM = "kubeling.stream"  # set by a handler whose response is a long-lived stream (a watch)
-
-
-def send_headers_first(app: Any) -> Any:
-    """Send a stream's status and headers at once, as upstream does for watches.
-
-    cheroot sends headers with the first non-empty chunk, so a watch on a quiet resource would leave its client
-    waiting for the status line until the first event; client-go's Watch() blocks on exactly that.
-    """
-
-    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
-        response = app(environ, start_response)
-        write = environ.get("kubeling.write")
-        if environ.get(STREAM) and write is not None:
-            write(b"")  # cheroot: ensure_headers_sent(), then an empty (harmless) write
-        return response
-
-    def capture(environ: dict[str, Any], start_response: Any) -> Any:
-        def remember(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            environ["kubeling.write"] = start_response(status, headers, exc_info)
-            return environ["kubeling.write"]
-
-        return wrapped(environ, remember)
-
-    return capture
-
-
-def make_server(host: str, port: int, app: Any, threads: int, adapter: TLSAdapter | None = None) -> wsgi.Server:
-    """A thread per request or open watch (`threads` of them); watch responses stream as chunked output."""
-    server = wsgi.Server((host, port), send_headers_first(app), numthreads=threads, max=threads,
-                         request_queue_size=1024, timeout=60, shutdown_timeout=5, server_name="kubeling")
-    server.gateway = SecureGateway if adapter is not None else InsecureGateway
-    server.ConnectionClass = LingeringConnection
-    # cheroot keeps only 10 idle keep-alive connections by default; every component and kubectl holds one.
-    server.keep_alive_conn_limit = threads * 4
-    server.error_log = _error_log
-    if adapter is not None:
-        server.ssl_adapter = adapter
-    return server
-
-
-def _error_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-    """cheroot's complaints (a client that dropped its TLS handshake, …) into our log instead of bare stderr."""
-    log.log(level if level > logging.INFO else logging.DEBUG, "%s", msg, exc_info=traceback)

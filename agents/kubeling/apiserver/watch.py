@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kubeling import fastjson
 from kubeling.api import errors, printers
 from kubeling.api.resources import RESOURCES, ResourceType
+from kubeling.fastpath import fastjson
 from kubeling.storage.store import Store
 from kubeling.storage.watch import Event, Expired, WatchHub
 

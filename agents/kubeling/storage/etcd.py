@@ -4,10 +4,9 @@ Keys and values travel base64-encoded and 64-bit integers as strings; this modul
 `str` keys, `bytes` values and `int` revisions.
 
 Every API write and most reads make an etcd call, so the calls go over one keep-alive connection per thread and
-endpoint, spoken with the little HTTP/1.1 that etcd's gateway needs (`kubeling.httpconn`): a call then costs about
-0.04 ms of CPU, against 0.17 ms with `http.client` and 0.7 ms with `requests`. A watch stream gets a connection of
-its own and reads each event's chunk with three buffered reads, where urllib3's chunked reader spent several times
-that in Python on every event the API server's watch hubs receive.
+endpoint, spoken with the little HTTP/1.1 that etcd's gateway needs (`kubeling.fastpath.httpconn`, which stands in
+for `requests` to keep each call cheap; docs/benchmarks.md has the measurements). A watch stream gets a connection
+of its own and reads each event's chunk with a few buffered reads instead of urllib3's chunked reader.
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from kubeling import fastjson
-from kubeling.httpconn import Connection
+from kubeling.fastpath import fastjson
+from kubeling.fastpath.httpconn import Connection
 
 _JSON = b"Content-Type: application/json\r\n"
 

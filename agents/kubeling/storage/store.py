@@ -13,9 +13,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kubeling import fastjson
 from kubeling.api import errors
 from kubeling.api.resources import ResourceType
+from kubeling.fastpath import fastjson
 from kubeling.storage.etcd import Compacted, Compare, Delete, EtcdClient, KeyValue, Put, prefix_end
 
 # How many keys one etcd range reads while filtering a paged, selected list.

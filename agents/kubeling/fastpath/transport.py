@@ -1,12 +1,19 @@
-"""A requests transport adapter that sends each non-streamed request over a `kubeling.httpconn.Connection`.
+"""A requests session and transport adapter that send plain API calls over a `fastpath.httpconn.Connection`.
 
-requests over urllib3 and `http.client` costs a caller about 0.4 ms of CPU for a small API call, most of it in
-urllib3's connection pool and the email parser that reads response headers. The components make many small calls
-(the scheduler two a pod, the controllers several per object), so this adapter answers them with our own small
-keep-alive connection instead. It keeps requests' interface: `Session.send` still prepares, sends and hands back a
-`requests.Response`, and failures are requests' exceptions, so callers and their retries do not change.
+Stands in for: `requests.Session()` with requests' own HTTPAdapter (urllib3 and `http.client`). `client/api.py`
+uses `Session` exactly as it would use `requests.Session`; nothing else changes for the callers.
 
-Streams (watches, logs) and proxied requests go through requests' own HTTPAdapter, which handles them fully.
+Why: the components make many small calls (the scheduler two a pod, the controllers several per object), and
+most of what requests costs a caller for one of them goes to merging the session's settings into each request,
+urllib3's connection pool and the email parser that reads response headers (docs/benchmarks.md). So:
+
+- `KeepAliveAdapter`, mounted with `Session.mount` (the seam requests offers for transports), answers each
+  non-streamed request over our own small keep-alive connection. `Session.send` still hands back a
+  `requests.Response`, and failures are requests' exceptions, so callers and their retries do not change. Streams
+  (watches, logs) and proxied requests go through requests' own HTTPAdapter, which handles them fully.
+- `Session.request` builds the PreparedRequest of a plain call (method, URL, query, bytes body, headers) itself,
+  as `requests.Session.request` would for a session without cookies, auth or hooks, and hands every other call
+  to requests.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import os
 import ssl
 import threading
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -22,7 +30,7 @@ from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, select_proxy
 
-from kubeling.httpconn import ConnectFailed, Connection
+from kubeling.fastpath.httpconn import ConnectFailed, Connection
 
 # What we send whatever the session says: our servers speak no compression, and the adapter decodes none.
 _SKIPPED = frozenset({"host", "content-length", "accept-encoding", "connection"})
@@ -94,6 +102,48 @@ class KeepAliveAdapter(BaseAdapter):
             if context is None:
                 context = self._contexts[key] = _ssl_context(verify, cert)
             return context
+
+
+class Session(requests.Session):
+    """A `requests.Session` with KeepAliveAdapter mounted for http:// and https://. Keep one per thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        adapter = KeepAliveAdapter()
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def request(self, method: str | bytes, url: str | bytes, params: Any = None, data: Any = None,  # type: ignore[override]
+                headers: Mapping[str, str | None] | None = None, *, timeout: Any = None, allow_redirects: bool = True,
+                stream: bool | None = None, **others: Any) -> requests.Response:
+        """What `requests.Session.request` does; a plain call's PreparedRequest is built here, without the merges."""
+        plain = (type(method) is str and type(url) is str and (data is None or type(data) is bytes)
+                 and (params is None or type(params) is dict) and not self.trust_env and self.auth is None
+                 and (not others or all(value is None for value in others.values())) and not any(self.hooks.values())
+                 and not self.cookies)
+        if not plain:
+            return super().request(method, url, params=params, data=data, headers=headers,  # type: ignore[arg-type]
+                                   timeout=timeout, allow_redirects=allow_redirects, stream=stream, **others)
+        assert isinstance(method, str) and isinstance(url, str)
+        prepared = requests.PreparedRequest()
+        prepared.method = method.upper()
+        query = {key: value for key, value in (params or {}).items() if value is not None}  # requests drops None
+        if query:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query, doseq=True)
+        prepared.url = url
+        prepared.headers = self.headers.copy()
+        for name, value in (headers or {}).items():
+            if value is None:
+                prepared.headers.pop(name, None)  # as requests' merge_setting does
+            else:
+                prepared.headers[name] = value
+        if data:
+            prepared.headers["Content-Length"] = str(len(data))
+        elif prepared.method not in ("GET", "HEAD") and "Content-Length" not in prepared.headers:
+            prepared.headers["Content-Length"] = "0"
+        prepared.body = data
+        return self.send(prepared, timeout=timeout, allow_redirects=allow_redirects,
+                         stream=self.stream if stream is None else stream)
 
 
 def _ssl_context(verify: bool | str, cert: Any) -> ssl.SSLContext:
