@@ -325,7 +325,7 @@ class Connection:
         self._rbuf = bytearray()
         # Announce that we do flow control (spdystream ignores this frame).
         self._send_control(SETTINGS, 0, struct.pack(">III", 1, SETTINGS_INITIAL_WINDOW_SIZE, DEFAULT_WINDOW))
-        self._reader = threading.Thread(target=self._read_loop, name=f"spdy-reader-{sock.fileno()}", daemon=True)
+        self._reader = threading.Thread(target=self._read_loop, name="spdy-reader", daemon=True)
         self._reader.start()
 
     # -- the caller's side --------------------------------------------------------------------------------------
