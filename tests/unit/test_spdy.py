@@ -221,5 +221,5 @@ def test_a_peer_without_flow_control_is_not_stalled() -> None:
             break
     writer.join(5)
     assert bytes(received) == body
-    conn.close()
     theirs.close()
+    conn.close()

@@ -17,6 +17,10 @@ SUBRESOURCE_VERBS = {
     "log": ("get",),
     "finalize": ("update",),
     "token": ("create",),
+    # Streams into a pod (apiserver/streaming.py): GET for WebSocket clients, POST for SPDY ones.
+    "exec": ("create", "get"),
+    "attach": ("create", "get"),
+    "portforward": ("create", "get"),
 }
 # Fields every resource can be selected on; a type adds its own in `field_selectors`.
 COMMON_FIELD_SELECTORS = ("metadata.name", "metadata.namespace")
@@ -78,7 +82,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="Node", plural="nodes", namespaced=False, short_names=("no",),
                  subresources=("status",), field_selectors=("spec.unschedulable",)),
     ResourceType(**_core, kind="Pod", plural="pods", short_names=("po",), categories=("all",),
-                 subresources=("status", "binding", "eviction", "log"), reset_status_on_create=True,
+                 subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward"),
+                 reset_status_on_create=True,
                  field_selectors=("spec.nodeName", "status.phase", "spec.schedulerName", "spec.restartPolicy",
                                   "spec.serviceAccountName", "status.podIP")),
     ResourceType(**_core, kind="Service", plural="services", short_names=("svc",), categories=("all",),

@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, request
 from kubeling import fastjson
 from kubeling.api import errors, protobuf, selectors, tables
 from kubeling.api.resources import ResourceType, lookup
-from kubeling.apiserver import access, logs, watch
+from kubeling.apiserver import access, logs, streaming, watch
 from kubeling.apiserver.registry import Registry
 from kubeling.storage.store import Predicate
 
@@ -84,6 +84,10 @@ def dispatch(group: str, version: str, path: str) -> Response:
             raise errors.StatusError(405, "the server does not allow this method on the requested resource",
                                      "MethodNotAllowed")
         return _json(access.create_review(target.rtype, read_body()), 201)
+    if target.subresource in streaming.CONNECT_SUBRESOURCES:
+        if method not in ("GET", "POST"):
+            raise errors.StatusError(405, f"{method} is not supported on {target.subresource}", "MethodNotAllowed")
+        return streaming.connect(registry(), target.namespace or "", target.name or "", target.subresource)
     if method == "GET":
         if target.subresource == "log":
             return logs.pod_log(registry(), target.namespace or "", target.name or "")

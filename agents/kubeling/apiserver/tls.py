@@ -31,6 +31,7 @@ from kubeling.httpconn import SocketReader, set_kernel_timeout
 log = logging.getLogger(__name__)
 
 SOCKET = "kubeling.socket"  # what a watch peeks at to notice that its client hung up (handlers.py)
+HTTP_REQUEST = "kubeling.http_request"  # cheroot's request, for a handler that takes the connection over (streaming.py)
 # How long a worker waits for a keep-alive client's next request before handing the connection back (see below).
 LINGER_MS = 10
 
@@ -215,6 +216,7 @@ class SecureGateway(wsgi.Gateway_10):
         environ = super().get_environ()
         environ[LISTENER] = "secure"
         environ[SOCKET] = _probe_socket(self.req.conn)
+        environ[HTTP_REQUEST] = self.req
         peer = _peer(self.req.conn)
         if peer is not None:
             environ[PEER_CERTIFICATE] = peer
@@ -226,6 +228,7 @@ class InsecureGateway(wsgi.Gateway_10):
         environ = super().get_environ()
         environ[LISTENER] = "insecure"
         environ[SOCKET] = _probe_socket(self.req.conn)
+        environ[HTTP_REQUEST] = self.req
         return environ
 
 

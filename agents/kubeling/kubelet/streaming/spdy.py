@@ -78,6 +78,7 @@ SETTINGS_INITIAL_WINDOW_SIZE = 7
 DEFAULT_WINDOW = 64 * 1024  # initial stream and session window (SPDY/3.1 §2.6.8)
 MAX_DATA_CHUNK = 32 * 1024  # largest DATA payload we send in one frame
 MAX_FRAME_LENGTH = (1 << 24) - 1
+DRAIN_SECONDS = 3.0  # how long close() waits for the peer to close its side
 
 # The zlib dictionary every SPDY/3 header block is compressed with (§2.6.10.1): length-prefixed common header
 # names and values, then a run of common status lines, dates and media types. 1423 bytes, Adler-32 0xe3c6a7c2.
@@ -374,14 +375,23 @@ class Connection:
     def closed(self) -> bool:
         return self._closed
 
-    def close(self) -> None:
-        """Say GOAWAY, close the socket, and wake every blocked reader, writer and acceptor."""
+    def close(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """Say GOAWAY, stop sending, let the peer close (up to `drain_seconds`), then close the socket.
+
+        Waking every blocked reader, writer and acceptor. The peer closing first matters: closing a TCP socket with
+        the peer's bytes unread makes the kernel send a reset, and a reset can make the peer drop our last frames
+        (the exit status) from its receive buffer before it read them.
+        """
         with self._cond:
             already = self._closed
             last_good = self._last_peer_stream_id
         if not already:
             with contextlib.suppress(OSError):
                 self._send_control(GOAWAY, 0, struct.pack(">II", last_good, GOAWAY_OK))
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_WR)
+            if threading.current_thread() is not self._reader:
+                self._reader.join(drain_seconds)  # the reader ends at the peer's close
         self._shutdown()
         if threading.current_thread() is not self._reader:
             self._reader.join(5)
