@@ -83,13 +83,15 @@ def _connect_in_netns(pid: int, port: int) -> socket.socket:
 
 
 def relay(dial: Dial, port: int, data_in: Callable[[], bytes], data_out: Callable[[bytes], None],
-          end_out: Callable[[], None], report: Callable[[str], None], pod: str) -> None:
-    """Copy one forwarded connection both ways until both directions ended; report a failure to connect."""
+          end_out: Callable[[], None], report: Callable[[str], None], pod: str,
+          refused: Callable[[], None] | None = None) -> None:
+    """Copy one forwarded connection both ways until both directions ended; report a failure to connect, then
+    `refused()` (which drops the data stream, so a client still writing to it is not left waiting)."""
     try:
         target = dial(port)
     except OSError as exc:
         report(f"error forwarding port {port} to pod {pod}: {exc.strerror or exc}")
-        end_out()
+        (refused or end_out)()
         return
 
     def upstream() -> None:  # client → pod
@@ -150,7 +152,8 @@ def _relay_pair(data: spdy.Stream, error: spdy.Stream, dial: Dial, pod: str) -> 
         _report(error, f"invalid port header {data.headers.get('port')!r}")
         data.close()
         return
-    relay(dial, port, data.read, data.write, data.close, lambda message: _report(error, message), pod)
+    relay(dial, port, data.read, data.write, data.close, lambda message: _report(error, message), pod,
+          refused=data.reset)
     with contextlib.suppress(OSError):
         error.close()
 
