@@ -384,3 +384,19 @@ def in_terminal(argv: list[str], env: dict[str, str], script: str, *, rows: int 
             proc.kill()
         os.close(master)
     return code, output.decode(errors="replace")
+
+
+# -- clients that go away --------------------------------------------------------------------------------------------
+
+
+def test_a_client_that_goes_away_leaves_no_command_behind(kubectl: Kubectl, secure_plane: Cluster, ns: str) -> None:
+    marker = f"{7000 + int(kubectl.version.replace('.', ''))}"  # type: ignore[attr-defined]
+    proc = subprocess.Popen([*kubectl.argv, "exec", "-i", "web", "--", "sleep", marker],  # type: ignore[attr-defined]
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=kubectl.env)  # type: ignore[attr-defined]
+    eventually(lambda: f"sleep {marker}" in in_pod(secure_plane, ns, "ps -o args"), "the command to run")
+    proc.kill()  # no goodbye: the connection just ends
+    proc.wait(10)
+    eventually(lambda: f"sleep {marker}" not in in_pod(secure_plane, ns, "ps -o args"),
+               "the command to be stopped with its client gone", timeout=30)
+    assert kubectl("exec", "web", "--", "echo", "still fine").stdout == "still fine\n"
