@@ -71,6 +71,13 @@ def core(path: str) -> Response:
     return dispatch("", "v1", path)
 
 
+# Werkzeug routes a WebSocket upgrade (GET with `Upgrade: websocket`) only to rules marked for WebSockets.
+@blueprint.route("/api/v1/namespaces/<namespace>/pods/<name>/<any(exec, attach, portforward):subresource>",
+                 methods=["GET"], websocket=True)
+def pod_stream(namespace: str, name: str, subresource: str) -> Response:
+    return dispatch("", "v1", f"namespaces/{namespace}/pods/{name}/{subresource}")
+
+
 @blueprint.route("/apis/<group>/<version>/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def grouped(group: str, version: str, path: str) -> Response:
     return dispatch(group, version, path)

@@ -242,17 +242,20 @@ class Stream:
             del self._buffer[: len(data)]
             self._consumed += len(data)
             conn._session_consumed += len(data)
-            stream_update = self._consumed if self._consumed >= DEFAULT_WINDOW // 2 and not self._remote_done else 0
-            session_update = conn._session_consumed if conn._session_consumed >= DEFAULT_WINDOW // 2 else 0
+            half = DEFAULT_WINDOW // 2
+            stream_update = self._consumed if self._consumed >= half and not self._remote_done else 0
+            session_update = conn._session_consumed if conn._session_consumed >= half and not conn._closed else 0
             if stream_update:
                 self._consumed = 0
             if session_update:
                 conn._session_consumed = 0
-        # Give the window back as the caller consumes, so a flow-controlling peer can send more.
-        if stream_update:
-            conn._send_control(WINDOW_UPDATE, 0, struct.pack(">II", self.id, stream_update))
-        if session_update:
-            conn._send_control(WINDOW_UPDATE, 0, struct.pack(">II", 0, session_update))
+        # Give the window back as the caller consumes, so a flow-controlling peer can send more. The peer may
+        # have closed meanwhile: then there is nobody left to tell.
+        with contextlib.suppress(OSError):
+            if stream_update:
+                conn._send_control(WINDOW_UPDATE, 0, struct.pack(">II", self.id, stream_update))
+            if session_update:
+                conn._send_control(WINDOW_UPDATE, 0, struct.pack(">II", 0, session_update))
         return data
 
     def write(self, data: bytes) -> None:
@@ -400,7 +403,10 @@ class Connection:
 
     def _send(self, frame: bytes) -> None:
         with self._send_lock:
-            self._sock.sendall(frame)
+            try:
+                self._sock.sendall(frame)
+            except OSError as exc:  # including a socket closed under us (EBADF)
+                raise ConnectionResetError(f"SPDY session is closed: {exc}") from exc
 
     def _send_control(self, frame_type: int, flags: int, payload: bytes) -> None:
         self._send(control_frame(frame_type, flags, payload))
@@ -463,6 +469,8 @@ class Connection:
         except ProtocolError:
             with contextlib.suppress(OSError):
                 self._send_control(GOAWAY, 0, struct.pack(">II", self._last_peer_stream_id, GOAWAY_PROTOCOL_ERROR))
+        except OSError:
+            pass  # answering a ping or resetting a stream failed: the connection is gone
         finally:
             self._shutdown()
 
