@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import ssl
 import subprocess
 import urllib.parse
 import uuid
@@ -20,11 +19,12 @@ from typing import Any
 
 import pytest
 import requests
+import websocket
 from kubelet_harness import container, ensure_images, pod, remove_node_containers
 from test_kubelet_tls import Cluster, eventually
 
-from kubeling.kubelet.streaming import spdy
 from support.pki import Pair
+from support.streams import open_spdy
 
 pytestmark = pytest.mark.e2e
 
@@ -207,22 +207,9 @@ def _spdy_exec(plane: Cluster, ns: str, name: str, command: list[str], stdin: by
     """exec over SPDY with our own client session: stdin in, stdout and stderr back, and the error stream's Status."""
     query = urllib.parse.urlencode([*(("command", c) for c in command), ("stdin", "true"), ("stdout", "true"),
                                     ("stderr", "true")])
-    context = ssl.create_default_context(cafile=str(plane.ca.cert))
-    context.load_cert_chain(str(plane.admin.cert), str(plane.admin.key))
-    raw = socket.create_connection(("127.0.0.1", plane.secure_port), timeout=TIMEOUT)
-    sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
-    sock.sendall((f"POST /api/v1/namespaces/{ns}/pods/{name}/exec?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                  "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n"
-                  "X-Stream-Protocol-Version: channel.k8s.io\r\nContent-Length: 0\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(1)  # byte by byte: what follows the head belongs to the SPDY session
-        assert chunk, head
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101"), head + sock.recv(4096)
+    conn, head = open_spdy(plane, f"/api/v1/namespaces/{ns}/pods/{name}/exec?{query}",
+                           ["v4.channel.k8s.io", "channel.k8s.io"])
     assert b"x-stream-protocol-version: v4.channel.k8s.io" in head.lower()
-    sock.settimeout(None)
-    conn = spdy.Connection(sock, server=False)
     try:
         streams = {kind: conn.open_stream({"streamType": kind}) for kind in ("error", "stdin", "stdout", "stderr")}
         streams["error"].close()
@@ -287,3 +274,28 @@ def test_streams_leave_no_connection_or_thread_behind(plane: Cluster, shell: tup
     proc.wait(10)
     eventually(lambda: (c := counts())[0] == 0 and c[1] <= clients_before and c[2] <= threads_before,
                "the API server's streams and threads to end", timeout=20)
+
+
+def test_websocket_exec_through_the_api_server(plane: Cluster, shell: tuple[str, str]) -> None:
+    """A WebSocket upgrade (GET) reaches the kubelet: v4 channels, as the Python client speaks them."""
+    ns, name = shell
+    query = urllib.parse.urlencode([("command", "sh"), ("command", "-c"), ("command", "echo out; echo err >&2"),
+                                    ("stdout", "true"), ("stderr", "true")])
+    ws = websocket.create_connection(
+        f"wss://127.0.0.1:{plane.secure_port}/api/v1/namespaces/{ns}/pods/{name}/exec?{query}",
+        subprotocols=["v4.channel.k8s.io"], timeout=TIMEOUT,
+        sslopt={"ca_certs": str(plane.ca.cert), "certfile": str(plane.admin.cert), "keyfile": str(plane.admin.key)})
+    assert ws.getsubprotocol() == "v4.channel.k8s.io"
+    channels: dict[int, bytes] = {}
+    try:
+        while True:
+            opcode, data = ws.recv_data()
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                break
+            if data:
+                channels[data[0]] = channels.get(data[0], b"") + data[1:]
+    except websocket.WebSocketConnectionClosedException:
+        pass
+    finally:
+        ws.close()
+    assert channels.get(1) == b"out\n" and channels.get(2) == b"err\n"
