@@ -76,7 +76,7 @@ GOAWAY_PROTOCOL_ERROR = 1
 SETTINGS_INITIAL_WINDOW_SIZE = 7
 
 DEFAULT_WINDOW = 64 * 1024  # initial stream and session window (SPDY/3.1 §2.6.8)
-MAX_DATA_CHUNK = 32 * 1024  # largest DATA payload we send in one frame
+MAX_DATA_CHUNK = 64 * 1024  # largest DATA payload we send in one frame (kubectl pays per frame)
 MAX_FRAME_LENGTH = (1 << 24) - 1
 DRAIN_SECONDS = 3.0  # how long close() waits for the peer to close its side
 
