@@ -299,3 +299,4 @@ def test_websocket_exec_through_the_api_server(plane: Cluster, shell: tuple[str,
     finally:
         ws.close()
     assert channels.get(1) == b"out\n" and channels.get(2) == b"err\n"
+    assert json.loads(channels[3])["status"] == "Success"  # the error channel's last word, before the close
