@@ -50,6 +50,8 @@ DIAL_TIMEOUT = 10.0  # connecting to the kubelet and reading its answer to the u
 MAX_HEAD_BYTES = 64 * 1024
 CHUNK = 64 * 1024
 BURST = 256 * 1024  # the most the splice reads from one side before writing it to the other
+TLS_CONTEXT = "kubeling.kubelet_tls_context"  # app.extensions keys: built once, and the last session per kubelet
+TLS_SESSIONS = "kubeling.kubelet_tls_sessions"
 DRAIN_SECONDS = 10.0  # how long one direction may go on after the other ended
 
 # kubectl's SPDY client sends one `X-Stream-Protocol-Version` line per protocol it speaks (v4, v3, v2, v1). cheroot
@@ -80,6 +82,7 @@ def connect(registry: Registry, namespace: str, name: str, subresource: str) -> 
     kubelet = _dial(node)
     try:
         head, early = _send_upgrade(kubelet, path + (f"?{query}" if query else ""))
+        _remember_session(kubelet, node)
     except (OSError, ssl.SSLError, ValueError) as exc:
         kubelet.close()
         raise errors.StatusError(500, f"error dialing backend: {exc}", "InternalError") from exc
@@ -140,11 +143,24 @@ def _dial(node: dict[str, Any]) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if current_app.config.get("KUBELET_SCHEME") != "https":
         return sock
+    context = current_app.extensions.get(TLS_CONTEXT)
+    if context is None:
+        context = current_app.extensions[TLS_CONTEXT] = _tls_context(current_app.config)
+    # Resume the last TLS session with this kubelet: a shorter handshake on every exec.
+    sessions: dict[tuple[str, int], ssl.SSLSession] = current_app.extensions.setdefault(TLS_SESSIONS, {})
     try:
-        return _tls_context(current_app.config).wrap_socket(sock, server_hostname=host)
+        tls = context.wrap_socket(sock, server_hostname=host, session=sessions.get((host, port)))
     except (OSError, ssl.SSLError) as exc:
         sock.close()
         raise errors.StatusError(500, f"error dialing backend: {exc}", "InternalError") from exc
+    return tls
+
+
+def _remember_session(kubelet: socket.socket, node: dict[str, Any]) -> None:
+    """Keep the kubelet's TLS session for the next dial (TLS 1.3 tickets arrive with the first read, so after it)."""
+    session = getattr(kubelet, "session", None)
+    if session is not None and session.has_ticket:
+        current_app.extensions.setdefault(TLS_SESSIONS, {})[_kubelet_address(node)] = session
 
 
 def _send_upgrade(kubelet: socket.socket, target: str) -> tuple[bytes, bytes]:
