@@ -212,7 +212,7 @@ def report(execs: dict[str, list[float]], direct: list[float], forwarded: list[f
     floor = percentile(execs["docker exec (node)"], 0.5)
     print(f"### Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
           f"{' (--quick)' if quick else ''}: {os.cpu_count()} cores, {platform.machine()}, Python "
-          f"{platform.python_version()}\n")
+          f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the end\n")
     print("| exec of `true` | runs | p50 ms | p99 ms | p50 / docker exec |")
     print("|---|---|---|---|---|")
     for name, durations in execs.items():
