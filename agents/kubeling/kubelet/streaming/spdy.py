@@ -326,7 +326,8 @@ class Connection:
         self._peer_initial_window = DEFAULT_WINDOW
         self._session_send_window = DEFAULT_WINDOW
         self._session_consumed = 0
-        self._rbuf = bytearray()
+        self._rbuf = bytearray()  # bytes read off the socket; those before _rpos are already parsed
+        self._rpos = 0
         # Announce that we do flow control (spdystream ignores this frame).
         self._send_control(SETTINGS, 0, struct.pack(">III", 1, SETTINGS_INITIAL_WINDOW_SIZE, DEFAULT_WINDOW))
         self._reader = threading.Thread(target=self._read_loop, name="spdy-reader", daemon=True)
@@ -440,7 +441,12 @@ class Connection:
     # -- the reader thread --------------------------------------------------------------------------------------
 
     def _recv_exact(self, size: int) -> bytes | None:
-        while len(self._rbuf) < size:
+        """The next `size` bytes off the socket, or None at its end. Bytes already taken are dropped from the
+        buffer only when it must grow, so a burst of frames costs one move of the buffer, not one per frame."""
+        while len(self._rbuf) - self._rpos < size:
+            if self._rpos:
+                del self._rbuf[: self._rpos]
+                self._rpos = 0
             try:
                 chunk = self._sock.recv(256 * 1024)
             except OSError:
@@ -448,8 +454,8 @@ class Connection:
             if not chunk:
                 return None
             self._rbuf += chunk
-        data = bytes(self._rbuf[:size])
-        del self._rbuf[:size]
+        data = bytes(self._rbuf[self._rpos : self._rpos + size])
+        self._rpos += size
         return data
 
     def _read_loop(self) -> None:
