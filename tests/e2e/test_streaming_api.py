@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import urllib.parse
 import uuid
@@ -198,6 +199,32 @@ def test_rbac_needs_create_on_each_stream_subresource(plane: Cluster, shell: tup
                                 {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}])
     result = kubectl_as(plane, operator, "exec", "-n", ns, name, "--", "echo", "allowed")
     assert result.returncode == 0 and result.stdout == "allowed\n", result.stderr
+    assert _upgrade_status(plane, operator, f"/api/v1/namespaces/{ns}/pods/{name}/portforward") == 403
+
+    forwarder = _user_with_role(plane, ns, f"forwarder-{uuid.uuid4().hex[:6]}",
+                                [{"apiGroups": [""], "resources": ["pods/portforward", "pods/attach"],
+                                  "verbs": ["create"]}])
+    for sub in ("portforward", "attach"):
+        assert _upgrade_status(plane, forwarder, f"/api/v1/namespaces/{ns}/pods/{name}/{sub}?stdout=true") == 101
+    assert _upgrade_status(plane, forwarder, f"/api/v1/namespaces/{ns}/pods/{name}/exec?command=true") == 403
+
+
+def _upgrade_status(plane: Cluster, user: Pair, path: str) -> int:
+    """The status of a SPDY upgrade of `path` asked as `user` (the connection is closed right after the head)."""
+    context = ssl.create_default_context(cafile=str(plane.ca.cert))
+    context.load_cert_chain(str(user.cert), str(user.key))
+    protocol = "portforward.k8s.io" if "/portforward" in path else "v4.channel.k8s.io"
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", plane.secure_port), timeout=TIMEOUT),
+                             server_hostname="127.0.0.1") as sock:
+        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                      f"X-Stream-Protocol-Version: {protocol}\r\nContent-Length: 0\r\n\r\n").encode())
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(1)
+            if not chunk:
+                break
+            head += chunk
+    return int(head.split(b" ", 2)[1])
 
 
 # -- the splice --------------------------------------------------------------------------------------------------
