@@ -299,7 +299,9 @@ def test_streams_leave_no_connection_or_thread_behind(plane: Cluster, shell: tup
     eventually(lambda: counts()[0] == 1, "the stream to reach the kubelet")
     proc.kill()
     proc.wait(10)
-    eventually(lambda: (c := counts())[0] == 0 and c[1] <= clients_before and c[2] <= threads_before,
+    # Seven streams; a thread or connection left per stream would show. (Two threads of slack: the server may start
+    # one for other reasons meanwhile.)
+    eventually(lambda: (c := counts())[0] == 0 and c[1] <= clients_before and c[2] <= threads_before + 2,
                "the API server's streams and threads to end", timeout=20)
 
 
