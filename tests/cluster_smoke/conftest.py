@@ -13,13 +13,14 @@ slower than the host). In a plain `pytest tests` run every test here is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,25 @@ class Cluster:
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
+
+    @contextlib.contextmanager
+    def port_forward(self, *args: str) -> Iterator[int]:
+        """`kubectl port-forward *args` (one port, as `:remote`) while the block runs; yields the local port."""
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home)}
+        proc = subprocess.Popen([KUBECTL, f"--kubeconfig={self.kubeconfig}", "port-forward", *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> 80"
+            assert line.startswith("Forwarding from 127.0.0.1:"), line + (proc.stderr.read() if proc.stderr else "")
+            yield int(line.split(":")[1].split()[0])
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def json(self, *args: str) -> dict[str, Any]:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)

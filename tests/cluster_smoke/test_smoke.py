@@ -3,10 +3,13 @@ share one namespace (and one Deployment) made for this run."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import socket
 import ssl
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,6 +148,30 @@ def test_cluster_ip_answers_from_a_pod_and_kubectl_logs_shows_it(cluster: Cluste
     text = eventually(lambda: "fetched" in logs(cluster, "client") and logs(cluster, "client"),
                       "the client pod's logs")
     assert text.splitlines()[0] == "kubeling web v1", text
+
+
+def test_kubectl_exec_runs_in_the_pod_and_returns_its_exit_code(cluster: Cluster) -> None:
+    result = cluster.kubectl("exec", "-i", "client", "-n", NAMESPACE, "--", "sh", "-c",
+                             "read x; echo got $x; echo oops >&2; exit 3", input="hello\n", check=False)
+    assert (result.returncode, result.stdout) == (3, "got hello\n"), result.stderr
+    assert "oops" in result.stderr
+
+
+def test_kubectl_cp_copies_both_ways(cluster: Cluster, tmp_path: Path) -> None:
+    payload = os.urandom(1024 * 1024)
+    (tmp_path / "up.bin").write_bytes(payload)
+    cluster.kubectl("cp", str(tmp_path / "up.bin"), f"{NAMESPACE}/client:/tmp/up.bin")
+    remote = cluster.kubectl("exec", "client", "-n", NAMESPACE, "--", "sha256sum", "/tmp/up.bin").stdout
+    assert remote.split()[0] == hashlib.sha256(payload).hexdigest()
+    cluster.kubectl("cp", f"{NAMESPACE}/client:/tmp/up.bin", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").read_bytes() == payload
+
+
+def test_kubectl_port_forward_reaches_a_web_pod(cluster: Cluster) -> None:
+    with cluster.port_forward("deploy/web", "-n", NAMESPACE, ":80") as local_port:
+        text = eventually(lambda: requests.get(f"http://127.0.0.1:{local_port}/", timeout=5).text.strip(),
+                          "an answer through port-forward", timeout=30)
+    assert text == "kubeling web v1"
 
 
 def test_node_port_answers_on_both_workers(cluster: Cluster) -> None:

@@ -24,6 +24,8 @@ SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 
 # Namespace subresources: `/api/v1/namespaces/<ns>/status` is the namespace's status, not a resource named status.
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
+# Subresources whose requests open a stream into a pod (apiserver/streaming.py).
+CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -94,6 +96,8 @@ def request_attributes(method: str, path: str, query: str | dict[str, list[str]]
                 name = value
     if not name and verb == "delete":
         verb = "deletecollection"
+    if resource == "pods" and subresource in CONNECT_SUBRESOURCES:
+        verb = "create"  # a stream into a pod is a create, whether it arrives as GET (WebSocket) or POST (SPDY)
     return Attributes(verb=verb, resource_request=True, path=path, api_group=group, api_version=version,
                       namespace=namespace, resource=resource, subresource=subresource, name=name)
 

@@ -18,6 +18,10 @@ SUBRESOURCE_VERBS = {
     "log": ("get",),
     "finalize": ("update",),
     "token": ("create",),
+    # Streams into a pod (apiserver/streaming.py): GET for WebSocket clients, POST for SPDY ones.
+    "exec": ("create", "get"),
+    "attach": ("create", "get"),
+    "portforward": ("create", "get"),
 }
 
 
@@ -71,7 +75,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="Node", plural="nodes", namespaced=False, short_names=("no",),
                  subresources=("status",)),
     ResourceType(**_core, kind="Pod", plural="pods", short_names=("po",), categories=("all",),
-                 subresources=("status", "binding", "eviction", "log")),
+                 subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward")),
     ResourceType(**_core, kind="Service", plural="services", short_names=("svc",), categories=("all",),
                  subresources=("status",)),
     ResourceType(**_core, kind="Endpoints", plural="endpoints", short_names=("ep",)),

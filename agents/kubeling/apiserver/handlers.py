@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request
 
 from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
-from kubeling.apiserver import access, logs, protobuf, watch
+from kubeling.apiserver import access, logs, protobuf, streaming, watch
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import finalize as finalize_namespace
 from kubeling.apiserver.strategies.core.pod import bind as bind_pod
@@ -73,6 +73,13 @@ def core(path: str) -> Response:
     return dispatch("", "v1", path)
 
 
+# Werkzeug routes a WebSocket upgrade (GET with `Upgrade: websocket`) only to rules marked for WebSockets.
+@blueprint.route("/api/v1/namespaces/<namespace>/pods/<name>/<any(exec, attach, portforward):subresource>",
+                 methods=["GET"], websocket=True)
+def pod_stream(namespace: str, name: str, subresource: str) -> Response:
+    return dispatch("", "v1", f"namespaces/{namespace}/pods/{name}/{subresource}")
+
+
 @blueprint.route("/apis/<group>/<version>/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def grouped(group: str, version: str, path: str) -> Response:
     return dispatch(group, version, path)
@@ -86,6 +93,10 @@ def dispatch(group: str, version: str, path: str) -> Response:
             raise errors.StatusError(405, "the server does not allow this method on the requested resource",
                                      "MethodNotAllowed")
         return _json(access.create_review(target.rtype, read_body()), 201)
+    if target.subresource in streaming.CONNECT_SUBRESOURCES:
+        if method not in ("GET", "POST"):
+            raise errors.StatusError(405, f"{method} is not supported on {target.subresource}", "MethodNotAllowed")
+        return streaming.connect(registry(), target.namespace or "", target.name or "", target.subresource)
     if method == "GET":
         if target.subresource == "log":
             return logs.pod_log(registry(), target.namespace or "", target.name or "")

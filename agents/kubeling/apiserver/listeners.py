@@ -24,6 +24,7 @@ from kubeling.fastpath.cheroot_server import LingeringConnection
 log = logging.getLogger(__name__)
 
 SOCKET = "kubeling.socket"  # what a watch peeks at to notice that its client hung up (handlers.py)
+HTTP_REQUEST = "kubeling.http_request"  # cheroot's request, for a handler that takes the connection over (streaming.py)
 STREAM = "kubeling.stream"  # set by a handler whose response is a long-lived stream (a watch)
 
 
@@ -32,6 +33,7 @@ class SecureGateway(wsgi.Gateway_10):
         environ = super().get_environ()
         environ[LISTENER] = "secure"
         environ[SOCKET] = tls.probe_socket(self.req.conn)
+        environ[HTTP_REQUEST] = self.req
         peer = tls.peer_certificate(self.req.conn)
         if peer is not None:
             environ[PEER_CERTIFICATE] = peer
@@ -43,6 +45,7 @@ class InsecureGateway(wsgi.Gateway_10):
         environ = super().get_environ()
         environ[LISTENER] = "insecure"
         environ[SOCKET] = tls.probe_socket(self.req.conn)
+        environ[HTTP_REQUEST] = self.req
         return environ
 
 

@@ -337,6 +337,34 @@ class Kubelet:
             record = found[0]
         return self.runtime.logs(record.id, follow=follow, tail=tail, timestamps=timestamps, since=since)
 
+    # What the streaming server (kubelet/streaming/) asks: exec, attach and port-forward
+
+    def stream_container(self, namespace: str, name: str, container: str) -> str:
+        """The id of the running container `container` of the pod, for exec and attach."""
+        pod = self.pods.store.get(f"{namespace}/{name}")
+        if pod is None:
+            raise LogError(404, "pod does not exist")
+        spec = pod.get("spec", {})
+        names = [c.get("name") for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
+        if container not in names:
+            raise LogError(404, f'container not found ("{container}")')
+        kind = "app" if any(c.get("name") == container for c in spec.get("containers") or []) else "init"
+        found = [r for r in status.instances(self.runtime.list(pod["metadata"]["uid"]), container, kind) if r.running]
+        if not found:
+            raise LogError(400, f'container "{container}" in pod "{name}" is not running')
+        return found[0].id
+
+    def stream_sandbox(self, namespace: str, name: str) -> tuple[int, str]:
+        """(pid, IP) of the pod's sandbox: the process whose network namespace port-forward connects from."""
+        pod = self.pods.store.get(f"{namespace}/{name}")
+        if pod is None:
+            raise LogError(404, "pod does not exist")
+        records = self.runtime.list(pod["metadata"]["uid"])
+        sandbox = next((r for r in records if r.kind == "sandbox" and r.running), None)
+        if sandbox is None:
+            raise LogError(400, f'pod "{name}" has no running sandbox')
+        return self.runtime.sandbox_pid(sandbox.id), sandbox.ip or self.runtime.sandbox_ip(sandbox.id)
+
     @staticmethod
     def _waiting_reason(pod: Obj, container: str) -> str:
         statuses = (pod.get("status") or {}).get("containerStatuses") or []

@@ -12,7 +12,12 @@ import contextlib
 import dataclasses
 import datetime
 import ipaddress
+import json
 import logging
+import os
+import signal
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +44,7 @@ LABEL_IMAGE = "io.kubeling.image"  # the image as the pod spec names it
 SANDBOX = "POD"
 
 API_VERSION = "1.41"
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"
 
 
 @dataclasses.dataclass
@@ -120,6 +126,7 @@ class Runtime:
         # once, and the kubelet must start (and report NotReady) while Docker is down.
         kwargs.setdefault("version", API_VERSION)
         self.api = docker.APIClient(timeout=120, max_pool_size=pool_size, **kwargs)
+        self._engine = kwargs.get("base_url") or DEFAULT_ENGINE  # where interactive streams dial (see _hijack)
         if log.isEnabledFor(logging.DEBUG):
             self.api = _Timed(self.api)  # type: ignore[assignment]
         self._details: dict[str, tuple[str, Obj]] = {}  # container id → (state when inspected, inspect subset)
@@ -301,6 +308,57 @@ class Runtime:
         code = self.api.exec_inspect(exec_id).get("ExitCode")
         return int(code if code is not None else -1), (result.get("output") or b"").decode(errors="replace")
 
+    # Interactive streams: kubectl exec, attach and port-forward (kubelet/streaming/)
+
+    def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, stdout: bool,
+                     stderr: bool, tty: bool) -> tuple[str, StreamSocket]:
+        """Start `command` in a running container with the requested stdio; (exec id, its stream)."""
+        try:
+            exec_id = self.api.exec_create(container_id, command, stdin=stdin, stdout=stdout, stderr=stderr,
+                                           tty=tty)["Id"]
+        except docker.errors.APIError as exc:
+            raise StreamError(str(exc.explanation or exc)) from exc
+        return exec_id, hijack(self._engine, f"/exec/{exec_id}/start", {"Detach": False, "Tty": tty})
+
+    def attach_stream(self, container_id: str, *, stdin: bool, stdout: bool, stderr: bool) -> StreamSocket:
+        """Attach to a running container's own stdio (`kubectl attach`, `kubectl run -it`)."""
+        wanted = (("stdin", stdin), ("stdout", stdout), ("stderr", stderr))
+        flags = "&".join(f"{name}={int(on)}" for name, on in wanted)
+        return hijack(self._engine, f"/containers/{container_id}/attach?stream=1&{flags}", None)
+
+    def exec_result(self, exec_id: str, wait: float = 5.0) -> int | None:
+        """The exit code of a finished exec; None while it still runs after `wait` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            details = self.api.exec_inspect(exec_id)
+            if not details.get("Running") and details.get("ExitCode") is not None:
+                return int(details["ExitCode"])
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def exec_kill(self, exec_id: str) -> None:
+        """End an exec whose client went away: the engine has no API for it, so signal its process."""
+        with contextlib.suppress(Exception):
+            details = self.api.exec_inspect(exec_id)
+            if details.get("Running") and details.get("Pid"):
+                os.kill(int(details["Pid"]), signal.SIGKILL)
+
+    def resize_tty(self, container_id: str, exec_id: str | None, width: int, height: int) -> None:
+        """Resize the TTY of an exec (or of the container itself, for attach)."""
+        with contextlib.suppress(docker.errors.APIError):
+            if exec_id:
+                self.api.exec_resize(exec_id, height=height, width=width)
+            else:
+                self.api.resize(container_id, height=height, width=width)
+
+    def has_tty(self, container_id: str) -> bool:
+        return bool((self.api.inspect_container(container_id).get("Config") or {}).get("Tty"))
+
+    def sandbox_pid(self, container_id: str) -> int:
+        """The process holding a pod's network namespace (the sandbox's), for port-forward."""
+        return int((self.api.inspect_container(container_id).get("State") or {}).get("Pid") or 0)
+
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None, timestamps: bool = False,
              since: float | None = None) -> Iterator[bytes]:
         kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": timestamps,
@@ -330,3 +388,111 @@ class Runtime:
             except Exception as exc:
                 log.warning("docker events: %s; reconnecting", exc)
                 stop.wait(2)
+
+
+class StreamSocket:
+    """The engine's side of an interactive exec or attach: raw bytes once Docker has switched protocols.
+
+    Without a TTY, Docker multiplexes stdout and stderr on it in frames of an 8-byte header (stream 1 or 2, three
+    zero bytes, the length as a big-endian uint32) and the payload; `read_frame` undoes that. With a TTY the bytes
+    are the terminal's, unframed."""
+
+    def __init__(self, sock: socket.socket, leftover: bytes = b"") -> None:
+        self.sock, self._buffer = sock, bytearray(leftover)
+
+    def recv(self, size: int = 65536) -> bytes:
+        if self._buffer:
+            data = bytes(self._buffer[:size])
+            del self._buffer[:size]
+            return data
+        try:
+            return self.sock.recv(size)
+        except OSError:
+            return b""
+
+    def _exactly(self, size: int) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            chunk = self.recv(size - len(data))
+            if not chunk:
+                return b""
+            data += chunk
+        return bytes(data)
+
+    def read_frame(self) -> tuple[int, bytes] | None:
+        """The next (stream, payload) of a multiplexed stream, or None at its end."""
+        while True:
+            header = self._exactly(8)
+            if not header:
+                return None
+            stream, size = struct.unpack(">BxxxL", header)
+            payload = self._exactly(size) if size else b""
+            if size and not payload:
+                return None
+            return stream, payload
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close_stdin(self) -> None:
+        """Half-close: Docker closes the process's stdin, as `docker exec -i` does at the end of its input."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+class StreamError(Exception):
+    """The engine refused an interactive stream (no such container, not running, ...)."""
+
+
+def _dial_engine(engine: str) -> socket.socket:
+    if engine.startswith("unix://"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(engine[len("unix://"):])
+        return sock
+    address = engine.split("://", 1)[-1].rstrip("/")
+    host, _, port = address.rpartition(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def hijack(engine: str, path: str, body: Obj | None) -> StreamSocket:
+    """POST `path` asking Docker to switch to a raw stream (`Upgrade: tcp`), as `docker exec -it` does.
+
+    docker-py's `exec_start(socket=True)` reads the response head through a buffered reader that may swallow the
+    first bytes of output; reading the head ourselves keeps every byte."""
+    sock = _dial_engine(engine)
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = (f"POST /v{API_VERSION}{path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n").encode()
+    sock.sendall(head + payload)
+    response = bytearray()
+    while b"\r\n\r\n" not in response:
+        chunk = sock.recv(4096)
+        if not chunk:
+            sock.close()
+            raise StreamError("the container engine closed the connection")
+        response += chunk
+        if len(response) > 65536:
+            sock.close()
+            raise StreamError("the container engine sent an oversized response head")
+    head_bytes, _, rest = bytes(response).partition(b"\r\n\r\n")
+    status = int(head_bytes.split(b" ", 2)[1])
+    if status not in (101, 200):
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            while len(rest) < 65536 and (chunk := sock.recv(4096)):
+                rest += chunk
+        sock.close()
+        # The body is a JSON error, possibly chunked: take the JSON object out of it.
+        start, end = rest.find(b"{"), rest.rfind(b"}")
+        try:
+            message = json.loads(rest[start:end + 1]).get("message", "") if start >= 0 else ""
+        except ValueError:
+            message = ""
+        raise StreamError(message or f"the container engine answered {status}")
+    sock.settimeout(None)
+    return StreamSocket(sock, rest)

@@ -1,5 +1,6 @@
-"""The kubelet's HTTP API (port 10250): /healthz, /pods and /containerLogs, which the API server's `pods/log`
-proxies to.
+"""The kubelet's HTTP API (port 10250): /healthz, /pods, /containerLogs (which the API server's `pods/log` proxies
+to), and the streaming endpoints /exec, /attach and /portForward (`pods/exec`, `pods/attach`, `pods/portforward`;
+served by `kubelet/streaming/`).
 
 With `--tls-cert-file` the API is served over TLS, and with `--client-ca-file` every caller must present a client
 certificate signed by that CA (the API server's `--kubelet-client-certificate`): a caller without one fails the TLS
@@ -22,11 +23,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from kubeling.kubelet.streaming import server as streaming
+
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 HANDSHAKE_TIMEOUT = 10.0
 HEALTHZ_RETRY = 5.0  # as upstream, a healthz port that cannot be bound is retried, never fatal
+STREAM_ROUTES = {"exec": "exec", "attach": "attach", "portForward": "portforward"}  # path prefix → session kind
 
 
 def serving_context(cert_file: str, key_file: str, client_ca_file: str | None = None) -> ssl.SSLContext:
@@ -104,6 +108,12 @@ class KubeletServer:
                 super().setup()
 
             def do_GET(self) -> None:
+                self._handle()
+
+            def do_POST(self) -> None:  # SPDY upgrades are POSTs; WebSocket ones are GETs
+                self._handle()
+
+            def _handle(self) -> None:
                 try:
                     outer._route(self)
                 except (BrokenPipeError, ConnectionResetError):
@@ -144,6 +154,9 @@ class KubeletServer:
         elif path == "/pods":
             body = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": self.source.pod_list()}
             handler._reply(200, json.dumps(body).encode(), "application/json")
+        elif (route := path.split("/")[1:2]) and route[0] in STREAM_ROUTES:
+            parts = [unquote(p) for p in path.split("/")[2:]]
+            streaming.serve(handler, self.source, STREAM_ROUTES[route[0]], parts, query)
         elif path.startswith("/containerLogs/"):
             parts = [unquote(p) for p in path.split("/")[2:]]
             if len(parts) != 3:
