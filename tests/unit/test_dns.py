@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 
+from kubeling.api.endpointslices import SERVICE_NAME_LABEL, service_key
 from kubeling.client.informer import Store
 from kubeling.dns import forward, records
 from kubeling.dns.server import Resolver, TCPServer, UDPServer
@@ -26,14 +27,14 @@ def service(name: str, ns: str = "default", cluster_ip: str = "10.96.0.20", **sp
 
 def endpoint_slice(svc: str, endpoints: list[Obj], ns: str = "default", port: int = 8080) -> Obj:
     return {"metadata": {"name": f"{svc}-abc", "namespace": ns,
-                         "labels": {records.SERVICE_NAME_LABEL: svc}},
+                         "labels": {SERVICE_NAME_LABEL: svc}},
             "ports": [{"name": "http", "port": port, "protocol": "TCP"}], "endpoints": endpoints}
 
 
 def stores(services: list[Obj], slices: list[Obj]) -> tuple[Store, Store]:
     service_store, slice_store = Store(), Store()
     service_store.add_indexer("clusterIP", records.service_ip_index)
-    slice_store.add_indexer("service", records.slice_service_index)
+    slice_store.add_indexer("service", service_key)
     slice_store.add_indexer("address", records.slice_address_index)
     for obj in services:
         service_store._put(obj)

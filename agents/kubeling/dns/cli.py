@@ -13,6 +13,7 @@ import logging
 import socket
 
 from kubeling import component
+from kubeling.api.endpointslices import service_key
 from kubeling.api.resources import lookup
 from kubeling.client.informer import Informer, wait_for_cache_sync
 from kubeling.dns import forward, records
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     services = Informer(client, SERVICES)
     services.store.add_indexer("clusterIP", records.service_ip_index)
     slices = Informer(client, ENDPOINT_SLICES)
-    slices.store.add_indexer("service", records.slice_service_index)
+    slices.store.add_indexer("service", service_key)
     slices.store.add_indexer("address", records.slice_address_index)
     for informer in (services, slices):
         informer.start()
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     udp = UDPServer(resolver, args.dns_bind_address, args.dns_port).start()
     TCPServer(resolver, args.dns_bind_address, args.dns_port).start()
     if args.port:
-        component.HealthServer(args.bind_address, args.port, lambda: services.has_synced()).start()
+        component.HealthServer(args.bind_address, args.port, lambda: services.has_synced).start()
     log.info("serving %s on %s:%d (UDP and TCP); upstream %s", args.cluster_domain, args.dns_bind_address,
              udp.port, ", ".join(f"{h}:{p}" for h, p in upstream) or "none")
     component.wait_for_signal().wait()

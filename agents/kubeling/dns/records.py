@@ -29,10 +29,11 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from kubeling.api.endpointslices import is_ready, service_key
+
 Obj = dict[str, Any]
 
 SCHEMA_VERSION = "1.1.0"
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # on every EndpointSlice: the Service it belongs to
 NOERROR, NXDOMAIN = "NOERROR", "NXDOMAIN"
 
 
@@ -66,13 +67,6 @@ def service_ip_index(service: Obj) -> list[str]:
     """A Service's ClusterIPs, for PTR lookups."""
     spec = service.get("spec") or {}
     return [ip for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")]) if ip and ip != "None"]
-
-
-def slice_service_index(endpoint_slice: Obj) -> list[str]:
-    """`namespace/service` of an EndpointSlice, from its service-name label."""
-    meta = endpoint_slice.get("metadata") or {}
-    name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
-    return [f"{meta.get('namespace', '')}/{name}"] if name else []
 
 
 def slice_address_index(endpoint_slice: Obj) -> list[str]:
@@ -199,8 +193,7 @@ class Zone:
         for endpoint_slice in self.slices.by_index("service", f"{meta['namespace']}/{meta['name']}"):
             ports = {p.get("name") or "": p.get("port") for p in endpoint_slice.get("ports") or [] if p.get("port")}
             for endpoint in endpoint_slice.get("endpoints") or []:
-                conditions = endpoint.get("conditions") or {}
-                ready = conditions.get("ready") is not False and not conditions.get("terminating")
+                ready = is_ready(endpoint) and not (endpoint.get("conditions") or {}).get("terminating")
                 if not (ready or publish_all):
                     continue
                 for address in endpoint.get("addresses") or []:
@@ -220,7 +213,7 @@ class Zone:
             meta = service["metadata"]
             targets.append(f"{meta['name']}.{meta['namespace']}.svc.{self.domain}.")
         for endpoint_slice in self.slices.by_index("address", address):
-            owners = slice_service_index(endpoint_slice)
+            owners = service_key(endpoint_slice)
             service = self.services.get(owners[0]) if owners else None
             if service is None or not _headless(service):
                 continue
