@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 import pytest
-from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, RR, A, DNSRecord
 
 from kubeling.api.endpointslices import SERVICE_NAME_LABEL, service_key
 from kubeling.client.informer import Store
@@ -213,3 +213,26 @@ def test_a_reply_too_big_for_udp_is_truncated_and_whole_over_tcp(zone: records.Z
         udp.close()
         tcp.shutdown()
         tcp.server_close()
+
+
+def test_kept_replies_answer_the_same_question_in_the_askers_spelling_until_the_cluster_changes() -> None:
+    from kubeling.fastpath.dns_replies import ReplyCache
+
+    replies = ReplyCache()
+    first = DNSRecord.question("web.default.svc.cluster.local")
+    reply = first.reply()
+    reply.add_answer(RR("web.default.svc.cluster.local", QTYPE.A, ttl=5, rdata=A("10.96.0.20")))
+    replies.keep(first.pack(), reply.pack(), replies.generation)
+    again = DNSRecord.question("WEB.default.svc.cluster.local")
+    again.header.rd = 0
+    answered = DNSRecord.parse(replies.reply(again.pack()))
+    assert answered.header.id == again.header.id and answered.header.rd == 0
+    assert str(answered.q.qname) == "WEB.default.svc.cluster.local." and str(answered.rr[0].rdata) == "10.96.0.20"
+    with_edns = DNSRecord.question("web.default.svc.cluster.local")
+    with_edns.add_ar(EDNS0())
+    assert replies.reply(with_edns.pack()) is None  # not a plain query: the slow path answers it
+    stale = replies.generation
+    replies.clear()
+    assert replies.reply(again.pack()) is None
+    replies.keep(first.pack(), reply.pack(), stale)  # made before the change: not kept
+    assert replies.reply(first.pack()) is None

@@ -18,6 +18,7 @@ from kubeling.api.resources import lookup
 from kubeling.client.informer import Informer, wait_for_cache_sync
 from kubeling.dns import forward, records
 from kubeling.dns.server import Resolver, TCPServer, UDPServer
+from kubeling.fastpath.dns_replies import ReplyCache
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,11 @@ def run(args: argparse.Namespace) -> int:
     if not wait_for_cache_sync(services, slices, timeout=60):
         log.error("caches did not sync")
         return 1
-    udp = UDPServer(resolver, args.dns_bind_address, args.dns_port).start()
+    replies = ReplyCache()
+    for informer in (services, slices):  # any change may change any answer: forget the kept replies
+        informer.add_handler(lambda _obj: replies.clear(), lambda _old, _new: replies.clear(),
+                             lambda _obj: replies.clear())
+    udp = UDPServer(resolver, args.dns_bind_address, args.dns_port, replies=replies).start()
     TCPServer(resolver, args.dns_bind_address, args.dns_port).start()
     if args.port:
         component.HealthServer(args.bind_address, args.port, lambda: services.has_synced).start()

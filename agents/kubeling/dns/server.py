@@ -28,6 +28,7 @@ from prometheus_client import Counter, Histogram
 
 from kubeling.dns import forward
 from kubeling.dns.records import NXDOMAIN, Answer, Record, Zone
+from kubeling.fastpath.dns_replies import ReplyCache
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ RESPONSES = Counter("kubeling_dns_responses_total", "DNS replies sent", ["rcode"
 DURATION = Histogram("kubeling_dns_request_duration_seconds", "Time to answer a query", ["source"],
                      buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 2.5))
 CACHE = Counter("kubeling_dns_cache_total", "Answers for names outside the cluster", ["result"])
+KEPT_REPLIES = Counter("kubeling_dns_kept_replies_total", "UDP queries answered with a reply kept as bytes")
 
 _RDATA = {
     "A": lambda d: A(d), "AAAA": lambda d: AAAA(d), "CNAME": lambda d: CNAME(d), "PTR": lambda d: PTR(d),
@@ -150,8 +152,12 @@ def encode(request: DNSRecord, reply: DNSRecord, proto: str) -> bytes:
 class UDPServer:
     """Answers datagrams on one socket (see the module's docstring for the threads)."""
 
-    def __init__(self, resolver: Resolver, address: str, port: int, upstream_workers: int = 8) -> None:
+    def __init__(self, resolver: Resolver, address: str, port: int, upstream_workers: int = 8,
+                 replies: ReplyCache | None = None) -> None:
         self.resolver = resolver
+        # Speed work (kubeling/fastpath/dns_replies.py, which a reader may skip): finished replies kept as bytes
+        # for questions asked again before the cluster changed.
+        self.replies = replies or ReplyCache()
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -175,6 +181,12 @@ class UDPServer:
                 log.exception("DNS query from %s failed", client)
 
     def _handle(self, data: bytes, client: Any) -> None:
+        kept = self.replies.reply(data)
+        if kept is not None:
+            KEPT_REPLIES.inc()
+            self.sock.sendto(kept, client)
+            return
+        generation = self.replies.generation
         request, error = self.resolver.parse(data, "udp")
         if request is None:
             if error:
@@ -182,7 +194,10 @@ class UDPServer:
             return
         reply = self.resolver.local(request)
         if reply is not None:
-            self.sock.sendto(encode(request, reply, "udp"), client)
+            out = encode(request, reply, "udp")
+            # A cluster answer holds until the cluster changes; a cached upstream one, a second (its TTL ticks).
+            self.replies.keep(data, out, generation, lifetime=0.0 if reply.header.aa else 1.0)
+            self.sock.sendto(out, client)
         else:
             self.pool.submit(self._ask_upstream, request, client)
 
