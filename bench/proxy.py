@@ -145,7 +145,7 @@ def run(services: int, endpoints: int) -> str:
         "",
         f"Command: `.venv/bin/python bench/proxy.py --services {services} --endpoints {endpoints}` "
         f"({os.cpu_count()} CPUs, Python {platform.python_version()}). `kubeling proxy` in iptables mode, in a private "
-        "network namespace, against a private API server; Services (NodePort) and Endpoints written directly.",
+        "network namespace, against a private API server; Services (NodePort) and EndpointSlices written directly.",
         "",
         "| measure | value |",
         "|---|---:|",
@@ -154,7 +154,7 @@ def run(services: int, endpoints: int) -> str:
         f"| proxy peak RSS (VmHWM) | {peak:.1f} MB |",
         f"| services + endpoints created in | {created:.1f} s |",
         f"| last full sync (render, iptables-save, restore of {full[-1][1]} lines) | {full[-1][0]:.0f} ms |",
-        f"| partial sync after one Endpoints change (median of 5; ~{partial[-1][1]} lines) "
+        f"| partial sync after one EndpointSlice change (median of 5; ~{partial[-1][1]} lines) "
         f"| {statistics.median(ms for ms, _ in partial):.0f} ms |",
         f"| EndpointSlice PUT → rule in place, median of 5 | {statistics.median(delays) * 1e3:.0f} ms |",
         f"| … max of 5 | {max(delays) * 1000:.0f} ms |",
