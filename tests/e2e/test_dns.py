@@ -274,3 +274,27 @@ def test_bad_queries_get_error_codes_and_the_rest_goes_on(plane: Plane, shop: di
             pass
     assert answered > 250
     assert plane.answers(f"web.{shop['ns']}.svc.{ZONE}") == [shop["cluster_ip"]]
+
+
+def test_dns_daemons_publish_themselves_as_the_kube_dns_endpoints(plane: Plane) -> None:
+    """What the provisioned cluster's kube-dns Service routes to: each daemon's address while it runs."""
+    daemon = Component("dns", plane.server.url, plane.workdir, [
+        "--dns-bind-address", "127.0.0.1", "--dns-port", "0", "--advertise-address", "127.0.0.1",
+        "--hostname-override", "node-x"])
+    path = "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/kube-dns-daemons"
+
+    def published() -> list[str]:
+        response = plane.api.http.get(plane.api.url(path))
+        return [a for e in response.json().get("endpoints") or [] for a in e["addresses"]] \
+            if response.status_code == 200 else []
+
+    daemon.start()
+    try:
+        eventually(lambda: published() == ["127.0.0.1"], "the daemon's endpoint")
+        endpoint_slice = plane.api.http.get(plane.api.url(path)).json()
+        assert endpoint_slice["metadata"]["labels"]["kubernetes.io/service-name"] == "kube-dns"
+        assert {(p["name"], p["protocol"]) for p in endpoint_slice["ports"]} == {
+            ("dns", "UDP"), ("dns-tcp", "TCP"), ("metrics", "TCP")}
+    finally:
+        daemon.stop()
+    eventually(lambda: published() == [], "the endpoint to be withdrawn")

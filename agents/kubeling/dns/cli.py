@@ -17,6 +17,7 @@ from kubeling.api.endpointslices import service_key
 from kubeling.api.resources import lookup
 from kubeling.client.informer import Informer, wait_for_cache_sync
 from kubeling.dns import forward, records
+from kubeling.dns.endpoints import EndpointPublisher
 from kubeling.dns.server import Resolver, TCPServer, UDPServer
 from kubeling.fastpath.dns_replies import ReplyCache
 
@@ -37,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upstream-nameservers", default="",
                         help="comma-separated ADDRESS[:PORT] to forward outside names to, instead of --resolv-conf's")
     parser.add_argument("--ttl", type=int, default=5, help="TTL of the cluster's records, in seconds")
+    parser.add_argument("--advertise-address", default="",
+                        help="publish this address as an endpoint of the kube-dns Service while running "
+                             "(dns/endpoints.py); empty: publish nothing")
+    parser.add_argument("--hostname-override", default="", help="this node's name (default: the hostname)")
+    parser.add_argument("--service", default="kube-system/kube-dns",
+                        help="NAMESPACE/NAME of the Service whose endpoints the daemons publish")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +74,16 @@ def run(args: argparse.Namespace) -> int:
         component.HealthServer(args.bind_address, args.port, lambda: services.has_synced).start()
     log.info("serving %s on %s:%d (UDP and TCP); upstream %s", args.cluster_domain, args.dns_bind_address,
              udp.port, ", ".join(f"{h}:{p}" for h, p in upstream) or "none")
+    publisher = None
+    if args.advertise_address:
+        namespace, _, service = args.service.partition("/")
+        publisher = EndpointPublisher(client, node=(args.hostname_override or socket.gethostname()).lower(),
+                                      address=args.advertise_address, dns_port=udp.port,
+                                      metrics_port=args.port or 9153, service=service, namespace=namespace).start()
     component.wait_for_signal().wait()
+    if publisher is not None:
+        publisher.stop()
+        publisher.withdraw()
     udp.close()
     return 0
 
