@@ -1,10 +1,10 @@
 """Proxy benchmark: `kubeling proxy` (iptables mode) resident memory and rule-sync latency.
 
-Starts a private etcd and API server (tests/cluster.py), creates Services with Endpoints, and runs the proxy in a
+Starts a private etcd and API server (tests/cluster.py), creates Services with EndpointSlices, and runs the proxy in a
 private network namespace (`unshare -n`), so its iptables rules never touch this machine's. The proxy reaches the
 loopback-only API server through tests/support/relay.py (a UNIX socket crosses namespaces). Measures:
 - RSS (VmRSS, and the peak VmHWM) with no services and with N services x M endpoints;
-- full sync time as the proxy logs it, and the delay from an Endpoints update to the new DNAT rule.
+- full sync time as the proxy logs it, and the delay from an EndpointSlice update to the new DNAT rule.
 
 Needs root (network namespaces, iptables).
 
@@ -76,6 +76,7 @@ def run(services: int, endpoints: int) -> str:
     with control_plane(prefix="/bench-proxy") as (_etcd, server), tempfile.TemporaryDirectory() as tmp:
         ns = "bench"
         base = f"{server.url}/api/v1/namespaces"
+        slices = f"{server.url}/apis/discovery.k8s.io/v1/namespaces"  # kube-proxy reads EndpointSlices
         requests.post(base, json={"metadata": {"name": ns}}, timeout=10).raise_for_status()
         relay = Relay(f"unix:{tmp}/api.sock", f"tcp:127.0.0.1:{server.port}", lifetime=3600).start()
         log_path = Path(tmp) / "proxy.log"
@@ -98,11 +99,12 @@ def run(services: int, endpoints: int) -> str:
                     "metadata": {"name": name},
                     "spec": {"type": "NodePort", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]},
                 }).raise_for_status()
-                requests.post(f"{base}/{ns}/endpoints", timeout=30, json={
-                    "metadata": {"name": name},
-                    "subsets": [{"addresses": [{"ip": f"10.244.{(i * endpoints + j) // 250 % 250}."
-                                                      f"{(i * endpoints + j) % 250 + 1}"} for j in range(endpoints)],
-                                 "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}],
+                requests.post(f"{slices}/{ns}/endpointslices", timeout=30, json={
+                    "metadata": {"name": name, "labels": {"kubernetes.io/service-name": name}},
+                    "addressType": "IPv4",
+                    "endpoints": [{"addresses": [f"10.244.{(i * endpoints + j) // 250 % 250}."
+                                                 f"{(i * endpoints + j) % 250 + 1}"]} for j in range(endpoints)],
+                    "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
                 }).raise_for_status()
 
             started = time.monotonic()
@@ -114,7 +116,7 @@ def run(services: int, endpoints: int) -> str:
             time.sleep(3)
             loaded_rss, peak = memory_mb(pid)
 
-            # Endpoints change → rule: move one endpoint of svc-0 to a fresh address, several times, and poll
+            # EndpointSlice change → rule: move one endpoint of svc-0 to a fresh address, several times, and poll
             # svc-0's KUBE-SVC chain for the jump to the new endpoint's KUBE-SEP chain.
             svc0 = rules.ServicePort(namespace=ns, name="svc-0", port_name="http", protocol="TCP",
                                      cluster_ip="", port=80)
@@ -122,9 +124,10 @@ def run(services: int, endpoints: int) -> str:
             for k in range(5):
                 ip = f"10.245.{k}.1"
                 sep = rules.sep_chain(svc0, rules.Endpoint(ip, 8080))
-                requests.put(f"{base}/{ns}/endpoints/svc-0", timeout=10, json={
-                    "metadata": {"name": "svc-0", "namespace": ns},
-                    "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "http", "port": 8080}]}],
+                requests.put(f"{slices}/{ns}/endpointslices/svc-0", timeout=10, json={
+                    "metadata": {"name": "svc-0", "namespace": ns, "labels": {"kubernetes.io/service-name": "svc-0"}},
+                    "addressType": "IPv4", "endpoints": [{"addresses": [ip]}],
+                    "ports": [{"name": "http", "port": 8080}],
                 }).raise_for_status()
                 delays.append(wait_until(lambda sep=sep: sep in chain_rules(pid, rules.svc_chain(svc0)), 60, 0.02))
                 time.sleep(1.2)
@@ -142,7 +145,7 @@ def run(services: int, endpoints: int) -> str:
         "",
         f"Command: `.venv/bin/python bench/proxy.py --services {services} --endpoints {endpoints}` "
         f"({os.cpu_count()} CPUs, Python {platform.python_version()}). `kubeling proxy` in iptables mode, in a private "
-        "network namespace, against a private API server; Services (NodePort) and Endpoints written directly.",
+        "network namespace, against a private API server; Services (NodePort) and EndpointSlices written directly.",
         "",
         "| measure | value |",
         "|---|---:|",
@@ -151,9 +154,9 @@ def run(services: int, endpoints: int) -> str:
         f"| proxy peak RSS (VmHWM) | {peak:.1f} MB |",
         f"| services + endpoints created in | {created:.1f} s |",
         f"| last full sync (render, iptables-save, restore of {full[-1][1]} lines) | {full[-1][0]:.0f} ms |",
-        f"| partial sync after one Endpoints change (median of 5; ~{partial[-1][1]} lines) "
+        f"| partial sync after one EndpointSlice change (median of 5; ~{partial[-1][1]} lines) "
         f"| {statistics.median(ms for ms, _ in partial):.0f} ms |",
-        f"| Endpoints PUT → rule in place, median of 5 | {statistics.median(delays) * 1e3:.0f} ms |",
+        f"| EndpointSlice PUT → rule in place, median of 5 | {statistics.median(delays) * 1e3:.0f} ms |",
         f"| … max of 5 | {max(delays) * 1000:.0f} ms |",
         "",
     ])

@@ -17,6 +17,7 @@ COMPONENTS = {
     "kubelet": ("kubeling.kubelet.cli", "runs the pods bound to this node on Docker"),
     "proxy": ("kubeling.proxy.cli", "makes Services reachable on this node (iptables or userspace)"),
     "network": ("kubeling.network.cli", "routes to other nodes' pod CIDRs (host-gw) and pod NAT"),
+    "dns": ("kubeling.dns.cli", "the cluster's DNS server: Services and their endpoints by name"),
 }
 
 

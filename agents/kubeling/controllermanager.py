@@ -23,6 +23,7 @@ CONTROLLERS = {
     "nodelifecycle": "kubeling.controllers.nodelifecycle:NodeLifecycleController",
     "nodeipam": "kubeling.controllers.nodeipam:NodeIpamController",
     "endpoint": "kubeling.controllers.endpoints:EndpointsController",
+    "endpointslice": "kubeling.controllers.endpointslice:EndpointSliceController",
     "garbagecollector": "kubeling.controllers.garbagecollector:GarbageCollector",
     "namespace": "kubeling.controllers.namespace:NamespaceController",
     "serviceaccount": "kubeling.controllers.serviceaccount:ServiceAccountController",

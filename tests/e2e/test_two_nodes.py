@@ -172,7 +172,7 @@ def nodes(etcd, tmp_path_factory):
     made: list[Node] = []
     try:
         manager = Component("controller-manager", server.url, workdir,
-                            ["--controllers=endpoint,nodeipam", "--leader-elect=false",
+                            ["--controllers=endpoint,endpointslice,nodeipam", "--leader-elect=false",
                              f"--cluster-cidr={CLUSTER_CIDR}"]).start()
         cleanup.append(manager.stop)
         relay = Relay(f"unix:{api_dir}/api.sock", f"tcp:127.0.0.1:{server.port}", lifetime=1200).start()

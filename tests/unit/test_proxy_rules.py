@@ -22,9 +22,10 @@ def service(name="web", ns="default", kind="ClusterIP", cluster_ip="10.96.0.10",
 
 def endpoints(name="web", ns="default", ips=("10.244.1.2", "10.244.2.2"), port=8080, port_name="http",
               protocol="TCP"):
-    return {"metadata": {"namespace": ns, "name": name},
-            "subsets": [{"addresses": [{"ip": ip} for ip in ips],
-                         "ports": [{"name": port_name, "port": port, "protocol": protocol}]}]}
+    """The EndpointSlice of Service `name`, with ready endpoints at `ips`."""
+    return {"metadata": {"namespace": ns, "name": f"{name}-abc", "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4", "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in ips],
+            "ports": [{"name": port_name, "port": port, "protocol": protocol}]}
 
 
 def render(services, eps, **kwargs):
@@ -91,10 +92,11 @@ def test_node_port_is_masqueraded_and_reached_through_local_addresses():
 
 def test_udp_ports_get_udp_matches_and_distinct_chains():
     ports = [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
-    eps = {"metadata": {"namespace": "kube-system", "name": "dns"},
-           "subsets": [{"addresses": [{"ip": "10.244.1.9"}],
-                        "ports": [{"name": "dns", "port": 5353, "protocol": "UDP"},
-                                  {"name": "dns-tcp", "port": 5353, "protocol": "TCP"}]}]}
+    eps = {"metadata": {"namespace": "kube-system", "name": "dns-abc", "labels": {"kubernetes.io/service-name": "dns"}},
+           "addressType": "IPv4",
+           "endpoints": [{"addresses": ["10.244.1.9"]}],
+           "ports": [{"name": "dns", "port": 5353, "protocol": "UDP"},
+                     {"name": "dns-tcp", "port": 5353, "protocol": "TCP"}]}
     text = render([service("dns", "kube-system", ports=ports)], [eps])
     assert "-p udp -m udp -d 10.96.0.10/32 --dport 53 -j KUBE-SVC-" in text
     assert "-p tcp -m tcp -d 10.96.0.10/32 --dport 53 -j KUBE-SVC-" in text
@@ -122,8 +124,7 @@ def test_service_without_endpoints_is_rejected_in_the_filter_table():
 
 def test_endpoints_match_service_ports_by_name_and_ignore_not_ready_addresses():
     eps = endpoints(port_name="other")
-    eps["subsets"].append({"notReadyAddresses": [{"ip": "10.244.9.9"}],
-                           "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]})
+    eps["endpoints"].append({"addresses": ["10.244.9.9"], "conditions": {"ready": False}})
     state = rules.build_state([service()], [eps])
     assert [(str(sp), e) for sp, e in state] == [("default/web:http", [])]
 

@@ -61,17 +61,19 @@ def test_node_port_connections_go_round_robin_and_follow_endpoint_changes():
                         "ports": [{"name": "http", "port": 80, "nodePort": node_port, "protocol": "TCP"}]}}
 
     def endpoints(*ports):
-        return {"metadata": {"namespace": "default", "name": "web"},
-                "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "http", "port": p}]}
-                            for p in ports]}
+        """One EndpointSlice per backend port (both backends listen on 127.0.0.1)."""
+        return [{"metadata": {"namespace": "default", "name": f"web-{p}",
+                              "labels": {"kubernetes.io/service-name": "web"}},
+                 "endpoints": [{"addresses": ["127.0.0.1"]}], "ports": [{"name": "http", "port": p}]}
+                for p in ports]
 
-    eps = Store([endpoints(port_a, port_b)])
+    eps = Store(endpoints(port_a, port_b))
     proxier = UserspaceProxier(Store([service]), eps, bind_address="127.0.0.1")
     try:
         proxier.sync()
         answers = [ask(node_port) for _ in range(6)]
         assert sorted(answers) == [b"a"] * 3 + [b"b"] * 3
-        eps.items = [endpoints(port_b)]
+        eps.items = endpoints(port_b)
         proxier.sync()
         assert {ask(node_port) for _ in range(3)} == {b"b"}
         # The ClusterIP isn't an address of this host: nothing listens there, and nothing fails.

@@ -85,6 +85,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="ServiceAccount", plural="serviceaccounts", short_names=("sa",),
                  subresources=("token",)),
     ResourceType(group="coordination.k8s.io", version="v1", kind="Lease", plural="leases"),
+    ResourceType(group="discovery.k8s.io", version="v1", kind="EndpointSlice", plural="endpointslices"),
     ResourceType(**_apps, kind="Deployment", plural="deployments", short_names=("deploy",), categories=("all",),
                  subresources=("status", "scale")),
     ResourceType(**_apps, kind="ReplicaSet", plural="replicasets", short_names=("rs",), categories=("all",),

@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--non-masquerade-cidr", default="10.0.0.0/8",
                         help="pod traffic to anywhere outside this range is masqueraded ('' turns that off)")
     parser.add_argument("--pod-workers", type=int, default=16, help="pods synced in parallel")
+    parser.add_argument("--cluster-dns", default="",
+                        help="comma-separated DNS server addresses for pods with dnsPolicy ClusterFirst "
+                             "(the kube-dns Service's address); empty: pods use the node's resolvers")
+    parser.add_argument("--cluster-domain", default="cluster.local",
+                        help="the cluster's DNS domain, searched by pods after their namespace's")
+    parser.add_argument("--resolv-conf", default="/etc/resolv.conf",
+                        help="the node's resolver configuration, which pods with dnsPolicy Default inherit")
 
 
 def validate(args: argparse.Namespace) -> str | None:

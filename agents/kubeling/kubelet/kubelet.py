@@ -92,7 +92,9 @@ class Kubelet:
             client, runtime, self.volumes, node_name=node_name, node_ip=node_ip, root_dir=args.root_dir,
             infra_image=args.pod_infra_container_image, get_pod=self.pod_by_uid, configmap=self._configmap,
             secret=self._secret, event=self.recorder.event, requeue=self._requeue,
-            allocatable=lambda: self._allocatable, service_env=self._service_env)
+            allocatable=lambda: self._allocatable, service_env=self._service_env,
+            cluster_dns=[ip.strip() for ip in args.cluster_dns.split(",") if ip.strip()],
+            cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
     # Caches

@@ -24,7 +24,7 @@ from kubeling.api import meta, quantity
 from kubeling.api.resources import lookup
 from kubeling.client import Client, NotFound
 from kubeling.client.api import STRATEGIC_PATCH
-from kubeling.kubelet import envvars, prober, runtime, status
+from kubeling.kubelet import dns, envvars, prober, runtime, status
 from kubeling.kubelet.backoff import Backoff
 from kubeling.kubelet.runtime import ContainerRecord, Runtime
 from kubeling.kubelet.volumes import VolumeError, VolumeManager
@@ -75,12 +75,15 @@ class PodSyncer:
                  root_dir: str, infra_image: str, get_pod: Callable[[str], Obj | None],
                  configmap: envvars.Lookup, secret: envvars.Lookup, event: Callable[[Obj, str, str, str], None],
                  requeue: Callable[[str, float], None], allocatable: Callable[[], dict[str, str]],
-                 service_env: Callable[[Obj], dict[str, str]] = lambda pod: {}) -> None:
+                 service_env: Callable[[Obj], dict[str, str]] = lambda pod: {},
+                 cluster_dns: list[str] | None = None, cluster_domain: str = "cluster.local",
+                 resolv_conf: str = "/etc/resolv.conf") -> None:
         self.client, self.runtime, self.volumes = client, rt, volumes
         self.node_name, self.node_ip, self.root_dir, self.infra_image = node_name, node_ip, root_dir, infra_image
         self.get_pod, self.configmap, self.secret = get_pod, configmap, secret
         self.event, self.requeue, self.allocatable = event, requeue, allocatable
         self.service_env = service_env
+        self.cluster_dns, self.cluster_domain, self.resolv_conf = cluster_dns or [], cluster_domain, resolv_conf
         self.crash_backoff = Backoff()
         self.pull_backoff = Backoff()
         self.probes = prober.ProbeManager(rt, lambda uid: requeue(uid, 0), self._probe_event)
@@ -296,7 +299,7 @@ class PodSyncer:
         name = f"k8s_POD_{metadata['name']}_{metadata['namespace']}_{uid}_{attempt}"
         hostname = None if host_network else (spec.get("hostname") or metadata["name"])[:63]
         container_id = self.runtime.create(name, self.infra_image, labels, host_config=host_config,
-                                           hostname=hostname)
+                                           hostname=hostname, domainname=dns.domain_name(pod, self.cluster_domain))
         self.runtime.start(container_id)
         ip = self.node_ip if host_network else self.runtime.sandbox_ip(container_id)
         return ContainerRecord(id=container_id, name=runtime.SANDBOX, kind="sandbox", pod_uid=uid,
@@ -509,6 +512,7 @@ class PodSyncer:
         message_file.parent.mkdir(parents=True, exist_ok=True)
         message_file.touch(0o666)
         binds.append(f"{message_file}:{message_path}:rw")
+        binds += self._name_files(pod, pod_ip)
         security = {**(spec.get("securityContext") or {}), **(container.get("securityContext") or {})}
         user = None
         if security.get("runAsUser") is not None:
@@ -538,6 +542,24 @@ class PodSyncer:
         return {"labels": labels, "host_config": host_config, "entrypoint": command, "command": args,
                 "environment": [f"{k}={v}" for k, v in env.items()], "working_dir": container.get("workingDir"),
                 "user": user, "tty": bool(container.get("tty")), "stdin_open": bool(container.get("stdin"))}
+
+    def _name_files(self, pod: Obj, pod_ip: str) -> list[str]:
+        """Bind mounts of the pod's /etc/resolv.conf and /etc/hosts (`kubelet/dns.py`), written in the pod's
+        directory; a hostNetwork pod keeps the node's files unless its dnsPolicy asks for the cluster's DNS."""
+        pod_dir = self.volumes.pod_dir(pod["metadata"]["uid"])
+        binds = []
+        host_network = bool(pod["spec"].get("hostNetwork"))
+        if not host_network or dns.policy(pod, self.cluster_dns) != dns.HOST:
+            try:
+                node = dns.parse_resolv_conf(Path(self.resolv_conf).read_text())
+            except OSError:
+                node = dns.ResolvConf([], [], [])
+            config = dns.pod_resolv_conf(pod, self.cluster_dns, self.cluster_domain, node)
+            binds.append(f"{_write(pod_dir / 'resolv.conf', config.render())}:/etc/resolv.conf:ro")
+        if not host_network:
+            hosts = dns.hosts_file(pod, pod_ip, self.cluster_domain)
+            binds.append(f"{_write(pod_dir / 'etc-hosts', hosts)}:/etc/hosts:rw")
+        return binds
 
     # Probes and status
 
@@ -627,3 +649,14 @@ class PodSyncer:
                 if not record.running:
                     self.runtime.remove(record.id)
                     self.messages.pop(record.id, None)
+
+
+def _write(path: Path, content: str) -> Path:
+    """Write a file the kubelet manages for a pod, whole or not at all (a container may be reading it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != content:
+        scratch = path.with_name(path.name + ".tmp")
+        scratch.write_text(content)
+        scratch.chmod(0o644)
+        scratch.replace(path)
+    return path

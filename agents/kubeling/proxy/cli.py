@@ -18,7 +18,7 @@ from kubeling.proxy.userspace import UserspaceProxier
 log = logging.getLogger(__name__)
 
 SERVICES = lookup("", "services")
-ENDPOINTS = lookup("", "endpoints")
+ENDPOINT_SLICES = lookup("discovery.k8s.io", "endpointslices")  # as upstream's kube-proxy reads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("iptables-restore not found: install iptables or use --proxy-mode=userspace")
         return 1
     services = Informer(client, SERVICES).start()
-    endpoints = Informer(client, ENDPOINTS).start()
+    endpoints = Informer(client, ENDPOINT_SLICES).start()
 
     if args.proxy_mode == "iptables":
         if not args.cluster_cidr and not args.masquerade_all:

@@ -23,6 +23,8 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
+from kubeling.api.endpointslices import is_ready, service_key
+
 Obj = dict[str, Any]
 
 MASQ_MARK = "0x4000"
@@ -115,28 +117,35 @@ def service_ports(service: Obj) -> list[ServicePort]:
     return result
 
 
-def endpoints_for(sp: ServicePort, endpoints: Obj | None) -> list[Endpoint]:
-    """Ready addresses of the Endpoints object for the service port of the same name and protocol, sorted."""
+def endpoints_for(sp: ServicePort, slices: Iterable[Obj]) -> list[Endpoint]:
+    """Ready endpoints of the Service's EndpointSlices for the service port of the same name and protocol, sorted
+    (upstream's proxy reads EndpointSlices: `pkg/proxy/endpointslicecache.go`)."""
     found: set[Endpoint] = set()
-    for subset in (endpoints or {}).get("subsets") or []:
-        ports = [p for p in subset.get("ports") or []
-                 if (p.get("name") or "") == sp.port_name and (p.get("protocol") or "TCP") == sp.protocol]
+    for endpoint_slice in slices:
+        ports = [p for p in endpoint_slice.get("ports") or []
+                 if (p.get("name") or "") == sp.port_name and (p.get("protocol") or "TCP") == sp.protocol
+                 and p.get("port")]
         for port in ports:
-            for address in subset.get("addresses") or []:
-                if address.get("ip"):
-                    found.add(Endpoint(address["ip"], int(port["port"]), address.get("nodeName") or ""))
+            for endpoint in endpoint_slice.get("endpoints") or []:
+                if not is_ready(endpoint):
+                    continue
+                for address in endpoint.get("addresses") or []:
+                    found.add(Endpoint(address, int(port["port"]), endpoint.get("nodeName") or ""))
     return sorted(found, key=lambda e: (e.ip, e.port))
 
 
-def build_state(services: Iterable[Obj], endpoints: Iterable[Obj]) -> list[tuple[ServicePort, list[Endpoint]]]:
+def build_state(services: Iterable[Obj], slices: Iterable[Obj]) -> list[tuple[ServicePort, list[Endpoint]]]:
     """Pair every service port with its endpoints, in a stable order (so an unchanged cluster renders the same)."""
-    by_key = {(e["metadata"].get("namespace", ""), e["metadata"]["name"]): e for e in endpoints}
+    by_service: dict[str, list[Obj]] = {}
+    for endpoint_slice in slices:
+        for key in service_key(endpoint_slice):
+            by_service.setdefault(key, []).append(endpoint_slice)
     state = []
     for service in services:
         meta = service.get("metadata") or {}
-        eps = by_key.get((meta.get("namespace", ""), meta.get("name", "")))
+        owned = by_service.get(f"{meta.get('namespace', '')}/{meta.get('name', '')}", [])
         for sp in service_ports(service):
-            state.append((sp, endpoints_for(sp, eps)))
+            state.append((sp, endpoints_for(sp, owned)))
     state.sort(key=lambda pair: (pair[0].namespace, pair[0].name, pair[0].port_name, pair[0].protocol))
     return state
 

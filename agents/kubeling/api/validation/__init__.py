@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubeling.api.resources import ResourceType
-from kubeling.api.validation import apps, batch, coordination, core, rbac
+from kubeling.api.validation import apps, batch, coordination, core, discovery, rbac
 from kubeling.api.validation.common import dns1123_subdomain
 from kubeling.api.validation.meta import NameCheck, validate_object
 from kubeling.api.validation.schema import root
@@ -31,7 +31,7 @@ Validator = Callable[[Obj, Obj | None], list[dict[str, str]]]
 
 VALIDATORS: dict[str, Validator] = {
     kind: validator
-    for module in (core, apps, batch, coordination, rbac)
+    for module in (core, apps, batch, coordination, discovery, rbac)
     for kind, validator in module.VALIDATORS.items()
 }
 
