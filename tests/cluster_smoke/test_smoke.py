@@ -79,6 +79,10 @@ def wait_rollout(cluster: Cluster, replicas: int, timeout: float = 180) -> None:
     eventually(done, f"deployment web with {replicas} ready, updated replicas", timeout=timeout)
 
 
+def service_in(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    return cluster.json("get", "service", name, "-n", namespace)
+
+
 def service(cluster: Cluster, name: str) -> dict[str, Any]:
     return cluster.json("get", "service", name, "-n", NAMESPACE)
 
@@ -148,6 +152,31 @@ def test_cluster_ip_answers_from_a_pod_and_kubectl_logs_shows_it(cluster: Cluste
     text = eventually(lambda: "fetched" in logs(cluster, "client") and logs(cluster, "client"),
                       "the client pod's logs")
     assert text.splitlines()[0] == "kubeling web v1", text
+
+
+def test_cluster_dns_answers_pods_on_every_worker(cluster: Cluster) -> None:
+    """Through the kube-dns Service's address (kube-proxy to the `kubeling dns` daemons): a Service by its short
+    name and its FQDN, the DNS schema version, a missing name, and a name outside the cluster; then `wget` by
+    short name."""
+    dns = service_in(cluster, "kube-system", "kube-dns")
+    script = ("head -1 /etc/resolv.conf; "
+              f"nslookup web.{NAMESPACE}.svc.cluster.local | grep -q Address && echo fqdn-ok; "
+              "nslookup -type=TXT dns-version.cluster.local | grep -q 1.1.0 && echo version-ok; "
+              "nslookup nothing-here >/dev/null 2>&1 || echo missing-ok; "
+              "for i in $(seq 30); do if timeout 3 wget -qO- http://web/; then break; fi; sleep 1; done; "
+              "echo fetched; sleep 3600")
+    for node in cluster.workers:
+        name = f"dns-{node}"
+        cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE},
+                       "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
+                                "containers": [{"name": "c", "image": CLIENT_IMAGE, "command": ["sh", "-c", script]}]}})
+    for node in cluster.workers:
+        name = f"dns-{node}"
+        text = eventually(lambda name=name: "fetched" in logs(cluster, name) and logs(cluster, name),
+                          f"{name}'s logs")
+        lines = text.splitlines()
+        assert lines[0] == f"nameserver {dns['spec']['clusterIP']}", text
+        assert {"fqdn-ok", "version-ok", "missing-ok", "kubeling web v1"} <= set(lines), f"{node}: {text}"
 
 
 def test_kubectl_exec_runs_in_the_pod_and_returns_its_exit_code(cluster: Cluster) -> None:
