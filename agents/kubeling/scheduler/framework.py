@@ -18,6 +18,7 @@ from kubeling.api.quantity import milli_value, value
 Obj = dict[str, Any]
 
 MAX_NODE_SCORE = 100
+TOO_MANY_PODS = "Too many pods"
 
 # What the scheduler assumes a container without requests uses, when *scoring* (upstream's non-zero requests):
 # otherwise a node full of request-less pods would look empty.
@@ -135,8 +136,8 @@ def controller_uid(pod: Obj) -> str:
 class PodInfo:
     """A pod parsed once per scheduling attempt. `state` is the cycle state: plugins' per-pod scratch space."""
 
-    __slots__ = ("cpu", "cpu_request", "host_ports", "key", "memory", "memory_request", "name", "namespace", "obj",
-                 "only_cpu_memory", "owner", "requests", "resource_order", "spec", "state", "uid")
+    __slots__ = ("cpu", "host_ports", "key", "memory", "name", "namespace", "obj", "owner", "requests",
+                 "requests_in_order", "spec", "state", "uid")
 
     def __init__(self, pod: Obj) -> None:
         metadata = pod.get("metadata") or {}
@@ -146,15 +147,17 @@ class PodInfo:
         self.key = f"{self.namespace}/{self.name}"
         self.uid: str = metadata.get("uid") or self.key
         self.requests, self.cpu, self.memory = pod_requests(self.spec)
-        # The two requests every filter and score reads, as plain attributes: they are read for every node visited.
-        self.cpu_request, self.memory_request = self.requests.get("cpu", 0), self.requests.get("memory", 0)
-        self.only_cpu_memory = all(name in ("cpu", "memory") for name in self.requests)
-        # Upstream reports shortages in this order: cpu, memory, then the rest.
-        self.resource_order = [n for n in ("cpu", "memory") if n in self.requests] + sorted(
-            n for n in self.requests if n not in ("cpu", "memory", "pods"))
+        # What the pod asks for, in the order upstream reports shortages: cpu, memory, then the rest by name.
+        self.requests_in_order: tuple[tuple[str, int], ...] = tuple(
+            (name, self.requests[name]) for name in sorted(self.requests, key=_report_order)
+            if name != "pods" and self.requests[name] > 0)
         self.host_ports = host_ports(self.spec)
         self.owner = controller_uid(pod)
         self.state: dict[str, Any] = {}
+
+
+def _report_order(name: str) -> tuple[int, str]:
+    return ({"cpu": 0, "memory": 1}.get(name, 2), name)
 
 
 def _allocatable(node: Obj) -> dict[str, int]:
@@ -180,9 +183,8 @@ class NodeInfo:
     The scheduler cache keeps these current incrementally, so a scheduling attempt never sums a node's pods.
     """
 
-    __slots__ = ("allocatable", "allocatable_cpu", "allocatable_memory", "allocatable_pods", "labels", "name", "node",
-                 "nonzero_cpu", "nonzero_memory", "owners", "pods", "ready", "requested", "requested_cpu",
-                 "requested_memory", "taints", "unschedulable", "used_ports")
+    __slots__ = ("allocatable", "labels", "name", "node", "nonzero_cpu", "nonzero_memory", "owners", "pods", "ready",
+                 "requested", "taints", "unschedulable", "used_ports")
 
     def __init__(self, node: Obj | None = None, name: str = "") -> None:
         self.name = name
@@ -192,10 +194,8 @@ class NodeInfo:
         self.unschedulable = False
         self.ready = "Unknown"
         self.allocatable: dict[str, int] = {}
-        self.allocatable_cpu = self.allocatable_memory = self.allocatable_pods = 0
         self.pods: dict[str, PodInfo] = {}
         self.requested: dict[str, int] = {}
-        self.requested_cpu = self.requested_memory = 0  # copies of requested["cpu"] and ["memory"], read hot
         self.nonzero_cpu = self.nonzero_memory = 0
         self.used_ports: dict[tuple[str, str, int], int] = {}
         self.owners: dict[str, int] = {}  # controller uid → pods of it here (for spreading)
@@ -211,15 +211,10 @@ class NodeInfo:
         self.unschedulable = bool(spec.get("unschedulable"))
         self.ready = ready_status(node)
         self.allocatable = _allocatable(node)
-        self.allocatable_cpu = self.allocatable.get("cpu", 0)
-        self.allocatable_memory = self.allocatable.get("memory", 0)
-        self.allocatable_pods = self.allocatable.get("pods", 0)
 
     def add_pod(self, pod: PodInfo) -> None:
         self.pods[pod.uid] = pod
         _add(self.requested, pod.requests)
-        self.requested_cpu += pod.cpu_request
-        self.requested_memory += pod.memory_request
         self.nonzero_cpu += pod.cpu
         self.nonzero_memory += pod.memory
         for port in pod.host_ports:
@@ -233,8 +228,6 @@ class NodeInfo:
             return None
         for name, amount in pod.requests.items():
             self.requested[name] = self.requested.get(name, 0) - amount
-        self.requested_cpu -= pod.cpu_request
-        self.requested_memory -= pod.memory_request
         self.nonzero_cpu -= pod.cpu
         self.nonzero_memory -= pod.memory
         for port in pod.host_ports:
@@ -248,6 +241,17 @@ class NodeInfo:
             else:
                 self.owners[pod.owner] -= 1
         return pod
+
+    def insufficient_resources(self, pod: PodInfo) -> list[str]:
+        """What this node lacks to run `pod` as well as what it already holds, in upstream's words ("Too many
+        pods", "Insufficient cpu", ...); empty when the pod fits. Upstream's fitsRequest in
+        pkg/scheduler/framework/plugins/noderesources/fit.go. Runs for every node a pod is checked against."""
+        requested, allocatable = self.requested, self.allocatable
+        insufficient = [TOO_MANY_PODS] if len(self.pods) >= allocatable.get("pods", 0) else []
+        for name, amount in pod.requests_in_order:
+            if requested.get(name, 0) + amount > allocatable.get(name, 0):
+                insufficient.append(f"Insufficient {name}")
+        return insufficient
 
 
 # Plugin interfaces
