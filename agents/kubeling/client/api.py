@@ -15,13 +15,12 @@ import requests
 
 from kubeling import __version__
 from kubeling.api.resources import ResourceType
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.config import ClientConfig
 from kubeling.client.transport import KeepAliveAdapter
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"

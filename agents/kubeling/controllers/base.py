@@ -13,18 +13,19 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from kubeling.api.meta import key_of, namespace_of
+from kubeling.api.meta import namespace_of
 from kubeling.api.resources import ResourceType
 from kubeling.api.selectors import selector_from_label_selector
+from kubeling.api.types import Obj
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer, Store
+from kubeling.client.keys import key, key_of
+from kubeling.client.keys import split_key as split_key  # re-exported for controllers/deployment.py
 from kubeling.client.workqueue import WorkQueue
 from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 SYNCS = Counter("kubeling_controller_syncs_total", "Controller sync calls", ["controller", "result"])
 
@@ -124,12 +125,6 @@ class Controller:
                 self.queue.done(key)
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """`namespace/name` → (namespace, name); a cluster-scoped `name` → ("", name)."""
-    namespace, _, name = key.rpartition("/")
-    return namespace, name
-
-
 def controller_of(obj: Obj) -> dict[str, Any] | None:
     """The ownerReference with `controller: true`, if any."""
     for ref in obj.get("metadata", {}).get("ownerReferences") or []:
@@ -144,7 +139,7 @@ def owner_of(obj: Obj, kind: str, owners: Store, ref: Obj | None = None) -> Obj 
     ref = ref or controller_of(obj)
     if not ref or ref.get("kind") != kind:
         return None
-    owner = owners.get(f"{namespace_of(obj)}/{ref.get('name')}")
+    owner = owners.get(key(namespace_of(obj), ref.get("name") or ""))
     return owner if owner is not None and owner["metadata"].get("uid") == ref.get("uid") else None
 
 

@@ -25,10 +25,12 @@ from croniter import croniter
 
 from kubeling.api import meta
 from kubeling.api.resources import lookup
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, owner_of, split_key
+from kubeling.client.keys import split_key
+from kubeling.controllers.base import Controller, InformerFactory, controller_of, owner_of
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,10 @@ from typing import Any
 from kubeling.api.podutil import is_pod_ready
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_label_selector
+from kubeling.api.types import Obj
 from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj, split_key
+from kubeling.client.keys import key_of, split_key
+from kubeling.controllers.base import Controller
 
 SERVICES = lookup("", "services")
 PODS = lookup("", "pods")
@@ -133,12 +135,12 @@ class EndpointsController(Controller):
 
     def _services_for(self, pod: Obj) -> list[str]:
         labels = pod["metadata"].get("labels") or {}
-        keys = []
+        matching = []
         for service in self.services.store.list(pod["metadata"]["namespace"]):
             selector = (service.get("spec") or {}).get("selector")
             if selector and all(labels.get(k) == v for k, v in selector.items()):
-                keys.append(f"{service['metadata']['namespace']}/{service['metadata']['name']}")
-        return keys
+                matching.append(key_of(service))
+        return matching
 
     def _on_pod(self, pod: Obj) -> None:
         for key in self._services_for(pod):
@@ -150,7 +152,7 @@ class EndpointsController(Controller):
             self.queue.add(key)
 
     def _on_endpoints(self, endpoints: Obj) -> None:
-        key = f"{endpoints['metadata']['namespace']}/{endpoints['metadata']['name']}"
+        key = key_of(endpoints)
         if self.services.store.get(key) is not None:
             self.queue.add(key)
 

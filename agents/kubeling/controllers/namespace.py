@@ -12,9 +12,10 @@ from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.resources import RESOURCES, ResourceType, lookup
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import resource_path
-from kubeling.controllers.base import Controller, Obj
+from kubeling.controllers.base import Controller
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,9 @@ import threading
 from typing import Any
 
 from kubeling.api.resources import lookup
+from kubeling.api.types import Obj
 from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj
+from kubeling.controllers.base import Controller
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,12 @@ import time
 from typing import Any
 
 from kubeling.api import meta
-from kubeling.api.podutil import get_condition
+from kubeling.api.conditions import get_condition
 from kubeling.api.resources import lookup
 from kubeling.api.scheduling import tolerates
-from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj
+from kubeling.api.types import Obj
+from kubeling.client import errors, keys
+from kubeling.controllers.base import Controller
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class NodeLifecycleController(Controller):
         self.queue.add(f"node:{new['metadata']['name']}")
         if self._no_execute(old) != self._no_execute(new):
             for pod in self.pods.store.by_index("nodelifecycle-node", new["metadata"]["name"]):
-                self.queue.add(f"pod:{meta.key_of(pod)}")
+                self.queue.add(f"pod:{keys.key_of(pod)}")
 
     def _on_node_delete(self, node: Obj) -> None:
         with self._lock:
@@ -155,7 +156,7 @@ class NodeLifecycleController(Controller):
     def _on_pod(self, pod: Obj) -> None:
         node = self.nodes.store.get((pod.get("spec") or {}).get("nodeName") or "")
         if node is not None and self._no_execute(node):
-            self.queue.add(f"pod:{meta.key_of(pod)}")
+            self.queue.add(f"pod:{keys.key_of(pod)}")
 
     @staticmethod
     def _no_execute(node: Obj) -> list[Obj]:
@@ -184,7 +185,7 @@ class NodeLifecycleController(Controller):
     def _silent_for(self, node: Obj) -> float:
         """Seconds (our clock) since the node's lease or heartbeat last changed; 0 the first time we look."""
         name = node["metadata"]["name"]
-        lease = self.leases.store.get(f"{LEASE_NAMESPACE}/{name}")
+        lease = self.leases.store.get(keys.key(LEASE_NAMESPACE, name))
         if lease is not None:
             probe = "lease:" + str((lease.get("spec") or {}).get("renewTime") or "")
         else:

@@ -14,15 +14,15 @@ import logging
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from kubeling.api import meta
-from kubeling.api.meta import key_of
 from kubeling.api.podutil import is_pod_active, is_pod_available, is_pod_ready, ready_since
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import LabelSelector, selector_from_label_selector
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import STRATEGIC_PATCH
+from kubeling.client.keys import key_of, split_key
 from kubeling.controllers.base import (
     Controller,
     controller_of,
@@ -30,13 +30,10 @@ from kubeling.controllers.base import (
     owner_of,
     owner_reference,
     selecting,
-    split_key,
 )
 from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 PODS = lookup("", "pods")
 REPLICASETS = lookup("apps", "replicasets")

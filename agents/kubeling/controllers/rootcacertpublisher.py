@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from kubeling.api.resources import lookup
-from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj
+from kubeling.api.types import Obj
+from kubeling.client import errors, keys
+from kubeling.controllers.base import Controller
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class RootCACertPublisher(Controller):
         if namespace is None or namespace["metadata"].get("deletionTimestamp"):
             return
         data = {"ca.crt": self.root_ca}
-        current = self.configmaps.store.get(f"{key}/{CONFIGMAP_NAME}")
+        current = self.configmaps.store.get(keys.key(key, CONFIGMAP_NAME))
         if current is None:
             wanted = {"apiVersion": "v1", "kind": "ConfigMap",
                       "metadata": {"name": CONFIGMAP_NAME, "namespace": key,

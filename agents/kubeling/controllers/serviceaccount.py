@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kubeling.api.resources import lookup
-from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj
+from kubeling.api.types import Obj
+from kubeling.client import errors, keys
+from kubeling.controllers.base import Controller
 
 NAMESPACES = lookup("", "namespaces")
 SERVICE_ACCOUNTS = lookup("", "serviceaccounts")
@@ -35,7 +36,7 @@ class ServiceAccountController(Controller):
         if (namespace.get("status") or {}).get("phase") == "Terminating":
             return
         for name in DEFAULT_NAMES:
-            if self.accounts.store.get(f"{key}/{name}") is not None:
+            if self.accounts.store.get(keys.key(key, name)) is not None:
                 continue
             account = {"apiVersion": "v1", "kind": "ServiceAccount",
                        "metadata": {"name": name, "namespace": key}}

@@ -26,17 +26,11 @@ from kubeling.api import meta
 from kubeling.api.podutil import is_pod_available, is_pod_ready, template_hash
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_label_selector
-from kubeling.client import errors
+from kubeling.api.types import Obj
+from kubeling.client import errors, keys
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import (
-    Controller,
-    InformerFactory,
-    Obj,
-    controller_of,
-    controller_uid_index,
-    owner_reference,
-)
+from kubeling.controllers.base import Controller, InformerFactory, controller_of, controller_uid_index, owner_reference
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +251,7 @@ class StatefulSetController(Controller):
     def _pod_event(self, pod: Obj) -> None:
         ref = controller_of(pod)
         if ref and ref.get("kind") == "StatefulSet":
-            self.queue.add(f"{meta.namespace_of(pod)}/{ref.get('name')}")
+            self.queue.add(keys.key(meta.namespace_of(pod), ref.get("name") or ""))
 
     def sync(self, key: str) -> None:
         sts = self.statefulsets.get(key)

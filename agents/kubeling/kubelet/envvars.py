@@ -11,11 +11,10 @@ import base64
 import decimal
 import re
 from collections.abc import Callable
-from typing import Any
 
 from kubeling.api import quantity
+from kubeling.api.types import Obj
 
-Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]  # (namespace, name) → the ConfigMap/Secret object, or None
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")

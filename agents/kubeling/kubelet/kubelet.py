@@ -17,10 +17,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from kubeling.api.resources import lookup
-from kubeling.client import Client
+from kubeling.api.types import Obj
+from kubeling.client import Client, keys
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer
 from kubeling.client.workqueue import WorkQueue
@@ -34,7 +34,6 @@ from kubeling.kubelet.volumes import VolumeManager
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 PODS = lookup("", "pods")
 CONFIGMAPS = lookup("", "configmaps")
 SECRETS = lookup("", "secrets")
@@ -317,7 +316,7 @@ class Kubelet:
 
     def container_logs(self, namespace: str, name: str, container: str, *, follow: bool, previous: bool,
                        tail: int | None, timestamps: bool, since: float | None) -> Iterator[bytes]:
-        pod = self.pods.store.get(f"{namespace}/{name}")
+        pod = self.pods.store.get(keys.key(namespace, name))
         if pod is None:
             raise LogError(404, f'pod "{name}" not found')
         spec = pod.get("spec", {})

@@ -12,15 +12,14 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from kubeling.api.resources import ResourceType
+from kubeling.api.types import Obj
 from kubeling.client import Client, errors
 from kubeling.kubelet.envvars import ConfigError
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
 SYNC_TIMEOUT = 5.0
 

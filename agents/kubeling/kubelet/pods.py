@@ -22,6 +22,7 @@ import docker.errors
 
 from kubeling.api import meta, quantity
 from kubeling.api.resources import lookup
+from kubeling.api.types import Obj
 from kubeling.client import Client, NotFound
 from kubeling.client.api import STRATEGIC_PATCH
 from kubeling.kubelet import envvars, prober, runtime, status
@@ -31,7 +32,6 @@ from kubeling.kubelet.volumes import VolumeError, VolumeManager
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 PODS = lookup("", "pods")
 MIN_GRACE = 2  # upstream's minimumGracePeriodInSeconds for killing a container
 READ_ONLY_VOLUMES = ("configMap", "secret", "downwardAPI", "projected")

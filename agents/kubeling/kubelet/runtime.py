@@ -22,9 +22,9 @@ import docker
 import docker.errors
 from docker.utils import kwargs_from_env, parse_repository_tag
 
-log = logging.getLogger(__name__)
+from kubeling.api.types import Obj
 
-Obj = dict[str, Any]
+log = logging.getLogger(__name__)
 
 LABEL_NODE = "io.kubeling.node"
 LABEL_POD_UID = "io.kubernetes.pod.uid"

@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 HANDSHAKE_TIMEOUT = 10.0
 HEALTHZ_RETRY = 5.0  # as upstream, a healthz port that cannot be bound is retried, never fatal
 

@@ -14,12 +14,11 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from kubeling.api.types import Obj
 from kubeling.kubelet import envvars
 from kubeling.kubelet.tokens import TokenError
 
-Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]
 TokenSource = Callable[[Obj, Obj], str]  # (pod, serviceAccountToken projection) → the token
 Files = dict[str, tuple[bytes, int]]  # relative path → (content, mode)

@@ -21,9 +21,9 @@ import base64
 import dataclasses
 import hashlib
 from collections.abc import Iterable
-from typing import Any
 
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
+from kubeling.client import keys
 
 MASQ_MARK = "0x4000"
 DEFAULT_AFFINITY_TIMEOUT = 10800  # upstream's default for sessionAffinityConfig.clientIP.timeoutSeconds
@@ -72,7 +72,7 @@ class ServicePort:
     affinity_timeout: int = 0  # seconds; 0 = no session affinity
 
     def __str__(self) -> str:  # upstream's ServicePortName: ns/name:port (":port" only when the port is named)
-        return f"{self.namespace}/{self.name}" + (f":{self.port_name}" if self.port_name else "")
+        return keys.key(self.namespace, self.name) + (f":{self.port_name}" if self.port_name else "")
 
 
 def _hash(text: str) -> str:

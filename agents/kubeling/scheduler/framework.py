@@ -12,10 +12,10 @@ import dataclasses
 import enum
 from typing import Any, Protocol, runtime_checkable
 
-from kubeling.api.podutil import get_condition
+from kubeling.api.conditions import get_condition
 from kubeling.api.quantity import milli_value, value
-
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
+from kubeling.client import keys
 
 MAX_NODE_SCORE = 100
 TOO_MANY_PODS = "Too many pods"
@@ -144,7 +144,7 @@ class PodInfo:
         self.obj = pod
         self.spec: Obj = pod.get("spec") or {}
         self.name, self.namespace = metadata.get("name", ""), metadata.get("namespace", "")
-        self.key = f"{self.namespace}/{self.name}"
+        self.key = keys.key(self.namespace, self.name)
         self.uid: str = metadata.get("uid") or self.key
         self.requests, self.cpu, self.memory = pod_requests(self.spec)
         # What the pod asks for, in the order upstream reports shortages: cpu, memory, then the rest by name.

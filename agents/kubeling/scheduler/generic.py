@@ -18,10 +18,9 @@ import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from kubeling.api.types import Obj
 from kubeling.scheduler import plugins as plugin_registry
 from kubeling.scheduler.framework import SUCCESS, Code, NodeInfo, PodInfo, Status
-
-Obj = dict[str, Any]
 
 MIN_FEASIBLE_NODES = 100
 MIN_FEASIBLE_PERCENTAGE = 5
