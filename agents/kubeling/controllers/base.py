@@ -58,15 +58,20 @@ class InformerFactory:
 
 
 class Controller:
-    """Base class: subclasses set `name`, register handlers in `__init__`, and implement `sync(key)`."""
+    """Base class: subclasses set `name`, register handlers in `__init__`, and implement `sync(key)`.
+
+    Every controller is built the same way: `Controller(client, informers, recorder, options)`, where `options` is
+    the controller's own dataclass from `controllers/options.py` (None: its defaults), or None for the controllers
+    that have no settings.
+    """
 
     name = "controller"
     workers = 2
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: Any = None) -> None:
+                 options: object = None) -> None:
+        # `options` belongs to the subclass, which reads it before calling here; the base class keeps none.
         self.client = client
-        self.options = options  # the controller-manager's parsed flags
         self.informers = informers
         self.recorder = recorder
         self.queue = WorkQueue(name=self.name)

@@ -19,7 +19,6 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from croniter import croniter
 
@@ -213,8 +212,8 @@ class CronJobController(Controller):
     workers = 2
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(UTC)
         cj_informer = informers.informer(CRONJOBS)
         job_informer = informers.informer(JOBS)

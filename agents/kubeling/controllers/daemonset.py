@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
-from typing import Any
 
 from kubeling.api.podutil import is_pod_available, is_pod_ready, template_hash
 from kubeling.api.resources import lookup
@@ -204,8 +203,8 @@ class DaemonSetController(Controller):
     burst = 250  # most pods created or deleted in one sync, as upstream's BurstReplicas
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.expectations = Expectations()
         self.clock = lambda: datetime.datetime.now(datetime.UTC)
         ds_informer = informers.informer(DAEMONSETS)

@@ -14,8 +14,10 @@ from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.api.types import Obj
 from kubeling.client import errors
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
 from kubeling.client.keys import key_of, split_key
-from kubeling.controllers.base import Controller
+from kubeling.controllers.base import Controller, InformerFactory
 
 SERVICES = lookup("", "services")
 PODS = lookup("", "pods")
@@ -123,8 +125,9 @@ class EndpointsController(Controller):
     name = "endpoint"
     workers = 3
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.services = informers.informer(SERVICES)
         self.pods = informers.informer(PODS)
         self.endpoints = informers.informer(ENDPOINTS)

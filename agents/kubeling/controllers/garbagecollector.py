@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
 
 from kubeling.api.resources import ResourceType, lookup, lookup_kind
 from kubeling.api.types import Obj
 from kubeling.client import errors, keys
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer
-from kubeling.controllers.base import Controller
+from kubeling.controllers.base import Controller, InformerFactory
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,9 @@ class GarbageCollector(Controller):
     name = "garbagecollector"
     workers = 4
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.caches: dict[str, tuple[ResourceType, Informer]] = {}
         for group, plural in WATCHED:
             rtype = lookup(group, plural)

@@ -24,7 +24,6 @@ import copy
 import datetime
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from kubeling.api import conditions, meta
 from kubeling.api.podutil import is_pod_active, is_pod_ready
@@ -221,8 +220,8 @@ class JobController(Controller):
     max_pod_failure_backoff = 600.0
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.expectations = Expectations()
         self.clock = lambda: datetime.datetime.now(datetime.UTC)
         job_informer = informers.informer(JOBS)

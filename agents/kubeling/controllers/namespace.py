@@ -8,14 +8,14 @@ comes back (requeue after a short delay) until nothing is left.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.resources import RESOURCES, ResourceType, lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors
-from kubeling.client.api import resource_path
-from kubeling.controllers.base import Controller
+from kubeling.client.api import Client, resource_path
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,9 @@ def deletion_conditions(remaining: dict[str, int], finalizers: dict[str, int], f
 class NamespaceController(Controller):
     name = "namespace"
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.namespaces = informers.informer(NAMESPACES)
         self.namespaces.add_handler(self._on_namespace, lambda old, new: self._on_namespace(new))
 

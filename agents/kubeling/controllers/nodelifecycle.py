@@ -18,7 +18,6 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.conditions import get_condition
@@ -26,7 +25,10 @@ from kubeling.api.resources import lookup
 from kubeling.api.scheduling import tolerates
 from kubeling.api.types import Obj
 from kubeling.client import errors, keys
-from kubeling.controllers.base import Controller
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory
+from kubeling.controllers.options import NodeLifecycleOptions
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +127,12 @@ class NodeLifecycleController(Controller):
     name = "nodelifecycle"
     workers = 2
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
-        self.grace = float(getattr(options, "node_monitor_grace_period", 40.0))
-        self.period = float(getattr(options, "node_monitor_period", 5.0))
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: NodeLifecycleOptions | None = None) -> None:
+        super().__init__(client, informers, recorder)
+        options = options or NodeLifecycleOptions()
+        self.grace = options.node_monitor_grace_period
+        self.period = options.node_monitor_period
         self.nodes = informers.informer(NODES)
         self.leases = informers.informer(LEASES)
         self.pods = informers.informer(PODS)

@@ -21,10 +21,12 @@ from kubeling.api.resources import lookup
 from kubeling.api.selectors import LabelSelector, selector_from_label_selector
 from kubeling.api.types import Obj
 from kubeling.client import errors
-from kubeling.client.api import STRATEGIC_PATCH
+from kubeling.client.api import STRATEGIC_PATCH, Client
+from kubeling.client.events import EventRecorder
 from kubeling.client.keys import key_of, split_key
 from kubeling.controllers.base import (
     Controller,
+    InformerFactory,
     controller_of,
     controller_uid_index,
     owner_of,
@@ -196,8 +198,9 @@ class ReplicaSetController(Controller):
     name = "replicaset"
     workers = 5
 
-    def __init__(self, client, informers, recorder, options=None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.expectations = Expectations()
         # Long-lived, so its threads keep their kept-alive API connections between syncs.
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="replicaset-io")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from kubeling.api.resources import lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors, keys
-from kubeling.controllers.base import Controller
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory
+from kubeling.controllers.options import RootCACertPublisherOptions
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +29,18 @@ DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserv
                "distributions of Kubernetes clusters.")
 
 
-def read_root_ca(options: Any, client: Any) -> str:
-    path = getattr(options, "root_ca_file", "") or getattr(getattr(client, "config", None), "ca_file", None) or ""
+def read_root_ca(options: RootCACertPublisherOptions, client: Client) -> str:
+    path = options.root_ca_file or client.config.ca_file or ""
     return Path(path).read_text() if path else ""
 
 
 class RootCACertPublisher(Controller):
     name = "root-ca-cert-publisher"
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
-        self.root_ca = read_root_ca(options, client)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: RootCACertPublisherOptions | None = None) -> None:
+        super().__init__(client, informers, recorder)
+        self.root_ca = read_root_ca(options or RootCACertPublisherOptions(), client)
         if not self.root_ca:
             log.warning("root-ca-cert-publisher: no --root-ca-file and no CA in the kubeconfig: nothing to publish")
         self.namespaces = informers.informer(NAMESPACES)

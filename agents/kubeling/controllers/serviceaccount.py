@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kubeling.api.resources import lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors, keys
-from kubeling.controllers.base import Controller
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory
 
 NAMESPACES = lookup("", "namespaces")
 SERVICE_ACCOUNTS = lookup("", "serviceaccounts")
@@ -17,8 +17,9 @@ DEFAULT_NAMES = ("default",)
 class ServiceAccountController(Controller):
     name = "serviceaccount"
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.namespaces = informers.informer(NAMESPACES)
         self.accounts = informers.informer(SERVICE_ACCOUNTS)
         self.namespaces.add_handler(self.enqueue, lambda old, new: self.enqueue(new))

@@ -20,7 +20,6 @@ import datetime
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.podutil import is_pod_available, is_pod_ready, template_hash
@@ -238,8 +237,8 @@ class StatefulSetController(Controller):
     workers = 2
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.clock = lambda: datetime.datetime.now(datetime.UTC)
         sts_informer = informers.informer(STATEFULSETS)
         pod_informer = informers.informer(PODS)
