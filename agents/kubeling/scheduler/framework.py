@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 from typing import Any, Protocol, runtime_checkable
 
 from kubeling.api.conditions import get_condition
@@ -290,6 +291,44 @@ class PreScorePlugin(Protocol):
     name: str
 
     def pre_score(self, pod: PodInfo) -> Status: ...
+
+
+@runtime_checkable
+class NormalizeScorePlugin(Protocol):
+    """Upstream's ScoreExtensions: maps the raw scores of one pod (one per feasible node) onto 0..MAX_NODE_SCORE."""
+
+    name: str
+
+    def normalize(self, pod: PodInfo, scores: list[int]) -> list[int]: ...
+
+
+# Extension point (the method a plugin defines) → the interface a plugin must satisfy to be registered for it.
+EXTENSION_POINTS: dict[str, type] = {
+    "pre_filter": PreFilterPlugin,
+    "filter": FilterPlugin,
+    "pre_score": PreScorePlugin,
+    "score": ScorePlugin,
+    "normalize": NormalizeScorePlugin,
+}
+
+
+def extension_points(plugin: object) -> list[str]:
+    """The extension points `plugin` takes part in, after checking it implements each one's interface: its
+    attributes, and its method's parameters by name. The Python form of upstream's compile-time
+    `var _ framework.FilterPlugin = &NodeName{}`; the framework calls it when it registers a plugin."""
+    name = getattr(plugin, "name", type(plugin).__name__)
+    points = [point for point in EXTENSION_POINTS if callable(getattr(plugin, point, None))]
+    for point in points:
+        interface = EXTENSION_POINTS[point]
+        missing = [attribute for attribute in interface.__annotations__ if not hasattr(plugin, attribute)]
+        if missing or not isinstance(plugin, interface):
+            raise TypeError(f"plugin {name} defines {point} but is not a {interface.__name__}: "
+                            f"it lacks {', '.join(missing)}")
+        wanted = [p for p in inspect.signature(getattr(interface, point)).parameters if p != "self"]
+        given = list(inspect.signature(getattr(plugin, point)).parameters)
+        if given != wanted:
+            raise TypeError(f"plugin {name}: {point}({', '.join(given)}) should take ({', '.join(wanted)})")
+    return points
 
 
 def normalize(scores: list[int], reverse: bool = False) -> list[int]:
