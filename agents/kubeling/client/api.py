@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import random
@@ -53,7 +54,7 @@ def _prepared(session: requests.Session, method: str, url: str, data: bytes | No
     prepared = requests.PreparedRequest()
     prepared.method = method
     prepared.url = url
-    prepared.headers = session.headers.copy()
+    prepared.headers = session.headers.copy()  # type: ignore[attr-defined]  # a CaseInsensitiveDict; typeshed says MutableMapping
     if data is not None:
         prepared.headers["Content-Type"] = content_type
         prepared.headers["Content-Length"] = str(len(data))
@@ -250,21 +251,21 @@ class Client:
         return self._json("DELETE", resource_path(rtype, namespace, name), body=options)
 
     def bind(self, namespace: str, pod: str, node: str, uid: str | None = None) -> None:
-        from kubeling.api.resources import lookup
+        from kubeling.api.resources import must_lookup
 
-        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod, "namespace": namespace},
+        binding: Obj = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod, "namespace": namespace},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         if uid:
             binding["metadata"]["uid"] = uid
-        self.request("POST", resource_path(lookup("", "pods"), namespace, pod, "binding"), body=binding)
+        self.request("POST", resource_path(must_lookup("", "pods"), namespace, pod, "binding"), body=binding)
 
-    def create_token(self, namespace: str, service_account: str, *, audiences: list[str] | None = None,
+    def create_token(self, namespace: str, service_account: str, *, audiences: builtins.list[str] | None = None,
                      expiration_seconds: int = 3600, pod: Obj | None = None) -> Obj:
         """A TokenRequest for a service account; `pod` binds the token to it (it dies with the pod).
 
         The token is in `status.token`, its expiry in `status.expirationTimestamp`.
         """
-        from kubeling.api.resources import lookup
+        from kubeling.api.resources import must_lookup
 
         spec: Obj = {"expirationSeconds": expiration_seconds}
         if audiences:
@@ -273,5 +274,5 @@ class Client:
             spec["boundObjectRef"] = {"kind": "Pod", "apiVersion": "v1", "name": pod["metadata"]["name"],
                                       "uid": pod["metadata"].get("uid", "")}
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
-        return self._json("POST", resource_path(lookup("", "serviceaccounts"), namespace, service_account, "token"),
-                          body=body)
+        path = resource_path(must_lookup("", "serviceaccounts"), namespace, service_account, "token")
+        return self._json("POST", path, body=body)

@@ -8,14 +8,14 @@ import threading
 import time
 
 from kubeling.api import meta
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client
 
 log = logging.getLogger(__name__)
 
-EVENTS = lookup("", "events")
+EVENTS = must_lookup("", "events")
 
 def object_reference(obj: Obj) -> dict[str, str]:
     metadata = obj.get("metadata", {})

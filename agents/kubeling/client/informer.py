@@ -7,6 +7,7 @@ controllers converge even if they missed something.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import random
 import threading
@@ -55,11 +56,11 @@ class Store:
                 return list(self._items.values())
             return [self._items[k] for k in self._indexes["namespace"].get(namespace, ())]
 
-    def by_index(self, name: str, value: str) -> list[Obj]:
+    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
         with self._lock:
             return [self._items[k] for k in self._indexes[name].get(value, ())]
 
-    def list_keys(self) -> list[str]:
+    def list_keys(self) -> builtins.list[str]:
         with self._lock:
             return list(self._items)
 

@@ -112,7 +112,11 @@ class Controller:
         """Start the workers; they stop when `stop` is set."""
         for index in range(self.workers):
             threading.Thread(target=self._worker, name=f"{self.name}-{index}", daemon=True).start()
-        threading.Thread(target=lambda: (stop.wait(), self.queue.shutdown()), daemon=True).start()
+        threading.Thread(target=self._shutdown_when, args=(stop,), daemon=True).start()
+
+    def _shutdown_when(self, stop: threading.Event) -> None:
+        stop.wait()
+        self.queue.shutdown()
 
     def _worker(self) -> None:
         while (key := self.queue.get()) is not None:

@@ -20,7 +20,7 @@ import datetime
 import logging
 
 from kubeling.api.podutil import is_pod_available, is_pod_ready, template_hash
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.scheduling import required_node_affinity_matches, untolerated_taint
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.api.types import Obj
@@ -32,9 +32,9 @@ from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
-DAEMONSETS = lookup("apps", "daemonsets")
-PODS = lookup("", "pods")
-NODES = lookup("", "nodes")
+DAEMONSETS = must_lookup("apps", "daemonsets")
+PODS = must_lookup("", "pods")
+NODES = must_lookup("", "nodes")
 
 REVISION_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"

@@ -10,7 +10,7 @@ import contextlib
 from typing import Any
 
 from kubeling.api.podutil import is_pod_ready
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.api.types import Obj
 from kubeling.client import errors
@@ -19,9 +19,9 @@ from kubeling.client.events import EventRecorder
 from kubeling.client.keys import key_of, split_key
 from kubeling.controllers.base import Controller, InformerFactory
 
-SERVICES = lookup("", "services")
-PODS = lookup("", "pods")
-ENDPOINTS = lookup("", "endpoints")
+SERVICES = must_lookup("", "services")
+PODS = must_lookup("", "pods")
+ENDPOINTS = must_lookup("", "endpoints")
 
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 
@@ -177,7 +177,7 @@ class EndpointsController(Controller):
         labels = endpoints_labels(service)
         current = self.endpoints.store.get(key)
         if current is None:
-            endpoints = {"apiVersion": "v1", "kind": "Endpoints",
+            endpoints: Obj = {"apiVersion": "v1", "kind": "Endpoints",
                          "metadata": {"name": name, "namespace": namespace, "labels": labels}}
             if subsets:
                 endpoints["subsets"] = subsets

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from kubeling.api import conditions, meta
 from kubeling.api.podutil import is_pod_active, is_pod_ready
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.types import Condition, Obj
 from kubeling.client import errors, keys
 from kubeling.client.api import Client
@@ -37,8 +37,8 @@ from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
-JOBS = lookup("batch", "jobs")
-PODS = lookup("", "pods")
+JOBS = must_lookup("batch", "jobs")
+PODS = must_lookup("", "pods")
 OWNER_INDEX = "job-uid"
 
 BACKOFF_LIMIT_MESSAGE = "Job has reached the specified backoff limit"
@@ -69,9 +69,9 @@ def finished_condition(job: Obj) -> Condition | None:
 def pod_finish_time(pod: Obj) -> datetime.datetime | None:
     """When the last container of a finished pod stopped (upstream's getFinishedTime, roughly)."""
     status = pod.get("status") or {}
-    times = [meta.parse_time(((s.get("state") or {}).get("terminated") or {}).get("finishedAt"))
-             for s in status.get("containerStatuses") or []]
-    times = [t for t in times if t is not None]
+    parsed = [meta.parse_time(((s.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+              for s in status.get("containerStatuses") or []]
+    times = [t for t in parsed if t is not None]
     if times:
         return max(times)
     for condition in status.get("conditions") or []:

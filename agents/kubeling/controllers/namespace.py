@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from kubeling.api import meta
-from kubeling.api.resources import RESOURCES, ResourceType, lookup
+from kubeling.api.resources import RESOURCES, ResourceType, must_lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client, resource_path
@@ -19,7 +19,7 @@ from kubeling.controllers.base import Controller, InformerFactory
 
 log = logging.getLogger(__name__)
 
-NAMESPACES = lookup("", "namespaces")
+NAMESPACES = must_lookup("", "namespaces")
 FINALIZER = "kubernetes"
 RECHECK_SECONDS = 1.0
 

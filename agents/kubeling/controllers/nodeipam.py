@@ -10,7 +10,7 @@ import ipaddress
 import logging
 import threading
 
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client
@@ -20,7 +20,7 @@ from kubeling.controllers.options import NodeIpamOptions
 
 log = logging.getLogger(__name__)
 
-NODES = lookup("", "nodes")
+NODES = must_lookup("", "nodes")
 
 
 class RangeFull(Exception):
@@ -47,7 +47,7 @@ class CidrAllocator:
             net = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             return None
-        if net.version != self.network.version or net.prefixlen != self.mask or not net.subnet_of(self.network):
+        if net.version != self.network.version or net.prefixlen != self.mask or net.network_address not in self.network:
             return None
         return (int(net.network_address) - int(self.network.network_address)) // self._step
 

@@ -21,7 +21,7 @@ import time
 
 from kubeling.api import meta
 from kubeling.api.conditions import get_condition
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.scheduling import tolerates
 from kubeling.api.types import Obj
 from kubeling.client import errors, keys
@@ -32,9 +32,9 @@ from kubeling.controllers.options import NodeLifecycleOptions
 
 log = logging.getLogger(__name__)
 
-NODES = lookup("", "nodes")
-PODS = lookup("", "pods")
-LEASES = lookup("coordination.k8s.io", "leases")
+NODES = must_lookup("", "nodes")
+PODS = must_lookup("", "pods")
+LEASES = must_lookup("coordination.k8s.io", "leases")
 LEASE_NAMESPACE = "kube-node-lease"
 
 UNREACHABLE = "node.kubernetes.io/unreachable"

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kubeling.api import meta
 from kubeling.api.podutil import is_pod_active, is_pod_available, is_pod_ready, ready_since
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.selectors import LabelSelector, selector_from_label_selector
 from kubeling.api.types import Obj
 from kubeling.client import errors
@@ -37,8 +37,8 @@ from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
-PODS = lookup("", "pods")
-REPLICASETS = lookup("apps", "replicasets")
+PODS = must_lookup("", "pods")
+REPLICASETS = must_lookup("apps", "replicasets")
 
 BURST_REPLICAS = 500  # upstream's cap on creates or deletes per sync
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -151,7 +151,7 @@ def rank_for_deletion(pods: list[Obj], related: list[Obj] | None = None,
         if node and is_pod_active(pod):
             on_node[node] = on_node.get(node, 0) + 1
     ranked = [(pod, on_node.get(pod.get("spec", {}).get("nodeName") or "", 0)) for pod in pods]
-    ranked.sort(key=functools.cmp_to_key(lambda a, b: _compare_for_deletion(a, b, now)))
+    ranked.sort(key=functools.cmp_to_key(functools.partial(_compare_for_deletion, now=now)))
     return [pod for pod, _ in ranked]
 
 
@@ -179,7 +179,8 @@ def slow_start_batch(count: int, initial: int, create: Callable[[], None],
     try:
         while batch > 0:
             futures = [pool.submit(create) for _ in range(batch)]
-            failures = [exc for f in futures if (exc := f.exception()) is not None]
+            # A Future holds any BaseException; `create` raises the ordinary ones (API errors).
+            failures = [exc for f in futures if isinstance(exc := f.exception(), Exception)]
             successes += batch - len(failures)
             if failures:
                 return successes, failures[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors, keys
 from kubeling.client.api import Client
@@ -20,8 +20,8 @@ from kubeling.controllers.options import RootCACertPublisherOptions
 
 log = logging.getLogger(__name__)
 
-NAMESPACES = lookup("", "namespaces")
-CONFIGMAPS = lookup("", "configmaps")
+NAMESPACES = must_lookup("", "namespaces")
+CONFIGMAPS = must_lookup("", "configmaps")
 CONFIGMAP_NAME = "kube-root-ca.crt"
 DESCRIPTION_ANNOTATION = "kubernetes.io/description"
 DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints "

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors, keys
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.controllers.base import Controller, InformerFactory
 
-NAMESPACES = lookup("", "namespaces")
-SERVICE_ACCOUNTS = lookup("", "serviceaccounts")
+NAMESPACES = must_lookup("", "namespaces")
+SERVICE_ACCOUNTS = must_lookup("", "serviceaccounts")
 DEFAULT_NAMES = ("default",)
 
 

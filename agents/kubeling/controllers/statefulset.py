@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from kubeling.api import meta
 from kubeling.api.podutil import is_pod_available, is_pod_ready, template_hash
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.api.types import Obj
 from kubeling.client import errors, keys
@@ -33,8 +33,8 @@ from kubeling.controllers.base import Controller, InformerFactory, controller_of
 
 log = logging.getLogger(__name__)
 
-STATEFULSETS = lookup("apps", "statefulsets")
-PODS = lookup("", "pods")
+STATEFULSETS = must_lookup("apps", "statefulsets")
+PODS = must_lookup("", "pods")
 
 REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -131,6 +131,7 @@ def plan(sts: Obj, pods: list[Obj], update_revision: str, now: datetime.datetime
     wanted = ordinal_range(sts)
     replicas: dict[int, Obj] = {}
     condemned: list[tuple[int, Obj]] = []
+    pod: Obj | None  # each loop below looks pods up by ordinal; a missing one is None
     for pod in pods:
         ordinal = parse_ordinal(sts["metadata"]["name"], pod["metadata"]["name"])
         if ordinal is None:

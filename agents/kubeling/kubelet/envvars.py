@@ -172,9 +172,9 @@ def container_env(pod: Obj, container: Obj, configmap: Lookup, secret: Lookup, *
             values = secret_data(obj)
         else:
             continue
-        for key, value in values.items():
+        for key, text in values.items():
             if _ENV_NAME.match(prefix + key):  # upstream skips invalid names (and records an event)
-                env[prefix + key] = value
+                env[prefix + key] = text
     for var in container.get("env") or []:
         name = var.get("name", "")
         if "valueFrom" not in var:

@@ -19,15 +19,15 @@ from pathlib import Path
 from kubeling import KUBERNETES_VERSION
 from kubeling.api import meta
 from kubeling.api.conditions import find_condition, transition_time
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.types import Condition, Obj
 from kubeling.client import AlreadyExists, Client, Conflict, NotFound
 from kubeling.client.api import STRATEGIC_PATCH
 
 log = logging.getLogger(__name__)
 
-NODES = lookup("", "nodes")
-LEASES = lookup("coordination.k8s.io", "leases")
+NODES = must_lookup("", "nodes")
+LEASES = must_lookup("coordination.k8s.io", "leases")
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION = 40
 REPORT_FREQUENCY = 300.0
@@ -102,7 +102,7 @@ def node_labels(name: str) -> dict[str, str]:
             "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": arch}
 
 
-def _condition(kind: str, healthy: bool, reason: str, message: str, old: list[Obj], now: str,
+def _condition(kind: str, healthy: bool, reason: str, message: str, old: list[Condition], now: str,
                good: str = "False") -> Condition:
     value = good if healthy else ("True" if good == "False" else "False")
     since = transition_time(find_condition(old, kind), value, now)

@@ -106,9 +106,9 @@ class ObjectCache:
                 users.discard(uid)
                 if not users:
                     self._users.pop(key, None)
-                    watch = self._watches.pop(key, None)
-                    if watch is not None:
-                        watch.stopped.set()
+                    stopping = self._watches.pop(key, None)
+                    if stopping is not None:
+                        stopping.stopped.set()
 
     def release(self, uid: str) -> None:
         self.set_references(uid, set())

@@ -74,7 +74,8 @@ def _flag(query: dict[str, list[str]], name: str) -> bool:
 
 
 def _int(query: dict[str, list[str]], name: str) -> int | None:
-    value = (query.get(name) or [None])[0]
+    values = query.get(name)
+    value = values[0] if values else None
     if value in (None, ""):
         return None
     try:
@@ -147,7 +148,8 @@ class KubeletServer:
             parts = [unquote(p) for p in path.split("/")[2:]]
             if len(parts) != 3:
                 raise LogError(404, "expected /containerLogs/<namespace>/<pod>/<container>")
-            self._logs(handler, *parts, query)
+            namespace, pod, container = parts
+            self._logs(handler, namespace, pod, container, query)
         else:
             handler._reply(404, b"404 page not found\n", "text/plain")
 

@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 
 from kubeling import component
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.client.informer import Informer, wait_for_cache_sync
 from kubeling.network import hostgw
 
 log = logging.getLogger(__name__)
 
-NODES = lookup("", "nodes")
+NODES = must_lookup("", "nodes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,15 +10,15 @@ import threading
 import time
 
 from kubeling import component
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.client.informer import Informer, wait_for_cache_sync
 from kubeling.proxy.iptables import IptablesProxier, Runner, set_route_localnet
 from kubeling.proxy.userspace import UserspaceProxier
 
 log = logging.getLogger(__name__)
 
-SERVICES = lookup("", "services")
-ENDPOINTS = lookup("", "endpoints")
+SERVICES = must_lookup("", "services")
+ENDPOINTS = must_lookup("", "endpoints")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
     if args.port:
         component.HealthServer(args.healthz_bind_address, args.port, healthy).start()
     stop = component.wait_for_signal()
-    threading.Thread(target=lambda: (stop.wait(), runner.stop()), daemon=True).start()
+    def stop_when_signalled() -> None:
+        stop.wait()
+        runner.stop()
+
+    threading.Thread(target=stop_when_signalled, daemon=True).start()
 
     if not wait_for_cache_sync(services, endpoints, timeout=60):
         log.error("caches did not sync")

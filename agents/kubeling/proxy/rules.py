@@ -35,7 +35,7 @@ FILTER_CHAINS = ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD")
 STALE_PREFIXES = ("KUBE-SVC-", "KUBE-SEP-")
 
 # (table, built-in chain, our chain, extra match, comment): inserted at the top of the built-in chain if missing.
-JUMPS = (
+JUMPS: tuple[tuple[str, str, str, list[str], str], ...] = (
     ("nat", "PREROUTING", "KUBE-SERVICES", [], "kubernetes service portals"),
     ("nat", "OUTPUT", "KUBE-SERVICES", [], "kubernetes service portals"),
     ("nat", "POSTROUTING", "KUBE-POSTROUTING", [], "kubernetes postrouting rules"),

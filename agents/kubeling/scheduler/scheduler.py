@@ -18,7 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from kubeling.api import meta
 from kubeling.api.conditions import set_condition
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.types import Condition, Obj
 from kubeling.client import errors, keys
 from kubeling.client.api import Client
@@ -31,8 +31,8 @@ from kubeling.scheduler.queue import SchedulingQueue
 
 log = logging.getLogger(__name__)
 
-PODS = lookup("", "pods")
-NODES = lookup("", "nodes")
+PODS = must_lookup("", "pods")
+NODES = must_lookup("", "nodes")
 PROFILE = "default-scheduler"
 # Pods naming either scheduler are ours; anything else belongs to another scheduler.
 SCHEDULER_NAMES = frozenset({"default-scheduler", "kubeling"})
@@ -133,9 +133,13 @@ class Scheduler:
             raise SystemExit("scheduler: informer caches did not sync")
         threading.Thread(target=self._loop, args=(stop,), name="schedule", daemon=True).start()
         threading.Thread(target=self._housekeeping, args=(stop,), name="cache-cleanup", daemon=True).start()
-        threading.Thread(target=lambda: (stop.wait(), self.queue.close()), daemon=True).start()
+        threading.Thread(target=self._close_when, args=(stop,), daemon=True).start()
         self.ready.set()
         log.info("scheduler started: %d nodes, %d pods cached", len(self.nodes.store), len(self.pods.store))
+
+    def _close_when(self, stop: threading.Event) -> None:
+        stop.wait()
+        self.queue.close()
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
