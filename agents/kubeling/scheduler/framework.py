@@ -137,8 +137,8 @@ def controller_uid(pod: Obj) -> str:
 class PodInfo:
     """A pod parsed once per scheduling attempt. `state` is the cycle state: plugins' per-pod scratch space."""
 
-    __slots__ = ("cpu", "host_ports", "key", "memory", "name", "namespace", "obj", "owner", "requests",
-                 "requests_in_order", "spec", "state", "uid")
+    __slots__ = ("cpu", "cpu_request", "host_ports", "key", "memory", "memory_request", "name", "namespace", "obj",
+                 "owner", "requests", "scalar_requests", "spec", "state", "uid")
 
     def __init__(self, pod: Obj) -> None:
         metadata = pod.get("metadata") or {}
@@ -148,17 +148,15 @@ class PodInfo:
         self.key = keys.key(self.namespace, self.name)
         self.uid: str = metadata.get("uid") or self.key
         self.requests, self.cpu, self.memory = pod_requests(self.spec)
-        # What the pod asks for, in the order upstream reports shortages: cpu, memory, then the rest by name.
-        self.requests_in_order: tuple[tuple[str, int], ...] = tuple(
-            (name, self.requests[name]) for name in sorted(self.requests, key=_report_order)
-            if name != "pods" and self.requests[name] > 0)
+        # As upstream's Resource: cpu and memory as plain numbers (every filter and score reads them, for every
+        # node visited), the other resources (extended ones, ephemeral storage) by name, in the order shortages
+        # are reported.
+        self.cpu_request, self.memory_request = self.requests.get("cpu", 0), self.requests.get("memory", 0)
+        self.scalar_requests = tuple((name, amount) for name, amount in sorted(self.requests.items())
+                                     if name not in ("cpu", "memory", "pods") and amount > 0)
         self.host_ports = host_ports(self.spec)
         self.owner = controller_uid(pod)
         self.state: dict[str, Any] = {}
-
-
-def _report_order(name: str) -> tuple[int, str]:
-    return ({"cpu": 0, "memory": 1}.get(name, 2), name)
 
 
 def _allocatable(node: Obj) -> dict[str, int]:
@@ -184,8 +182,9 @@ class NodeInfo:
     The scheduler cache keeps these current incrementally, so a scheduling attempt never sums a node's pods.
     """
 
-    __slots__ = ("allocatable", "labels", "name", "node", "nonzero_cpu", "nonzero_memory", "owners", "pods", "ready",
-                 "requested", "taints", "unschedulable", "used_ports")
+    __slots__ = ("allocatable", "allocatable_cpu", "allocatable_memory", "allocatable_pods", "labels", "name", "node",
+                 "nonzero_cpu", "nonzero_memory", "owners", "pods", "ready", "requested", "requested_cpu",
+                 "requested_memory", "taints", "unschedulable", "used_ports")
 
     def __init__(self, node: Obj | None = None, name: str = "") -> None:
         self.name = name
@@ -194,9 +193,13 @@ class NodeInfo:
         self.taints: list[Obj] = []
         self.unschedulable = False
         self.ready = "Unknown"
+        # Every resource by name, and (as upstream's Resource) cpu, memory and the pod count also as plain numbers:
+        # insufficient_resources and the resource scores read those for every node a pod is checked against.
         self.allocatable: dict[str, int] = {}
+        self.allocatable_cpu = self.allocatable_memory = self.allocatable_pods = 0
         self.pods: dict[str, PodInfo] = {}
         self.requested: dict[str, int] = {}
+        self.requested_cpu = self.requested_memory = 0
         self.nonzero_cpu = self.nonzero_memory = 0
         self.used_ports: dict[tuple[str, str, int], int] = {}
         self.owners: dict[str, int] = {}  # controller uid → pods of it here (for spreading)
@@ -212,10 +215,15 @@ class NodeInfo:
         self.unschedulable = bool(spec.get("unschedulable"))
         self.ready = ready_status(node)
         self.allocatable = _allocatable(node)
+        self.allocatable_cpu = self.allocatable.get("cpu", 0)
+        self.allocatable_memory = self.allocatable.get("memory", 0)
+        self.allocatable_pods = self.allocatable.get("pods", 0)
 
     def add_pod(self, pod: PodInfo) -> None:
         self.pods[pod.uid] = pod
         _add(self.requested, pod.requests)
+        self.requested_cpu += pod.cpu_request
+        self.requested_memory += pod.memory_request
         self.nonzero_cpu += pod.cpu
         self.nonzero_memory += pod.memory
         for port in pod.host_ports:
@@ -229,6 +237,8 @@ class NodeInfo:
             return None
         for name, amount in pod.requests.items():
             self.requested[name] = self.requested.get(name, 0) - amount
+        self.requested_cpu -= pod.cpu_request
+        self.requested_memory -= pod.memory_request
         self.nonzero_cpu -= pod.cpu
         self.nonzero_memory -= pod.memory
         for port in pod.host_ports:
@@ -247,10 +257,15 @@ class NodeInfo:
         """What this node lacks to run `pod` as well as what it already holds, in upstream's words ("Too many
         pods", "Insufficient cpu", ...); empty when the pod fits. Upstream's fitsRequest in
         pkg/scheduler/framework/plugins/noderesources/fit.go. Runs for every node a pod is checked against."""
-        requested, allocatable = self.requested, self.allocatable
-        insufficient = [TOO_MANY_PODS] if len(self.pods) >= allocatable.get("pods", 0) else []
-        for name, amount in pod.requests_in_order:
-            if requested.get(name, 0) + amount > allocatable.get(name, 0):
+        insufficient = []
+        if len(self.pods) >= self.allocatable_pods:
+            insufficient.append(TOO_MANY_PODS)
+        if pod.cpu_request > 0 and self.requested_cpu + pod.cpu_request > self.allocatable_cpu:
+            insufficient.append("Insufficient cpu")
+        if pod.memory_request > 0 and self.requested_memory + pod.memory_request > self.allocatable_memory:
+            insufficient.append("Insufficient memory")
+        for name, amount in pod.scalar_requests:
+            if self.requested.get(name, 0) + amount > self.allocatable.get(name, 0):
                 insufficient.append(f"Insufficient {name}")
         return insufficient
 

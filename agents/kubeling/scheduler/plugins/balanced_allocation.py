@@ -15,11 +15,10 @@ class BalancedAllocation:
         return SUCCESS if pod.requests.get("cpu") or pod.requests.get("memory") else SKIP
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
-        cpu_capacity, memory_capacity = node.allocatable.get("cpu", 0), node.allocatable.get("memory", 0)
+        cpu_capacity, memory_capacity = node.allocatable_cpu, node.allocatable_memory
         if cpu_capacity <= 0 or memory_capacity <= 0:
             return MAX_NODE_SCORE  # one resource alone cannot be out of balance
-        requested, wanted = node.requested, pod.requests
-        cpu = min((requested.get("cpu", 0) + wanted.get("cpu", 0)) / cpu_capacity, 1.0)
-        memory = min((requested.get("memory", 0) + wanted.get("memory", 0)) / memory_capacity, 1.0)
+        cpu = min((node.requested_cpu + pod.cpu_request) / cpu_capacity, 1.0)
+        memory = min((node.requested_memory + pod.memory_request) / memory_capacity, 1.0)
         # The standard deviation of two values is half their difference.
         return int((1 - abs(cpu - memory) / 2) * MAX_NODE_SCORE)

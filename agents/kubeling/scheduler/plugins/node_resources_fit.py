@@ -25,6 +25,6 @@ class NodeResourcesFit:
         return unschedulable(*insufficient) if insufficient else SUCCESS
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
-        cpu = _least_allocated(node.nonzero_cpu + pod.cpu, node.allocatable.get("cpu", 0))
-        memory = _least_allocated(node.nonzero_memory + pod.memory, node.allocatable.get("memory", 0))
+        cpu = _least_allocated(node.nonzero_cpu + pod.cpu, node.allocatable_cpu)
+        memory = _least_allocated(node.nonzero_memory + pod.memory, node.allocatable_memory)
         return (cpu + memory) // 2
