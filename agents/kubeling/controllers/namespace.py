@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from kubeling.api import meta
+from kubeling.api.conditions import transition_time
 from kubeling.api.resources import RESOURCES, ResourceType, must_lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors
@@ -122,9 +123,8 @@ class NamespaceController(Controller):
         if all(old.get(c["type"], {}).get(f) == c[f] for c in conditions for f in ("status", "reason", "message")):
             return
         for condition in conditions:
-            previous = old.get(condition["type"])
-            if previous and previous.get("status") == condition["status"]:
-                condition["lastTransitionTime"] = previous.get("lastTransitionTime", condition["lastTransitionTime"])
+            condition["lastTransitionTime"] = transition_time(old.get(condition["type"]), condition["status"],
+                                                              condition["lastTransitionTime"])
         updated = {**namespace, "status": {**status, "conditions": conditions}}
         try:
             self.client.replace_status(NAMESPACES, updated)

@@ -179,7 +179,7 @@ def pod_status(pod: Obj, records: list[ContainerRecord], *, waiting: Waiting, re
         new_phase = old["phase"]  # a finished pod never runs again
     old_conditions = old.get("conditions") or []
     conditions = []
-    scheduled = next((c for c in old_conditions if c.get("type") == "PodScheduled"), None)
+    scheduled = find_condition(old_conditions, "PodScheduled")
     conditions.append(scheduled or {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                                     "lastTransitionTime": now})
     conditions.append(_condition(old_conditions, "PodReadyToStartContainers", sandbox_ready, now))
