@@ -23,6 +23,7 @@ from kubeling.client.informer import Informer, Store
 from kubeling.client.keys import key, key_of
 from kubeling.client.keys import split_key as split_key  # re-exported for controllers/deployment.py
 from kubeling.client.workqueue import WorkQueue
+from kubeling.component import when_stopped
 from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
@@ -112,11 +113,7 @@ class Controller:
         """Start the workers; they stop when `stop` is set."""
         for index in range(self.workers):
             threading.Thread(target=self._worker, name=f"{self.name}-{index}", daemon=True).start()
-        threading.Thread(target=self._shutdown_when, args=(stop,), daemon=True).start()
-
-    def _shutdown_when(self, stop: threading.Event) -> None:
-        stop.wait()
-        self.queue.shutdown()
+        when_stopped(stop, self.queue.shutdown)
 
     def _worker(self) -> None:
         while (key := self.queue.get()) is not None:

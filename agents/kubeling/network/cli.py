@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                                lambda: time.time() - last_sync[0] < 2 * args.sync_period + 5 or not last_sync[0]
                                ).start()
     stop = component.wait_for_signal()
-    threading.Thread(target=lambda: (stop.wait(), kicked.set()), daemon=True).start()
+    component.when_stopped(stop, kicked.set)
     if not wait_for_cache_sync(nodes, timeout=60):
         log.error("node cache did not sync")
         return 1

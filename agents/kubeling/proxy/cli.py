@@ -6,7 +6,6 @@ import argparse
 import logging
 import shutil
 import socket
-import threading
 import time
 
 from kubeling import component
@@ -70,11 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.port:
         component.HealthServer(args.healthz_bind_address, args.port, healthy).start()
     stop = component.wait_for_signal()
-    def stop_when_signalled() -> None:
-        stop.wait()
-        runner.stop()
-
-    threading.Thread(target=stop_when_signalled, daemon=True).start()
+    component.when_stopped(stop, runner.stop)
 
     if not wait_for_cache_sync(services, endpoints, timeout=60):
         log.error("caches did not sync")

@@ -24,6 +24,7 @@ from kubeling.client import errors, keys
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer, wait_for_cache_sync
+from kubeling.component import when_stopped
 from kubeling.scheduler.cache import Cache, counts_on_node
 from kubeling.scheduler.framework import PodInfo, ready_status
 from kubeling.scheduler.generic import Framework, schedule
@@ -133,13 +134,9 @@ class Scheduler:
             raise SystemExit("scheduler: informer caches did not sync")
         threading.Thread(target=self._loop, args=(stop,), name="schedule", daemon=True).start()
         threading.Thread(target=self._housekeeping, args=(stop,), name="cache-cleanup", daemon=True).start()
-        threading.Thread(target=self._close_when, args=(stop,), daemon=True).start()
+        when_stopped(stop, self.queue.close)
         self.ready.set()
         log.info("scheduler started: %d nodes, %d pods cached", len(self.nodes.store), len(self.pods.store))
-
-    def _close_when(self, stop: threading.Event) -> None:
-        stop.wait()
-        self.queue.close()
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
