@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from prometheus_client import Counter
 
 from kubeling.api.meta import namespace_of
 from kubeling.api.resources import ResourceType
 from kubeling.api.selectors import selector_from_label_selector
-from kubeling.api.types import Obj
+from kubeling.api.types import Obj, OwnerReference
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer, Store
@@ -131,7 +130,7 @@ class Controller:
                 self.queue.done(key)
 
 
-def controller_of(obj: Obj) -> dict[str, Any] | None:
+def controller_of(obj: Obj) -> OwnerReference | None:
     """The ownerReference with `controller: true`, if any."""
     for ref in obj.get("metadata", {}).get("ownerReferences") or []:
         if ref.get("controller"):
@@ -139,7 +138,7 @@ def controller_of(obj: Obj) -> dict[str, Any] | None:
     return None
 
 
-def owner_of(obj: Obj, kind: str, owners: Store, ref: Obj | None = None) -> Obj | None:
+def owner_of(obj: Obj, kind: str, owners: Store, ref: OwnerReference | None = None) -> Obj | None:
     """The cached object of `kind` that controls `obj` (through `ref`, by default its controller reference), or
     None when there is none or the cache holds a different object of that name (same name, other uid)."""
     ref = ref or controller_of(obj)
@@ -188,7 +187,7 @@ def scaled_value(value: int | str | None, total: int, round_up: bool) -> int:
     return -(-product // 100) if round_up else product // 100
 
 
-def owner_reference(owner: Obj, block: bool = True) -> dict[str, Any]:
+def owner_reference(owner: Obj, block: bool = True) -> OwnerReference:
     return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
             "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": block}
 

@@ -12,14 +12,14 @@ import datetime
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from kubeling.api import meta
 from kubeling.api.podutil import is_pod_active, is_pod_available, is_pod_ready, ready_since
 from kubeling.api.resources import must_lookup
 from kubeling.api.selectors import LabelSelector, selector_from_label_selector
-from kubeling.api.types import Obj
+from kubeling.api.types import Obj, OwnerReference
 from kubeling.client import errors
 from kubeling.client.api import STRATEGIC_PATCH, Client
 from kubeling.client.events import EventRecorder
@@ -217,7 +217,7 @@ class ReplicaSetController(Controller):
         self.expectations.forget(key_of(rs))
         self.enqueue(rs)
 
-    def _owner(self, pod: Obj, ref: Obj | None = None) -> Obj | None:
+    def _owner(self, pod: Obj, ref: OwnerReference | None = None) -> Obj | None:
         return owner_of(pod, "ReplicaSet", self.replicasets, ref)
 
     def _matching(self, pod: Obj) -> list[Obj]:
@@ -324,7 +324,8 @@ class ReplicaSetController(Controller):
                 claimed.append(pod)
         return claimed
 
-    def _patch_owner(self, pod: Obj, ref: Obj) -> bool:
+    def _patch_owner(self, pod: Obj, ref: Mapping[str, object]) -> bool:
+        """Add `ref` to the pod's owner references, or (a `$patch: delete` directive) remove the one of its uid."""
         patch = {"metadata": {"ownerReferences": [ref], "uid": pod["metadata"]["uid"]}}
         try:
             self.client.patch(PODS, pod["metadata"]["name"], patch, pod["metadata"]["namespace"],
