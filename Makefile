@@ -58,6 +58,8 @@ $(KUBECTL_120):
 
 lint: venv
 	$(VENV)/bin/ruff check agents tests bench
+	$(VENV)/bin/mypy
+	PYTHONPATH=agents $(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/yamllint --strict .
 	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/ansible-lint --profile production
 

@@ -135,7 +135,7 @@ def run_with_leader_election(
         # Upstream exits on lost leadership: whatever was running can no longer be trusted to be alone.
         on_stopped_leading=lambda: os._exit(1),
     )
-    threading.Thread(target=lambda: (stop.wait(), elector.stop()), daemon=True).start()
+    when_stopped(stop, elector.stop)
     elector.run()
 
 
@@ -158,3 +158,13 @@ def wait_for_signal() -> threading.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     return stop
+
+
+def when_stopped(stop: threading.Event, action: Callable[[], object]) -> None:
+    """Call `action` once `stop` is set (from a thread of its own), to wind down what cannot wait on `stop` itself:
+    a work queue's blocked readers, a leader elector, a socket loop."""
+    def wait_then_act() -> None:
+        stop.wait()
+        action()
+
+    threading.Thread(target=wait_then_act, name="when-stopped", daemon=True).start()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+from collections.abc import Callable
 
 from kubeling import component
+from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.controllers.base import Controller, InformerFactory
+from kubeling.controllers.options import NodeIpamOptions, NodeLifecycleOptions, RootCACertPublisherOptions
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--controllers", default="*",
                         help="comma-separated controllers to run: '*' for all, 'foo' to enable, '-foo' to disable; "
                              f"known: {', '.join(CONTROLLERS)}")
-    parser.add_argument("--node-monitor-grace-period", type=component._seconds, default=40.0,
+    parser.add_argument("--node-monitor-grace-period", type=component._seconds,
+                        default=NodeLifecycleOptions.node_monitor_grace_period,
                         help="how long a node may go without renewing its Lease before it is marked NotReady")
-    parser.add_argument("--node-monitor-period", type=component._seconds, default=5.0,
-                        help="how often node health is checked")
-    parser.add_argument("--cluster-cidr", default="10.244.0.0/16", help="CIDR range for pod IPs (node IPAM)")
-    parser.add_argument("--allocate-node-cidrs", type=component._bool, default=True, nargs="?", const=True,
-                        help="give every node a spec.podCIDR from --cluster-cidr")
-    parser.add_argument("--node-cidr-mask-size", type=int, default=24, help="prefix length of each node's podCIDR")
-    parser.add_argument("--root-ca-file", default="",
+    parser.add_argument("--node-monitor-period", type=component._seconds,
+                        default=NodeLifecycleOptions.node_monitor_period, help="how often node health is checked")
+    parser.add_argument("--cluster-cidr", default=NodeIpamOptions.cluster_cidr,
+                        help="CIDR range for pod IPs (node IPAM)")
+    parser.add_argument("--allocate-node-cidrs", type=component._bool, default=NodeIpamOptions.allocate_node_cidrs,
+                        nargs="?", const=True, help="give every node a spec.podCIDR from --cluster-cidr")
+    parser.add_argument("--node-cidr-mask-size", type=int, default=NodeIpamOptions.node_cidr_mask_size,
+                        help="prefix length of each node's podCIDR")
+    parser.add_argument("--root-ca-file", default=RootCACertPublisherOptions.root_ca_file,
                         help="the cluster CA published in every namespace as ConfigMap kube-root-ca.crt "
                              "(default: the CA of --kubeconfig)")
     parser.add_argument("--resync-period", type=component._seconds, default=300.0,
@@ -70,10 +76,23 @@ def selected(spec: str) -> list[str]:
     return names
 
 
-def build(name: str, client, informers: InformerFactory, recorder: EventRecorder, args) -> Controller:
+# name → the controller's options, from the parsed flags (controllers without settings take none).
+OPTIONS: dict[str, Callable[[argparse.Namespace], object]] = {
+    "nodelifecycle": lambda args: NodeLifecycleOptions(node_monitor_grace_period=args.node_monitor_grace_period,
+                                                       node_monitor_period=args.node_monitor_period),
+    "nodeipam": lambda args: NodeIpamOptions(cluster_cidr=args.cluster_cidr,
+                                             allocate_node_cidrs=args.allocate_node_cidrs,
+                                             node_cidr_mask_size=args.node_cidr_mask_size),
+    "root-ca-cert-publisher": lambda args: RootCACertPublisherOptions(root_ca_file=args.root_ca_file),
+}
+
+
+def build(name: str, client: Client, informers: InformerFactory, recorder: EventRecorder,
+          args: argparse.Namespace) -> Controller:
     module_name, class_name = CONTROLLERS[name].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(client, informers, recorder, args)
+    cls: type[Controller] = getattr(importlib.import_module(module_name), class_name)
+    options = OPTIONS[name](args) if name in OPTIONS else None
+    return cls(client, informers, recorder, options)
 
 
 def run(args: argparse.Namespace) -> int:

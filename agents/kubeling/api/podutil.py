@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from kubeling.api import meta
+from kubeling.api.conditions import get_condition
 
 Obj = dict[str, Any]
 
@@ -17,14 +18,6 @@ FINISHED_PHASES = ("Succeeded", "Failed")
 
 # Upstream's rand.SafeEncodeString alphabet: no vowels (no accidental words) and no look-alike characters.
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def get_condition(obj: Obj, kind: str) -> Obj | None:
-    """The status condition of type `kind` (of a pod, or of a node), if any."""
-    for condition in (obj.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == kind:
-            return condition
-    return None
 
 
 def is_pod_ready(pod: Obj) -> bool:

@@ -115,6 +115,15 @@ def lookup(group: str, plural: str) -> ResourceType | None:
     return _BY_GROUP_PLURAL.get((group, plural))
 
 
+def must_lookup(group: str, plural: str) -> ResourceType:
+    """The built-in resource `plural` of `group`, for code that names one (as resource.MustParse, it fails loudly
+    on a name that is not there)."""
+    rtype = lookup(group, plural)
+    if rtype is None:
+        raise KeyError(f"no resource {plural!r} in group {group!r}")
+    return rtype
+
+
 def lookup_kind(api_version: str, kind: str) -> ResourceType | None:
     group = api_version.rpartition("/")[0]
     return _BY_KIND.get((group, kind))

@@ -6,6 +6,7 @@ here exactly as requests' own (fastpath/README.md says what it changes; a reader
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import random
@@ -18,13 +19,12 @@ import requests
 
 from kubeling import __version__
 from kubeling.api.resources import ResourceType
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.config import ClientConfig
 from kubeling.fastpath import transport
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
@@ -227,21 +227,21 @@ class Client:
         return self._json("DELETE", resource_path(rtype, namespace, name), body=options)
 
     def bind(self, namespace: str, pod: str, node: str, uid: str | None = None) -> None:
-        from kubeling.api.resources import lookup
+        from kubeling.api.resources import must_lookup
 
-        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod, "namespace": namespace},
+        binding: Obj = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod, "namespace": namespace},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         if uid:
             binding["metadata"]["uid"] = uid
-        self.request("POST", resource_path(lookup("", "pods"), namespace, pod, "binding"), body=binding)
+        self.request("POST", resource_path(must_lookup("", "pods"), namespace, pod, "binding"), body=binding)
 
-    def create_token(self, namespace: str, service_account: str, *, audiences: list[str] | None = None,
+    def create_token(self, namespace: str, service_account: str, *, audiences: builtins.list[str] | None = None,
                      expiration_seconds: int = 3600, pod: Obj | None = None) -> Obj:
         """A TokenRequest for a service account; `pod` binds the token to it (it dies with the pod).
 
         The token is in `status.token`, its expiry in `status.expirationTimestamp`.
         """
-        from kubeling.api.resources import lookup
+        from kubeling.api.resources import must_lookup
 
         spec: Obj = {"expirationSeconds": expiration_seconds}
         if audiences:
@@ -250,5 +250,5 @@ class Client:
             spec["boundObjectRef"] = {"kind": "Pod", "apiVersion": "v1", "name": pod["metadata"]["name"],
                                       "uid": pod["metadata"].get("uid", "")}
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
-        return self._json("POST", resource_path(lookup("", "serviceaccounts"), namespace, service_account, "token"),
-                          body=body)
+        path = resource_path(must_lookup("", "serviceaccounts"), namespace, service_account, "token")
+        return self._json("POST", path, body=body)

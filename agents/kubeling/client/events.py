@@ -6,18 +6,16 @@ import logging
 import queue
 import threading
 import time
-from typing import Any
 
 from kubeling.api import meta
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client
 
 log = logging.getLogger(__name__)
 
-EVENTS = lookup("", "events")
-Obj = dict[str, Any]
-
+EVENTS = must_lookup("", "events")
 
 def object_reference(obj: Obj) -> dict[str, str]:
     metadata = obj.get("metadata", {})

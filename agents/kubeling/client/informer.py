@@ -13,16 +13,15 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
-from kubeling.api.meta import key_of
 from kubeling.api.resources import ResourceType
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client
+from kubeling.client.keys import key_of
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 IndexFunc = Callable[[Obj], list[str]]
 
 

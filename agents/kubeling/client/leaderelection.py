@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.client import errors
 from kubeling.client.api import Client
 
 log = logging.getLogger(__name__)
 
-LEASES = lookup("coordination.k8s.io", "leases")
+LEASES = must_lookup("coordination.k8s.io", "leases")
 
 
 def micro_time() -> str:

@@ -9,22 +9,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from prometheus_client import Counter
 
-from kubeling.api.meta import key_of, namespace_of
+from kubeling.api.meta import namespace_of
 from kubeling.api.resources import ResourceType
 from kubeling.api.selectors import selector_from_label_selector
+from kubeling.api.types import Obj, OwnerReference
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer, Store
+from kubeling.client.keys import key, key_of
+from kubeling.client.keys import split_key as split_key  # re-exported for controllers/deployment.py
 from kubeling.client.workqueue import WorkQueue
+from kubeling.component import when_stopped
 from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 SYNCS = Counter("kubeling_controller_syncs_total", "Controller sync calls", ["controller", "result"])
 
@@ -57,15 +58,20 @@ class InformerFactory:
 
 
 class Controller:
-    """Base class: subclasses set `name`, register handlers in `__init__`, and implement `sync(key)`."""
+    """Base class: subclasses set `name`, register handlers in `__init__`, and implement `sync(key)`.
+
+    Every controller is built the same way: `Controller(client, informers, recorder, options)`, where `options` is
+    the controller's own dataclass from `controllers/options.py` (None: its defaults), or None for the controllers
+    that have no settings.
+    """
 
     name = "controller"
     workers = 2
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: Any = None) -> None:
+                 options: object = None) -> None:
+        # `options` belongs to the subclass, which reads it before calling here; the base class keeps none.
         self.client = client
-        self.options = options  # the controller-manager's parsed flags
         self.informers = informers
         self.recorder = recorder
         self.queue = WorkQueue(name=self.name)
@@ -106,7 +112,7 @@ class Controller:
         """Start the workers; they stop when `stop` is set."""
         for index in range(self.workers):
             threading.Thread(target=self._worker, name=f"{self.name}-{index}", daemon=True).start()
-        threading.Thread(target=lambda: (stop.wait(), self.queue.shutdown()), daemon=True).start()
+        when_stopped(stop, self.queue.shutdown)
 
     def _worker(self) -> None:
         while (key := self.queue.get()) is not None:
@@ -124,13 +130,7 @@ class Controller:
                 self.queue.done(key)
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """`namespace/name` → (namespace, name); a cluster-scoped `name` → ("", name)."""
-    namespace, _, name = key.rpartition("/")
-    return namespace, name
-
-
-def controller_of(obj: Obj) -> dict[str, Any] | None:
+def controller_of(obj: Obj) -> OwnerReference | None:
     """The ownerReference with `controller: true`, if any."""
     for ref in obj.get("metadata", {}).get("ownerReferences") or []:
         if ref.get("controller"):
@@ -138,13 +138,13 @@ def controller_of(obj: Obj) -> dict[str, Any] | None:
     return None
 
 
-def owner_of(obj: Obj, kind: str, owners: Store, ref: Obj | None = None) -> Obj | None:
+def owner_of(obj: Obj, kind: str, owners: Store, ref: OwnerReference | None = None) -> Obj | None:
     """The cached object of `kind` that controls `obj` (through `ref`, by default its controller reference), or
     None when there is none or the cache holds a different object of that name (same name, other uid)."""
     ref = ref or controller_of(obj)
     if not ref or ref.get("kind") != kind:
         return None
-    owner = owners.get(f"{namespace_of(obj)}/{ref.get('name')}")
+    owner = owners.get(key(namespace_of(obj), ref.get("name") or ""))
     return owner if owner is not None and owner["metadata"].get("uid") == ref.get("uid") else None
 
 
@@ -187,7 +187,7 @@ def scaled_value(value: int | str | None, total: int, round_up: bool) -> int:
     return -(-product // 100) if round_up else product // 100
 
 
-def owner_reference(owner: Obj, block: bool = True) -> dict[str, Any]:
+def owner_reference(owner: Obj, block: bool = True) -> OwnerReference:
     return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
             "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": block}
 

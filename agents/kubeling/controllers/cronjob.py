@@ -19,21 +19,22 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from croniter import croniter
 
 from kubeling.api import meta
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_of, owner_of, split_key
+from kubeling.client.keys import split_key
+from kubeling.controllers.base import Controller, InformerFactory, controller_of, owner_of
 
 log = logging.getLogger(__name__)
 
-CRONJOBS = lookup("batch", "cronjobs")
-JOBS = lookup("batch", "jobs")
+CRONJOBS = must_lookup("batch", "cronjobs")
+JOBS = must_lookup("batch", "jobs")
 
 SCHEDULED_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 NEXT_SCHEDULE_DELTA = 0.1  # seconds past the schedule time to wake up, against clock skew (upstream's 100 ms)
@@ -211,8 +212,8 @@ class CronJobController(Controller):
     workers = 2
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(UTC)
         cj_informer = informers.informer(CRONJOBS)
         job_informer = informers.informer(JOBS)
@@ -293,7 +294,8 @@ class CronJobController(Controller):
                 completion = (job.get("status") or {}).get("completionTime")
                 if finished == "Complete" and completion:
                     last = meta.parse_time(status.get("lastSuccessfulTime"))
-                    if last is None or meta.parse_time(completion) > last:
+                    completed = meta.parse_time(completion)
+                    if last is None or (completed is not None and completed > last):
                         status["lastSuccessfulTime"] = completion
                         changed = True
         for ref in list(status.get("active") or []):

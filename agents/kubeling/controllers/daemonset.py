@@ -18,31 +18,23 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
-from typing import Any
 
-from kubeling.api import meta
 from kubeling.api.podutil import is_pod_available, is_pod_ready, template_hash
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.scheduling import required_node_affinity_matches, untolerated_taint
 from kubeling.api.selectors import selector_from_label_selector
-from kubeling.client import errors
+from kubeling.api.types import Obj
+from kubeling.client import errors, keys
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import (
-    Controller,
-    InformerFactory,
-    Obj,
-    controller_uid_index,
-    owner_reference,
-    scaled_value,
-)
+from kubeling.controllers.base import Controller, InformerFactory, controller_uid_index, owner_reference, scaled_value
 from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
-DAEMONSETS = lookup("apps", "daemonsets")
-PODS = lookup("", "pods")
-NODES = lookup("", "nodes")
+DAEMONSETS = must_lookup("apps", "daemonsets")
+PODS = must_lookup("", "pods")
+NODES = must_lookup("", "nodes")
 
 REVISION_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"
@@ -211,8 +203,8 @@ class DaemonSetController(Controller):
     burst = 250  # most pods created or deleted in one sync, as upstream's BurstReplicas
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.expectations = Expectations()
         self.clock = lambda: datetime.datetime.now(datetime.UTC)
         ds_informer = informers.informer(DAEMONSETS)
@@ -227,7 +219,7 @@ class DaemonSetController(Controller):
     # Event handlers: work out which DaemonSets care and queue them.
 
     def _ds_deleted(self, ds: Obj) -> None:
-        self.expectations.forget(meta.key_of(ds))
+        self.expectations.forget(keys.key_of(ds))
 
     def _node_changed(self, node: Obj) -> None:
         for ds in self.daemonsets.list():
@@ -298,7 +290,7 @@ class DaemonSetController(Controller):
                     phase = (pod.get("status") or {}).get("phase")
                     if phase == "Failed":
                         self.recorder.event(ds, "Warning", "FailedDaemonPod", f"Found failed daemon pod "
-                                            f"{meta.key_of(pod)} on node {name}, will try to kill it")
+                                            f"{keys.key_of(pod)} on node {name}, will try to kill it")
                         to_delete.append(pod)
                     elif phase == "Succeeded":
                         to_delete.append(pod)

@@ -10,14 +10,18 @@ import contextlib
 from typing import Any
 
 from kubeling.api.podutil import is_pod_ready
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.selectors import selector_from_label_selector
+from kubeling.api.types import Obj
 from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj, split_key
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.client.keys import key_of, split_key
+from kubeling.controllers.base import Controller, InformerFactory
 
-SERVICES = lookup("", "services")
-PODS = lookup("", "pods")
-ENDPOINTS = lookup("", "endpoints")
+SERVICES = must_lookup("", "services")
+PODS = must_lookup("", "pods")
+ENDPOINTS = must_lookup("", "endpoints")
 
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 
@@ -121,8 +125,9 @@ class EndpointsController(Controller):
     name = "endpoint"
     workers = 3
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.services = informers.informer(SERVICES)
         self.pods = informers.informer(PODS)
         self.endpoints = informers.informer(ENDPOINTS)
@@ -133,12 +138,12 @@ class EndpointsController(Controller):
 
     def _services_for(self, pod: Obj) -> list[str]:
         labels = pod["metadata"].get("labels") or {}
-        keys = []
+        matching = []
         for service in self.services.store.list(pod["metadata"]["namespace"]):
             selector = (service.get("spec") or {}).get("selector")
             if selector and all(labels.get(k) == v for k, v in selector.items()):
-                keys.append(f"{service['metadata']['namespace']}/{service['metadata']['name']}")
-        return keys
+                matching.append(key_of(service))
+        return matching
 
     def _on_pod(self, pod: Obj) -> None:
         for key in self._services_for(pod):
@@ -150,7 +155,7 @@ class EndpointsController(Controller):
             self.queue.add(key)
 
     def _on_endpoints(self, endpoints: Obj) -> None:
-        key = f"{endpoints['metadata']['namespace']}/{endpoints['metadata']['name']}"
+        key = key_of(endpoints)
         if self.services.store.get(key) is not None:
             self.queue.add(key)
 
@@ -172,7 +177,7 @@ class EndpointsController(Controller):
         labels = endpoints_labels(service)
         current = self.endpoints.store.get(key)
         if current is None:
-            endpoints = {"apiVersion": "v1", "kind": "Endpoints",
+            endpoints: Obj = {"apiVersion": "v1", "kind": "Endpoints",
                          "metadata": {"name": name, "namespace": namespace, "labels": labels}}
             if subsets:
                 endpoints["subsets"] = subsets

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
 
 from kubeling.api.resources import ResourceType, lookup, lookup_kind
-from kubeling.client import errors
+from kubeling.api.types import Obj
+from kubeling.client import errors, keys
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer
-from kubeling.controllers.base import Controller, Obj
+from kubeling.controllers.base import Controller, InformerFactory
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,9 @@ class GarbageCollector(Controller):
     name = "garbagecollector"
     workers = 4
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.caches: dict[str, tuple[ResourceType, Informer]] = {}
         for group, plural in WATCHED:
             rtype = lookup(group, plural)
@@ -69,10 +72,10 @@ class GarbageCollector(Controller):
             informer.add_handler(self._on_change, lambda old, new: self._on_change(new), self._on_delete)
             self.caches[rtype.qualified] = (rtype, informer)
 
-    # Keys: "<resource>|<namespace>/<name>", e.g. "replicasets.apps|default/web".
+    # Keys: "<resource>|<object key>", e.g. "replicasets.apps|default/web" or "nodes|worker-1".
 
     def _key(self, rtype: ResourceType, obj: Obj) -> str:
-        return f"{rtype.qualified}|{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+        return f"{rtype.qualified}|{keys.key_of(obj)}"
 
     def _rtype_of(self, obj: Obj) -> ResourceType | None:
         return lookup_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
@@ -135,7 +138,7 @@ class GarbageCollector(Controller):
         if qualified not in self.caches:
             return
         rtype, informer = self.caches[qualified]
-        obj = informer.store.get(rest.lstrip("/"))
+        obj = informer.store.get(rest)
         if obj is None:
             return
         metadata = obj["metadata"]

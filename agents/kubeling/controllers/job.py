@@ -24,21 +24,21 @@ import copy
 import datetime
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-from kubeling.api import meta
+from kubeling.api import conditions, meta
 from kubeling.api.podutil import is_pod_active, is_pod_ready
-from kubeling.api.resources import lookup
-from kubeling.client import errors
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Condition, Obj
+from kubeling.client import errors, keys
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import Controller, InformerFactory, Obj, controller_uid_index, owner_reference
+from kubeling.controllers.base import Controller, InformerFactory, controller_uid_index, owner_reference
 from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
-JOBS = lookup("batch", "jobs")
-PODS = lookup("", "pods")
+JOBS = must_lookup("batch", "jobs")
+PODS = must_lookup("", "pods")
 OWNER_INDEX = "job-uid"
 
 BACKOFF_LIMIT_MESSAGE = "Job has reached the specified backoff limit"
@@ -55,24 +55,23 @@ def is_terminating(pod: Obj) -> bool:
         (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-def get_condition(job: Obj, kind: str) -> Obj | None:
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == kind and condition.get("status") == "True":
-            return condition
-    return None
+def true_condition(job: Obj, kind: str) -> Condition | None:
+    """The Job's condition `kind`, when its status is True."""
+    condition = conditions.get_condition(job, kind)
+    return condition if condition is not None and condition.get("status") == "True" else None
 
 
-def finished_condition(job: Obj) -> Obj | None:
+def finished_condition(job: Obj) -> Condition | None:
     """The Complete or Failed condition, when the Job has finished."""
-    return get_condition(job, "Complete") or get_condition(job, "Failed")
+    return true_condition(job, "Complete") or true_condition(job, "Failed")
 
 
 def pod_finish_time(pod: Obj) -> datetime.datetime | None:
     """When the last container of a finished pod stopped (upstream's getFinishedTime, roughly)."""
     status = pod.get("status") or {}
-    times = [meta.parse_time(((s.get("state") or {}).get("terminated") or {}).get("finishedAt"))
-             for s in status.get("containerStatuses") or []]
-    times = [t for t in times if t is not None]
+    parsed = [meta.parse_time(((s.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+              for s in status.get("containerStatuses") or []]
+    times = [t for t in parsed if t is not None]
     if times:
         return max(times)
     for condition in status.get("conditions") or []:
@@ -179,24 +178,12 @@ def pod_backoff_remaining(pods: list[Obj], now: datetime.datetime, base: float =
 
 def set_condition(status: Obj, kind: str, condition_status: str, reason: str, message: str,
                   now: str) -> bool:
-    """Add or update a condition; True when something changed. A False condition is never added from nothing."""
-    conditions = status.setdefault("conditions", [])
-    for condition in conditions:
-        if condition.get("type") == kind:
-            if (condition.get("status"), condition.get("reason"), condition.get("message")) == \
-                    (condition_status, reason, message):
-                return False
-            if condition.get("status") != condition_status:
-                condition["lastTransitionTime"] = now
-            condition.update(status=condition_status, reason=reason, message=message, lastProbeTime=now)
-            return True
-    if condition_status != "True":
-        if not conditions:
-            del status["conditions"]
+    """Add or update a condition; True when something changed. As upstream's ensureJobConditionStatus, a condition
+    that is not True is never added from nothing."""
+    if condition_status != "True" and conditions.find_condition(status.get("conditions"), kind) is None:
         return False
-    conditions.append({"type": kind, "status": condition_status, "lastProbeTime": now,
-                       "lastTransitionTime": now, "reason": reason, "message": message})
-    return True
+    return conditions.set_condition(status.setdefault("conditions", []), {
+        "type": kind, "status": condition_status, "reason": reason, "message": message, "lastProbeTime": now}, now)
 
 
 def pod_from_template(job: Obj) -> Obj:
@@ -233,8 +220,8 @@ class JobController(Controller):
     max_pod_failure_backoff = 600.0
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.expectations = Expectations()
         self.clock = lambda: datetime.datetime.now(datetime.UTC)
         job_informer = informers.informer(JOBS)
@@ -242,7 +229,7 @@ class JobController(Controller):
         self.jobs, self.pods = job_informer.store, pod_informer.store
         self.pods.add_indexer(OWNER_INDEX, controller_uid_index("Job"))
         job_informer.add_handler(self.enqueue, lambda old, new: self.enqueue(new),
-                                 lambda job: self.expectations.forget(meta.key_of(job)))
+                                 lambda job: self.expectations.forget(keys.key_of(job)))
         self.track_owned_pods(pod_informer, "Job", self.jobs, self.expectations)
 
     # The sync
@@ -310,7 +297,7 @@ class JobController(Controller):
                            now: datetime.datetime) -> tuple[str, str, str, str] | None:
         """(type, status, reason, message) of the interim condition the Job has or must get now, if any."""
         for kind in ("SuccessCriteriaMet", "FailureTarget"):
-            if (condition := get_condition(job, kind)) is not None:
+            if (condition := true_condition(job, kind)) is not None:
                 return kind, "True", condition.get("reason", ""), condition.get("message", "")
         failure = failure_reason(job, pods, counts, now)
         if failure is not None:
@@ -378,7 +365,7 @@ class JobController(Controller):
         return deleted
 
     def _write_status(self, job: Obj, status: Obj) -> None:
-        cached = self.jobs.get(meta.key_of(job))
+        cached = self.jobs.get(keys.key_of(job))
         if cached is not None and cached.get("status") == status:
             return
         try:

@@ -8,17 +8,19 @@ comes back (requeue after a short delay) until nothing is left.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from kubeling.api import meta
-from kubeling.api.resources import RESOURCES, ResourceType, lookup
+from kubeling.api.conditions import transition_time
+from kubeling.api.resources import RESOURCES, ResourceType, must_lookup
+from kubeling.api.types import Obj
 from kubeling.client import errors
-from kubeling.client.api import resource_path
-from kubeling.controllers.base import Controller, Obj
+from kubeling.client.api import Client, resource_path
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory
 
 log = logging.getLogger(__name__)
 
-NAMESPACES = lookup("", "namespaces")
+NAMESPACES = must_lookup("", "namespaces")
 FINALIZER = "kubernetes"
 RECHECK_SECONDS = 1.0
 
@@ -66,8 +68,9 @@ def deletion_conditions(remaining: dict[str, int], finalizers: dict[str, int], f
 class NamespaceController(Controller):
     name = "namespace"
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.namespaces = informers.informer(NAMESPACES)
         self.namespaces.add_handler(self._on_namespace, lambda old, new: self._on_namespace(new))
 
@@ -120,9 +123,8 @@ class NamespaceController(Controller):
         if all(old.get(c["type"], {}).get(f) == c[f] for c in conditions for f in ("status", "reason", "message")):
             return
         for condition in conditions:
-            previous = old.get(condition["type"])
-            if previous and previous.get("status") == condition["status"]:
-                condition["lastTransitionTime"] = previous.get("lastTransitionTime", condition["lastTransitionTime"])
+            condition["lastTransitionTime"] = transition_time(old.get(condition["type"]), condition["status"],
+                                                              condition["lastTransitionTime"])
         updated = {**namespace, "status": {**status, "conditions": conditions}}
         try:
             self.client.replace_status(NAMESPACES, updated)

@@ -9,15 +9,18 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
-from typing import Any
 
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Obj
 from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory
+from kubeling.controllers.options import NodeIpamOptions
 
 log = logging.getLogger(__name__)
 
-NODES = lookup("", "nodes")
+NODES = must_lookup("", "nodes")
 
 
 class RangeFull(Exception):
@@ -44,7 +47,7 @@ class CidrAllocator:
             net = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             return None
-        if net.version != self.network.version or net.prefixlen != self.mask or not net.subnet_of(self.network):
+        if net.version != self.network.version or net.prefixlen != self.mask or net.network_address not in self.network:
             return None
         return (int(net.network_address) - int(self.network.network_address)) // self._step
 
@@ -94,11 +97,12 @@ class NodeIpamController(Controller):
     name = "nodeipam"
     workers = 1
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
-        self.enabled = bool(getattr(options, "allocate_node_cidrs", True))
-        self.allocator = CidrAllocator(getattr(options, "cluster_cidr", "10.244.0.0/16"),
-                                       int(getattr(options, "node_cidr_mask_size", 24)))
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: NodeIpamOptions | None = None) -> None:
+        super().__init__(client, informers, recorder)
+        options = options or NodeIpamOptions()
+        self.enabled = options.allocate_node_cidrs
+        self.allocator = CidrAllocator(options.cluster_cidr, options.node_cidr_mask_size)
         self.nodes = informers.informer(NODES)
         self._given: dict[str, str] = {}  # node name → range we assigned, until the cache shows it
         self._rebuilt = False

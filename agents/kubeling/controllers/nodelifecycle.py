@@ -18,20 +18,23 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any
 
 from kubeling.api import meta
-from kubeling.api.podutil import get_condition
-from kubeling.api.resources import lookup
+from kubeling.api.conditions import get_condition
+from kubeling.api.resources import must_lookup
 from kubeling.api.scheduling import tolerates
-from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj
+from kubeling.api.types import Obj
+from kubeling.client import errors, keys
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory
+from kubeling.controllers.options import NodeLifecycleOptions
 
 log = logging.getLogger(__name__)
 
-NODES = lookup("", "nodes")
-PODS = lookup("", "pods")
-LEASES = lookup("coordination.k8s.io", "leases")
+NODES = must_lookup("", "nodes")
+PODS = must_lookup("", "pods")
+LEASES = must_lookup("coordination.k8s.io", "leases")
 LEASE_NAMESPACE = "kube-node-lease"
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -124,10 +127,12 @@ class NodeLifecycleController(Controller):
     name = "nodelifecycle"
     workers = 2
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
-        self.grace = float(getattr(options, "node_monitor_grace_period", 40.0))
-        self.period = float(getattr(options, "node_monitor_period", 5.0))
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: NodeLifecycleOptions | None = None) -> None:
+        super().__init__(client, informers, recorder)
+        options = options or NodeLifecycleOptions()
+        self.grace = options.node_monitor_grace_period
+        self.period = options.node_monitor_period
         self.nodes = informers.informer(NODES)
         self.leases = informers.informer(LEASES)
         self.pods = informers.informer(PODS)
@@ -146,7 +151,7 @@ class NodeLifecycleController(Controller):
         self.queue.add(f"node:{new['metadata']['name']}")
         if self._no_execute(old) != self._no_execute(new):
             for pod in self.pods.store.by_index("nodelifecycle-node", new["metadata"]["name"]):
-                self.queue.add(f"pod:{meta.key_of(pod)}")
+                self.queue.add(f"pod:{keys.key_of(pod)}")
 
     def _on_node_delete(self, node: Obj) -> None:
         with self._lock:
@@ -155,7 +160,7 @@ class NodeLifecycleController(Controller):
     def _on_pod(self, pod: Obj) -> None:
         node = self.nodes.store.get((pod.get("spec") or {}).get("nodeName") or "")
         if node is not None and self._no_execute(node):
-            self.queue.add(f"pod:{meta.key_of(pod)}")
+            self.queue.add(f"pod:{keys.key_of(pod)}")
 
     @staticmethod
     def _no_execute(node: Obj) -> list[Obj]:
@@ -184,7 +189,7 @@ class NodeLifecycleController(Controller):
     def _silent_for(self, node: Obj) -> float:
         """Seconds (our clock) since the node's lease or heartbeat last changed; 0 the first time we look."""
         name = node["metadata"]["name"]
-        lease = self.leases.store.get(f"{LEASE_NAMESPACE}/{name}")
+        lease = self.leases.store.get(keys.key(LEASE_NAMESPACE, name))
         if lease is not None:
             probe = "lease:" + str((lease.get("spec") or {}).get("renewTime") or "")
         else:

@@ -12,34 +12,33 @@ import datetime
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from kubeling.api import meta
-from kubeling.api.meta import key_of
 from kubeling.api.podutil import is_pod_active, is_pod_available, is_pod_ready, ready_since
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.selectors import LabelSelector, selector_from_label_selector
+from kubeling.api.types import Obj, OwnerReference
 from kubeling.client import errors
-from kubeling.client.api import STRATEGIC_PATCH
+from kubeling.client.api import STRATEGIC_PATCH, Client
+from kubeling.client.events import EventRecorder
+from kubeling.client.keys import key_of, split_key
 from kubeling.controllers.base import (
     Controller,
+    InformerFactory,
     controller_of,
     controller_uid_index,
     owner_of,
     owner_reference,
     selecting,
-    split_key,
 )
 from kubeling.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-
-PODS = lookup("", "pods")
-REPLICASETS = lookup("apps", "replicasets")
+PODS = must_lookup("", "pods")
+REPLICASETS = must_lookup("apps", "replicasets")
 
 BURST_REPLICAS = 500  # upstream's cap on creates or deletes per sync
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -152,7 +151,7 @@ def rank_for_deletion(pods: list[Obj], related: list[Obj] | None = None,
         if node and is_pod_active(pod):
             on_node[node] = on_node.get(node, 0) + 1
     ranked = [(pod, on_node.get(pod.get("spec", {}).get("nodeName") or "", 0)) for pod in pods]
-    ranked.sort(key=functools.cmp_to_key(lambda a, b: _compare_for_deletion(a, b, now)))
+    ranked.sort(key=functools.cmp_to_key(functools.partial(_compare_for_deletion, now=now)))
     return [pod for pod, _ in ranked]
 
 
@@ -180,7 +179,8 @@ def slow_start_batch(count: int, initial: int, create: Callable[[], None],
     try:
         while batch > 0:
             futures = [pool.submit(create) for _ in range(batch)]
-            failures = [exc for f in futures if (exc := f.exception()) is not None]
+            # A Future holds any BaseException; `create` raises the ordinary ones (API errors).
+            failures = [exc for f in futures if isinstance(exc := f.exception(), Exception)]
             successes += batch - len(failures)
             if failures:
                 return successes, failures[0]
@@ -199,8 +199,9 @@ class ReplicaSetController(Controller):
     name = "replicaset"
     workers = 5
 
-    def __init__(self, client, informers, recorder, options=None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.expectations = Expectations()
         # Long-lived, so its threads keep their kept-alive API connections between syncs.
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="replicaset-io")
@@ -216,7 +217,7 @@ class ReplicaSetController(Controller):
         self.expectations.forget(key_of(rs))
         self.enqueue(rs)
 
-    def _owner(self, pod: Obj, ref: Obj | None = None) -> Obj | None:
+    def _owner(self, pod: Obj, ref: OwnerReference | None = None) -> Obj | None:
         return owner_of(pod, "ReplicaSet", self.replicasets, ref)
 
     def _matching(self, pod: Obj) -> list[Obj]:
@@ -323,7 +324,8 @@ class ReplicaSetController(Controller):
                 claimed.append(pod)
         return claimed
 
-    def _patch_owner(self, pod: Obj, ref: Obj) -> bool:
+    def _patch_owner(self, pod: Obj, ref: Mapping[str, object]) -> bool:
+        """Add `ref` to the pod's owner references, or (a `$patch: delete` directive) remove the one of its uid."""
         patch = {"metadata": {"ownerReferences": [ref], "uid": pod["metadata"]["uid"]}}
         try:
             self.client.patch(PODS, pod["metadata"]["name"], patch, pod["metadata"]["namespace"],

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
-from kubeling.api.resources import lookup
-from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Obj
+from kubeling.client import errors, keys
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory
+from kubeling.controllers.options import RootCACertPublisherOptions
 
 log = logging.getLogger(__name__)
 
-NAMESPACES = lookup("", "namespaces")
-CONFIGMAPS = lookup("", "configmaps")
+NAMESPACES = must_lookup("", "namespaces")
+CONFIGMAPS = must_lookup("", "configmaps")
 CONFIGMAP_NAME = "kube-root-ca.crt"
 DESCRIPTION_ANNOTATION = "kubernetes.io/description"
 DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints "
@@ -26,17 +29,18 @@ DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserv
                "distributions of Kubernetes clusters.")
 
 
-def read_root_ca(options: Any, client: Any) -> str:
-    path = getattr(options, "root_ca_file", "") or getattr(getattr(client, "config", None), "ca_file", None) or ""
+def read_root_ca(options: RootCACertPublisherOptions, client: Client) -> str:
+    path = options.root_ca_file or client.config.ca_file or ""
     return Path(path).read_text() if path else ""
 
 
 class RootCACertPublisher(Controller):
     name = "root-ca-cert-publisher"
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
-        self.root_ca = read_root_ca(options, client)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: RootCACertPublisherOptions | None = None) -> None:
+        super().__init__(client, informers, recorder)
+        self.root_ca = read_root_ca(options or RootCACertPublisherOptions(), client)
         if not self.root_ca:
             log.warning("root-ca-cert-publisher: no --root-ca-file and no CA in the kubeconfig: nothing to publish")
         self.namespaces = informers.informer(NAMESPACES)
@@ -56,7 +60,7 @@ class RootCACertPublisher(Controller):
         if namespace is None or namespace["metadata"].get("deletionTimestamp"):
             return
         data = {"ca.crt": self.root_ca}
-        current = self.configmaps.store.get(f"{key}/{CONFIGMAP_NAME}")
+        current = self.configmaps.store.get(keys.key(key, CONFIGMAP_NAME))
         if current is None:
             wanted = {"apiVersion": "v1", "kind": "ConfigMap",
                       "metadata": {"name": CONFIGMAP_NAME, "namespace": key,

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Obj
+from kubeling.client import errors, keys
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import Controller, InformerFactory
 
-from kubeling.api.resources import lookup
-from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj
-
-NAMESPACES = lookup("", "namespaces")
-SERVICE_ACCOUNTS = lookup("", "serviceaccounts")
+NAMESPACES = must_lookup("", "namespaces")
+SERVICE_ACCOUNTS = must_lookup("", "serviceaccounts")
 DEFAULT_NAMES = ("default",)
 
 
 class ServiceAccountController(Controller):
     name = "serviceaccount"
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.namespaces = informers.informer(NAMESPACES)
         self.accounts = informers.informer(SERVICE_ACCOUNTS)
         self.namespaces.add_handler(self.enqueue, lambda old, new: self.enqueue(new))
@@ -35,7 +37,7 @@ class ServiceAccountController(Controller):
         if (namespace.get("status") or {}).get("phase") == "Terminating":
             return
         for name in DEFAULT_NAMES:
-            if self.accounts.store.get(f"{key}/{name}") is not None:
+            if self.accounts.store.get(keys.key(key, name)) is not None:
                 continue
             account = {"apiVersion": "v1", "kind": "ServiceAccount",
                        "metadata": {"name": name, "namespace": key}}

@@ -20,28 +20,21 @@ import datetime
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.podutil import is_pod_available, is_pod_ready, template_hash
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.selectors import selector_from_label_selector
-from kubeling.client import errors
+from kubeling.api.types import Obj
+from kubeling.client import errors, keys
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import (
-    Controller,
-    InformerFactory,
-    Obj,
-    controller_of,
-    controller_uid_index,
-    owner_reference,
-)
+from kubeling.controllers.base import Controller, InformerFactory, controller_of, controller_uid_index, owner_reference
 
 log = logging.getLogger(__name__)
 
-STATEFULSETS = lookup("apps", "statefulsets")
-PODS = lookup("", "pods")
+STATEFULSETS = must_lookup("apps", "statefulsets")
+PODS = must_lookup("", "pods")
 
 REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -138,6 +131,7 @@ def plan(sts: Obj, pods: list[Obj], update_revision: str, now: datetime.datetime
     wanted = ordinal_range(sts)
     replicas: dict[int, Obj] = {}
     condemned: list[tuple[int, Obj]] = []
+    pod: Obj | None  # each loop below looks pods up by ordinal; a missing one is None
     for pod in pods:
         ordinal = parse_ordinal(sts["metadata"]["name"], pod["metadata"]["name"])
         if ordinal is None:
@@ -244,8 +238,8 @@ class StatefulSetController(Controller):
     workers = 2
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.clock = lambda: datetime.datetime.now(datetime.UTC)
         sts_informer = informers.informer(STATEFULSETS)
         pod_informer = informers.informer(PODS)
@@ -257,7 +251,7 @@ class StatefulSetController(Controller):
     def _pod_event(self, pod: Obj) -> None:
         ref = controller_of(pod)
         if ref and ref.get("kind") == "StatefulSet":
-            self.queue.add(f"{meta.namespace_of(pod)}/{ref.get('name')}")
+            self.queue.add(keys.key(meta.namespace_of(pod), ref.get("name") or ""))
 
     def sync(self, key: str) -> None:
         sts = self.statefulsets.get(key)

@@ -11,11 +11,10 @@ import base64
 import decimal
 import re
 from collections.abc import Callable
-from typing import Any
 
 from kubeling.api import quantity
+from kubeling.api.types import Obj
 
-Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]  # (namespace, name) → the ConfigMap/Secret object, or None
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
@@ -173,9 +172,9 @@ def container_env(pod: Obj, container: Obj, configmap: Lookup, secret: Lookup, *
             values = secret_data(obj)
         else:
             continue
-        for key, value in values.items():
+        for key, text in values.items():
             if _ENV_NAME.match(prefix + key):  # upstream skips invalid names (and records an event)
-                env[prefix + key] = value
+                env[prefix + key] = text
     for var in container.get("env") or []:
         name = var.get("name", "")
         if "valueFrom" not in var:

@@ -17,10 +17,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
-from kubeling.api.resources import lookup
-from kubeling.client import Client
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Obj
+from kubeling.client import Client, keys
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer
 from kubeling.client.workqueue import WorkQueue
@@ -34,11 +34,10 @@ from kubeling.kubelet.volumes import VolumeManager
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-PODS = lookup("", "pods")
-CONFIGMAPS = lookup("", "configmaps")
-SECRETS = lookup("", "secrets")
-SERVICES = lookup("", "services")
+PODS = must_lookup("", "pods")
+CONFIGMAPS = must_lookup("", "configmaps")
+SECRETS = must_lookup("", "secrets")
+SERVICES = must_lookup("", "services")
 HOUSEKEEPING_PERIOD = 1.0
 MASQUERADE_CHAIN = "KUBELING-POD-EGRESS"
 
@@ -172,7 +171,7 @@ class Kubelet:
         cidr = self._wait_for_pod_cidr(stop, registered)
         if cidr is None:
             return
-        self._retry(stop, lambda: self.runtime.ensure_network(cidr) or True, "create the pod network")
+        self._retry(stop, lambda: self._ensure_network(cidr), "create the pod network")
         self._masquerade(cidr)
         for informer in (self.services, self.pods):
             informer.start()
@@ -200,6 +199,10 @@ class Kubelet:
                 stop.wait(delay)
                 delay = min(delay * 2, 10)
         return None
+
+    def _ensure_network(self, cidr: str) -> bool:
+        self.runtime.ensure_network(cidr)
+        return True
 
     def _wait_for_pod_cidr(self, stop: threading.Event, node: Obj) -> str | None:
         """`--pod-cidr`, else what the controller-manager's node IPAM writes into spec.podCIDR."""
@@ -319,7 +322,7 @@ class Kubelet:
 
     def container_logs(self, namespace: str, name: str, container: str, *, follow: bool, previous: bool,
                        tail: int | None, timestamps: bool, since: float | None) -> Iterator[bytes]:
-        pod = self.pods.store.get(f"{namespace}/{name}")
+        pod = self.pods.store.get(keys.key(namespace, name))
         if pod is None:
             raise LogError(404, f'pod "{name}" not found')
         spec = pod.get("spec", {})

@@ -15,20 +15,19 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
 from kubeling import KUBERNETES_VERSION
 from kubeling.api import meta
-from kubeling.api.resources import lookup
+from kubeling.api.conditions import find_condition, transition_time
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Condition, Obj
 from kubeling.client import AlreadyExists, Client, Conflict, NotFound
 from kubeling.client.api import STRATEGIC_PATCH
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-
-NODES = lookup("", "nodes")
-LEASES = lookup("coordination.k8s.io", "leases")
+NODES = must_lookup("", "nodes")
+LEASES = must_lookup("coordination.k8s.io", "leases")
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION = 40
 REPORT_FREQUENCY = 300.0
@@ -103,11 +102,10 @@ def node_labels(name: str) -> dict[str, str]:
             "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": arch}
 
 
-def _condition(kind: str, healthy: bool, reason: str, message: str, old: list[Obj], now: str,
-               good: str = "False") -> Obj:
+def _condition(kind: str, healthy: bool, reason: str, message: str, old: list[Condition], now: str,
+               good: str = "False") -> Condition:
     value = good if healthy else ("True" if good == "False" else "False")
-    previous = next((c for c in old if c.get("type") == kind), None)
-    since = previous["lastTransitionTime"] if previous and previous.get("status") == value else now
+    since = transition_time(find_condition(old, kind), value, now)
     return {"type": kind, "status": value, "reason": reason, "message": message, "lastHeartbeatTime": now,
             "lastTransitionTime": since}
 

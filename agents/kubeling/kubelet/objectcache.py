@@ -12,15 +12,14 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from kubeling.api.resources import ResourceType
+from kubeling.api.types import Obj
 from kubeling.client import Client, errors
 from kubeling.kubelet.envvars import ConfigError
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
 SYNC_TIMEOUT = 5.0
 
@@ -107,9 +106,9 @@ class ObjectCache:
                 users.discard(uid)
                 if not users:
                     self._users.pop(key, None)
-                    watch = self._watches.pop(key, None)
-                    if watch is not None:
-                        watch.stopped.set()
+                    stopping = self._watches.pop(key, None)
+                    if stopping is not None:
+                        stopping.stopped.set()
 
     def release(self, uid: str) -> None:
         self.set_references(uid, set())

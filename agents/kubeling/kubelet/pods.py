@@ -21,7 +21,8 @@ from typing import Any
 import docker.errors
 
 from kubeling.api import meta, quantity
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Obj
 from kubeling.client import Client, NotFound
 from kubeling.client.api import STRATEGIC_PATCH
 from kubeling.kubelet import dns, envvars, prober, runtime, status
@@ -31,8 +32,7 @@ from kubeling.kubelet.volumes import VolumeError, VolumeManager
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-PODS = lookup("", "pods")
+PODS = must_lookup("", "pods")
 MIN_GRACE = 2  # upstream's minimumGracePeriodInSeconds for killing a container
 READ_ONLY_VOLUMES = ("configMap", "secret", "downwardAPI", "projected")
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}}

@@ -18,11 +18,10 @@ from typing import Any
 
 import requests
 
+from kubeling.api.types import Obj
 from kubeling.kubelet.runtime import Runtime, parse_docker_time
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 LIVENESS, READINESS, STARTUP = "Liveness", "Readiness", "Startup"
 SPEC_FIELD = {LIVENESS: "livenessProbe", READINESS: "readinessProbe", STARTUP: "startupProbe"}

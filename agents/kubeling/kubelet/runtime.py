@@ -8,6 +8,7 @@ a name conflict, never a duplicate.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import datetime
@@ -27,9 +28,9 @@ import docker
 import docker.errors
 from docker.utils import kwargs_from_env, parse_repository_tag
 
-log = logging.getLogger(__name__)
+from kubeling.api.types import Obj
 
-Obj = dict[str, Any]
+log = logging.getLogger(__name__)
 
 LABEL_NODE = "io.kubeling.node"
 LABEL_POD_UID = "io.kubernetes.pod.uid"
@@ -128,7 +129,7 @@ class Runtime:
         self.api = docker.APIClient(timeout=120, max_pool_size=pool_size, **kwargs)
         self._engine = kwargs.get("base_url") or DEFAULT_ENGINE  # where interactive streams dial (see _hijack)
         if log.isEnabledFor(logging.DEBUG):
-            self.api = _Timed(self.api)  # type: ignore[assignment]
+            self.api = _Timed(self.api)
         self._details: dict[str, tuple[str, Obj]] = {}  # container id → (state when inspected, inspect subset)
         self._lock = threading.Lock()
 
@@ -282,12 +283,12 @@ class Runtime:
             if line.get("error"):
                 raise docker.errors.APIError(line["error"])
 
-    def images(self) -> list[Obj]:
+    def images(self) -> builtins.list[Obj]:
         return self.api.images()
 
     # Exec and logs
 
-    def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
+    def exec(self, container_id: str, command: builtins.list[str], timeout: float) -> tuple[int, str]:
         """Run a command in a container; (exit code, output). On timeout the command is left behind."""
         exec_id = self.api.exec_create(container_id, command)["Id"]
         result: dict[str, Any] = {}

@@ -27,7 +27,6 @@ from kubeling.kubelet.streaming import server as streaming
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 HANDSHAKE_TIMEOUT = 10.0
 HEALTHZ_RETRY = 5.0  # as upstream, a healthz port that cannot be bound is retried, never fatal
 STREAM_ROUTES = {"exec": "exec", "attach": "attach", "portForward": "portforward"}  # path prefix → session kind
@@ -79,7 +78,8 @@ def _flag(query: dict[str, list[str]], name: str) -> bool:
 
 
 def _int(query: dict[str, list[str]], name: str) -> int | None:
-    value = (query.get(name) or [None])[0]
+    values = query.get(name)
+    value = values[0] if values else None
     if value in (None, ""):
         return None
     try:
@@ -161,7 +161,8 @@ class KubeletServer:
             parts = [unquote(p) for p in path.split("/")[2:]]
             if len(parts) != 3:
                 raise LogError(404, "expected /containerLogs/<namespace>/<pod>/<container>")
-            self._logs(handler, *parts, query)
+            namespace, pod, container = parts
+            self._logs(handler, namespace, pod, container, query)
         else:
             handler._reply(404, b"404 page not found\n", "text/plain")
 

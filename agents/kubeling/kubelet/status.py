@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
 
 from kubeling.api import quantity
+from kubeling.api.conditions import find_condition, transition_time
+from kubeling.api.types import Condition, Obj
 from kubeling.kubelet.runtime import ContainerRecord
 
-Obj = dict[str, Any]
 Waiting = dict[str, tuple[str, str]]  # container name → (reason, message) for containers not running
 
 TERMINAL = ("Succeeded", "Failed")
@@ -154,11 +154,11 @@ def phase(spec: Obj, init_statuses: list[Obj], statuses: list[Obj], terminal: bo
     return "Pending"
 
 
-def _condition(old: list[Obj], kind: str, status: bool, now: str, reason: str = "", message: str = "") -> Obj:
+def _condition(old: list[Condition], kind: str, status: bool, now: str, reason: str = "",
+               message: str = "") -> Condition:
     value = "True" if status else "False"
-    previous = next((c for c in old if c.get("type") == kind), None)
-    since = previous.get("lastTransitionTime") if previous and previous.get("status") == value else now
-    condition: Obj = {"type": kind, "status": value, "lastProbeTime": None, "lastTransitionTime": since}
+    since = transition_time(find_condition(old, kind), value, now)
+    condition: Condition = {"type": kind, "status": value, "lastProbeTime": None, "lastTransitionTime": since}
     if reason:
         condition["reason"] = reason
     if message:
@@ -179,7 +179,7 @@ def pod_status(pod: Obj, records: list[ContainerRecord], *, waiting: Waiting, re
         new_phase = old["phase"]  # a finished pod never runs again
     old_conditions = old.get("conditions") or []
     conditions = []
-    scheduled = next((c for c in old_conditions if c.get("type") == "PodScheduled"), None)
+    scheduled = find_condition(old_conditions, "PodScheduled")
     conditions.append(scheduled or {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                                     "lastTransitionTime": now})
     conditions.append(_condition(old_conditions, "PodReadyToStartContainers", sandbox_ready, now))

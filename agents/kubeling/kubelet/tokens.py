@@ -13,13 +13,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
+from kubeling.api.types import Obj
 from kubeling.client import Client, errors
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 MAX_TTL = 24 * 3600.0
 REFRESH_FRACTION = 0.2  # renew when this much of the lifetime is left
 DEFAULT_EXPIRATION = 3600

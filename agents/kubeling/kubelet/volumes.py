@@ -14,12 +14,11 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from kubeling.api.types import Obj
 from kubeling.kubelet import envvars
 from kubeling.kubelet.tokens import TokenError
 
-Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]
 TokenSource = Callable[[Obj, Obj], str]  # (pod, serviceAccountToken projection) → the token
 Files = dict[str, tuple[bytes, int]]  # relative path → (content, mode)
@@ -178,7 +177,7 @@ def downward_files(source: Obj, pod: Obj, pod_ip: str, host_ip: str, default_mod
         if item.get("fieldRef"):
             value = envvars.field_value(pod, item["fieldRef"].get("fieldPath", ""), pod_ip, host_ip)
         elif item.get("resourceFieldRef"):
-            container = next((c for c in pod["spec"].get("containers") or []
+            container: Obj = next((c for c in pod["spec"].get("containers") or []
                               if c.get("name") == item["resourceFieldRef"].get("containerName")), {})
             value = envvars.resource_value(container, item["resourceFieldRef"], {})
         else:

@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 
 from kubeling import component
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.client.informer import Informer, wait_for_cache_sync
 from kubeling.network import hostgw
 
 log = logging.getLogger(__name__)
 
-NODES = lookup("", "nodes")
+NODES = must_lookup("", "nodes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                                lambda: time.time() - last_sync[0] < 2 * args.sync_period + 5 or not last_sync[0]
                                ).start()
     stop = component.wait_for_signal()
-    threading.Thread(target=lambda: (stop.wait(), kicked.set()), daemon=True).start()
+    component.when_stopped(stop, kicked.set)
     if not wait_for_cache_sync(nodes, timeout=60):
         log.error("node cache did not sync")
         return 1

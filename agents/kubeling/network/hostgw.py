@@ -11,13 +11,11 @@ import logging
 import os
 import subprocess
 from collections.abc import Iterable
-from typing import Any
 
 from kubeling import sysctl
+from kubeling.api.types import Obj
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 ROUTE_PROTO = "77"
 NAT_CHAIN = "KUBELING-POSTROUTING"

@@ -6,19 +6,18 @@ import argparse
 import logging
 import shutil
 import socket
-import threading
 import time
 
 from kubeling import component
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.client.informer import Informer, wait_for_cache_sync
 from kubeling.proxy.iptables import IptablesProxier, Runner, set_route_localnet
 from kubeling.proxy.userspace import UserspaceProxier
 
 log = logging.getLogger(__name__)
 
-SERVICES = lookup("", "services")
-ENDPOINT_SLICES = lookup("discovery.k8s.io", "endpointslices")  # as upstream's kube-proxy reads
+SERVICES = must_lookup("", "services")
+ENDPOINT_SLICES = must_lookup("discovery.k8s.io", "endpointslices")  # as upstream's kube-proxy reads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.port:
         component.HealthServer(args.healthz_bind_address, args.port, healthy).start()
     stop = component.wait_for_signal()
-    threading.Thread(target=lambda: (stop.wait(), runner.stop()), daemon=True).start()
+    component.when_stopped(stop, runner.stop)
 
     if not wait_for_cache_sync(services, endpoints, timeout=60):
         log.error("caches did not sync")

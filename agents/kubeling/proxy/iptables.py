@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import Counter, Gauge, Histogram
 
 from kubeling import sysctl
+from kubeling.client.informer import Store
 from kubeling.proxy import rules
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,9 @@ class Runner:
 class IptablesProxier:
     """Holds the desired state's sources (two stores) and writes the rules. Only `sync` touches iptables."""
 
-    def __init__(self, services: object, endpoints: object, *, cluster_cidr: str | None, masquerade_all: bool = False,
+    def __init__(self, services: Store, endpoints: Store, *, cluster_cidr: str | None, masquerade_all: bool = False,
                  iptables: str = "iptables") -> None:
-        self.services, self.endpoints = services, endpoints  # informer stores: .list()
+        self.services, self.endpoints = services, endpoints
         self.cluster_cidr, self.masquerade_all = cluster_cidr, masquerade_all
         self.iptables = iptables
         self._applied: rules.Tables | None = None  # what the last successful restore wrote

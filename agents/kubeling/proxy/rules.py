@@ -21,11 +21,10 @@ import base64
 import dataclasses
 import hashlib
 from collections.abc import Iterable
-from typing import Any
 
 from kubeling.api.endpointslices import is_ready, service_key
-
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
+from kubeling.client import keys
 
 MASQ_MARK = "0x4000"
 DEFAULT_AFFINITY_TIMEOUT = 10800  # upstream's default for sessionAffinityConfig.clientIP.timeoutSeconds
@@ -37,7 +36,7 @@ FILTER_CHAINS = ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD")
 STALE_PREFIXES = ("KUBE-SVC-", "KUBE-SEP-")
 
 # (table, built-in chain, our chain, extra match, comment): inserted at the top of the built-in chain if missing.
-JUMPS = (
+JUMPS: tuple[tuple[str, str, str, list[str], str], ...] = (
     ("nat", "PREROUTING", "KUBE-SERVICES", [], "kubernetes service portals"),
     ("nat", "OUTPUT", "KUBE-SERVICES", [], "kubernetes service portals"),
     ("nat", "POSTROUTING", "KUBE-POSTROUTING", [], "kubernetes postrouting rules"),
@@ -74,7 +73,7 @@ class ServicePort:
     affinity_timeout: int = 0  # seconds; 0 = no session affinity
 
     def __str__(self) -> str:  # upstream's ServicePortName: ns/name:port (":port" only when the port is named)
-        return f"{self.namespace}/{self.name}" + (f":{self.port_name}" if self.port_name else "")
+        return keys.key(self.namespace, self.name) + (f":{self.port_name}" if self.port_name else "")
 
 
 def _hash(text: str) -> str:

@@ -17,6 +17,7 @@ import logging
 import socket
 import threading
 
+from kubeling.client.informer import Store
 from kubeling.proxy import rules
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
 
 
 class UserspaceProxier:
-    def __init__(self, services: object, endpoints: object, *, bind_address: str = "0.0.0.0") -> None:
+    def __init__(self, services: Store, endpoints: Store, *, bind_address: str = "0.0.0.0") -> None:
         self.services, self.endpoints = services, endpoints
         self.bind_address = bind_address
         self.listeners: dict[tuple[str, int], Listener] = {}

@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
+from kubeling.api.types import Obj
+from kubeling.client import keys
 from kubeling.scheduler.framework import NodeInfo, PodInfo
-
-Obj = dict[str, Any]
 
 ASSUMED_POD_TTL = 30.0
 
 
 def _uid(pod: Obj) -> str:
-    metadata = pod.get("metadata") or {}
-    return metadata.get("uid") or f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+    return (pod.get("metadata") or {}).get("uid") or keys.key_of(pod)
 
 
 def counts_on_node(pod: Obj) -> bool:

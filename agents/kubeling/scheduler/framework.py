@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 from typing import Any, Protocol, runtime_checkable
 
-from kubeling.api.podutil import get_condition
+from kubeling.api.conditions import get_condition
 from kubeling.api.quantity import milli_value, value
-
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
+from kubeling.client import keys
 
 MAX_NODE_SCORE = 100
+TOO_MANY_PODS = "Too many pods"
 
 # What the scheduler assumes a container without requests uses, when *scoring* (upstream's non-zero requests):
 # otherwise a node full of request-less pods would look empty.
@@ -136,22 +138,22 @@ class PodInfo:
     """A pod parsed once per scheduling attempt. `state` is the cycle state: plugins' per-pod scratch space."""
 
     __slots__ = ("cpu", "cpu_request", "host_ports", "key", "memory", "memory_request", "name", "namespace", "obj",
-                 "only_cpu_memory", "owner", "requests", "resource_order", "spec", "state", "uid")
+                 "owner", "requests", "scalar_requests", "spec", "state", "uid")
 
     def __init__(self, pod: Obj) -> None:
         metadata = pod.get("metadata") or {}
         self.obj = pod
         self.spec: Obj = pod.get("spec") or {}
         self.name, self.namespace = metadata.get("name", ""), metadata.get("namespace", "")
-        self.key = f"{self.namespace}/{self.name}"
+        self.key = keys.key(self.namespace, self.name)
         self.uid: str = metadata.get("uid") or self.key
         self.requests, self.cpu, self.memory = pod_requests(self.spec)
-        # The two requests every filter and score reads, as plain attributes: they are read for every node visited.
+        # As upstream's Resource: cpu and memory as plain numbers (every filter and score reads them, for every
+        # node visited), the other resources (extended ones, ephemeral storage) by name, in the order shortages
+        # are reported.
         self.cpu_request, self.memory_request = self.requests.get("cpu", 0), self.requests.get("memory", 0)
-        self.only_cpu_memory = all(name in ("cpu", "memory") for name in self.requests)
-        # Upstream reports shortages in this order: cpu, memory, then the rest.
-        self.resource_order = [n for n in ("cpu", "memory") if n in self.requests] + sorted(
-            n for n in self.requests if n not in ("cpu", "memory", "pods"))
+        self.scalar_requests = tuple((name, amount) for name, amount in sorted(self.requests.items())
+                                     if name not in ("cpu", "memory", "pods") and amount > 0)
         self.host_ports = host_ports(self.spec)
         self.owner = controller_uid(pod)
         self.state: dict[str, Any] = {}
@@ -191,11 +193,13 @@ class NodeInfo:
         self.taints: list[Obj] = []
         self.unschedulable = False
         self.ready = "Unknown"
+        # Every resource by name, and (as upstream's Resource) cpu, memory and the pod count also as plain numbers:
+        # insufficient_resources and the resource scores read those for every node a pod is checked against.
         self.allocatable: dict[str, int] = {}
         self.allocatable_cpu = self.allocatable_memory = self.allocatable_pods = 0
         self.pods: dict[str, PodInfo] = {}
         self.requested: dict[str, int] = {}
-        self.requested_cpu = self.requested_memory = 0  # copies of requested["cpu"] and ["memory"], read hot
+        self.requested_cpu = self.requested_memory = 0
         self.nonzero_cpu = self.nonzero_memory = 0
         self.used_ports: dict[tuple[str, str, int], int] = {}
         self.owners: dict[str, int] = {}  # controller uid → pods of it here (for spreading)
@@ -249,6 +253,22 @@ class NodeInfo:
                 self.owners[pod.owner] -= 1
         return pod
 
+    def insufficient_resources(self, pod: PodInfo) -> list[str]:
+        """What this node lacks to run `pod` as well as what it already holds, in upstream's words ("Too many
+        pods", "Insufficient cpu", ...); empty when the pod fits. Upstream's fitsRequest in
+        pkg/scheduler/framework/plugins/noderesources/fit.go. Runs for every node a pod is checked against."""
+        insufficient = []
+        if len(self.pods) >= self.allocatable_pods:
+            insufficient.append(TOO_MANY_PODS)
+        if pod.cpu_request > 0 and self.requested_cpu + pod.cpu_request > self.allocatable_cpu:
+            insufficient.append("Insufficient cpu")
+        if pod.memory_request > 0 and self.requested_memory + pod.memory_request > self.allocatable_memory:
+            insufficient.append("Insufficient memory")
+        for name, amount in pod.scalar_requests:
+            if self.requested.get(name, 0) + amount > self.allocatable.get(name, 0):
+                insufficient.append(f"Insufficient {name}")
+        return insufficient
+
 
 # Plugin interfaces
 
@@ -286,6 +306,44 @@ class PreScorePlugin(Protocol):
     name: str
 
     def pre_score(self, pod: PodInfo) -> Status: ...
+
+
+@runtime_checkable
+class NormalizeScorePlugin(Protocol):
+    """Upstream's ScoreExtensions: maps the raw scores of one pod (one per feasible node) onto 0..MAX_NODE_SCORE."""
+
+    name: str
+
+    def normalize(self, pod: PodInfo, scores: list[int]) -> list[int]: ...
+
+
+# Extension point (the method a plugin defines) → the interface a plugin must satisfy to be registered for it.
+EXTENSION_POINTS: dict[str, type] = {
+    "pre_filter": PreFilterPlugin,
+    "filter": FilterPlugin,
+    "pre_score": PreScorePlugin,
+    "score": ScorePlugin,
+    "normalize": NormalizeScorePlugin,
+}
+
+
+def extension_points(plugin: object) -> list[str]:
+    """The extension points `plugin` takes part in, after checking it implements each one's interface: its
+    attributes, and its method's parameters by name. The Python form of upstream's compile-time
+    `var _ framework.FilterPlugin = &NodeName{}`; the framework calls it when it registers a plugin."""
+    name = getattr(plugin, "name", type(plugin).__name__)
+    points = [point for point in EXTENSION_POINTS if callable(getattr(plugin, point, None))]
+    for point in points:
+        interface = EXTENSION_POINTS[point]
+        missing = [attribute for attribute in interface.__annotations__ if not hasattr(plugin, attribute)]
+        if missing or not isinstance(plugin, interface):
+            raise TypeError(f"plugin {name} defines {point} but is not a {interface.__name__}: "
+                            f"it lacks {', '.join(missing)}")
+        wanted = [p for p in inspect.signature(getattr(interface, point)).parameters if p != "self"]
+        given = list(inspect.signature(getattr(plugin, point)).parameters)
+        if given != wanted:
+            raise TypeError(f"plugin {name}: {point}({', '.join(given)}) should take ({', '.join(wanted)})")
+    return points
 
 
 def normalize(scores: list[int], reverse: bool = False) -> list[int]:

@@ -18,10 +18,9 @@ import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from kubeling.api.types import Obj
 from kubeling.scheduler import plugins as plugin_registry
-from kubeling.scheduler.framework import SUCCESS, Code, NodeInfo, PodInfo, Status
-
-Obj = dict[str, Any]
+from kubeling.scheduler.framework import SUCCESS, Code, NodeInfo, PodInfo, Status, extension_points
 
 MIN_FEASIBLE_NODES = 100
 MIN_FEASIBLE_PERCENTAGE = 5
@@ -35,10 +34,11 @@ class Framework:
 
     def __init__(self, plugins: Iterable[Any] | None = None) -> None:
         self.plugins = list(plugin_registry.default_plugins() if plugins is None else plugins)
-        self.pre_filters = [p for p in self.plugins if hasattr(p, "pre_filter")]
-        self.filters = [p for p in self.plugins if hasattr(p, "filter")]
-        self.pre_scores = [p for p in self.plugins if hasattr(p, "pre_score")]
-        self.scorers = [p for p in self.plugins if hasattr(p, "score") and getattr(p, "weight", 0)]
+        points = {id(p): extension_points(p) for p in self.plugins}  # raises if a plugin misses an interface
+        self.pre_filters = [p for p in self.plugins if "pre_filter" in points[id(p)]]
+        self.filters = [p for p in self.plugins if "filter" in points[id(p)]]
+        self.pre_scores = [p for p in self.plugins if "pre_score" in points[id(p)]]
+        self.scorers = [p for p in self.plugins if "score" in points[id(p)] and p.weight]
 
     def filters_for(self, pod: PodInfo) -> list[Any]:
         """Run pre_filter; the filters left to run for this pod (those that answered SKIP are dropped)."""

@@ -17,11 +17,14 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from kubeling.api import meta
-from kubeling.api.resources import lookup
-from kubeling.client import errors
+from kubeling.api.conditions import set_condition
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Condition, Obj
+from kubeling.client import errors, keys
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer, wait_for_cache_sync
+from kubeling.component import when_stopped
 from kubeling.scheduler.cache import Cache, counts_on_node
 from kubeling.scheduler.framework import PodInfo, ready_status
 from kubeling.scheduler.generic import Framework, schedule
@@ -29,10 +32,8 @@ from kubeling.scheduler.queue import SchedulingQueue
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-
-PODS = lookup("", "pods")
-NODES = lookup("", "nodes")
+PODS = must_lookup("", "pods")
+NODES = must_lookup("", "nodes")
 PROFILE = "default-scheduler"
 # Pods naming either scheduler are ours; anything else belongs to another scheduler.
 SCHEDULER_NAMES = frozenset({"default-scheduler", "kubeling"})
@@ -89,12 +90,12 @@ class Scheduler:
     def _on_pod_add(self, pod: Obj) -> None:
         if (pod.get("spec") or {}).get("nodeName"):
             self.cache.add_pod(pod)
-            self.queue.delete(meta.key_of(pod))
+            self.queue.delete(keys.key_of(pod))
         elif responsible_for(pod):
-            self.queue.add(meta.key_of(pod), int(pod["spec"].get("priority") or 0))
+            self.queue.add(keys.key_of(pod), int(pod["spec"].get("priority") or 0))
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        key = meta.key_of(new)
+        key = keys.key_of(new)
         if (new.get("spec") or {}).get("nodeName"):
             self.cache.update_pod(new)
             self.queue.delete(key)
@@ -107,7 +108,7 @@ class Scheduler:
 
     def _on_pod_delete(self, pod: Obj) -> None:
         self.cache.remove_pod(pod)
-        self.queue.delete(meta.key_of(pod))
+        self.queue.delete(keys.key_of(pod))
         if counts_on_node(pod):
             self.queue.move_all()
 
@@ -133,7 +134,7 @@ class Scheduler:
             raise SystemExit("scheduler: informer caches did not sync")
         threading.Thread(target=self._loop, args=(stop,), name="schedule", daemon=True).start()
         threading.Thread(target=self._housekeeping, args=(stop,), name="cache-cleanup", daemon=True).start()
-        threading.Thread(target=lambda: (stop.wait(), self.queue.close()), daemon=True).start()
+        when_stopped(stop, self.queue.close)
         self.ready.set()
         log.info("scheduler started: %d nodes, %d pods cached", len(self.nodes.store), len(self.pods.store))
 
@@ -231,7 +232,7 @@ class Scheduler:
                 if not responsible_for(pod):
                     return
             except errors.ApiError as exc:
-                log.warning("could not update the status of %s: %s", meta.key_of(pod), exc)
+                log.warning("could not update the status of %s: %s", keys.key_of(pod), exc)
                 return
 
 
@@ -239,17 +240,8 @@ def with_unschedulable_condition(pod: Obj, message: str) -> Obj | None:
     """A copy of `pod` with PodScheduled=False (reason Unschedulable), or None if it already says so."""
     status = pod.get("status") or {}
     conditions = list(status.get("conditions") or [])
-    wanted = {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
-              "lastTransitionTime": meta.now(), "reason": "Unschedulable", "message": message}
-    for index, condition in enumerate(conditions):
-        if condition.get("type") == "PodScheduled":
-            if (condition.get("status"), condition.get("reason"), condition.get("message")) == (
-                    "False", "Unschedulable", message):
-                return None
-            if condition.get("status") == "False":
-                wanted["lastTransitionTime"] = condition.get("lastTransitionTime") or wanted["lastTransitionTime"]
-            conditions[index] = wanted
-            break
-    else:
-        conditions.append(wanted)
+    wanted: Condition = {"type": "PodScheduled", "status": "False", "lastProbeTime": None, "reason": "Unschedulable",
+                         "message": message}
+    if not set_condition(conditions, wanted):
+        return None
     return {**pod, "status": {**status, "phase": status.get("phase") or "Pending", "conditions": conditions}}

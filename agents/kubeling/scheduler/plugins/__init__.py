@@ -7,6 +7,7 @@ resource scores 1).
 
 from __future__ import annotations
 
+from kubeling.scheduler.framework import Plugin
 from kubeling.scheduler.plugins.balanced_allocation import BalancedAllocation
 from kubeling.scheduler.plugins.node_affinity import NodeAffinity
 from kubeling.scheduler.plugins.node_name import NodeName
@@ -17,7 +18,7 @@ from kubeling.scheduler.plugins.node_unschedulable import NodeUnschedulable
 from kubeling.scheduler.plugins.selector_spread import SelectorSpread
 from kubeling.scheduler.plugins.taint_toleration import TaintToleration
 
-REGISTRY: tuple[type, ...] = (
+REGISTRY: tuple[type[Plugin], ...] = (
     NodeUnschedulable,
     NodeName,
     TaintToleration,
@@ -30,7 +31,7 @@ REGISTRY: tuple[type, ...] = (
 )
 
 
-def default_plugins() -> list[object]:
+def default_plugins() -> list[Plugin]:
     """Fresh instances of every registered plugin (plugins keep no state between pods, but stay independent)."""
     names = [cls.name for cls in REGISTRY]
     if len(names) != len(set(names)):
