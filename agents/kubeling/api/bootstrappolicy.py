@@ -6,9 +6,7 @@ Upstream builds admin/edit/view by aggregation; kubeling aggregates nothing, so 
 
 from __future__ import annotations
 
-from typing import Any
-
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
 
 READ = ("get", "list", "watch")
 WRITE = ("create", "delete", "deletecollection", "patch", "update")

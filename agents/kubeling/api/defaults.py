@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from typing import Any
 
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
 
 
 def _container(container: Obj) -> None:

@@ -7,9 +7,7 @@ Upstream: staging/src/k8s.io/api/discovery/v1/well_known_labels.go (LabelService
 
 from __future__ import annotations
 
-from typing import Any
-
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.conditions import get_condition
-
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
 
 FINISHED_PHASES = ("Succeeded", "Failed")
 

@@ -8,10 +8,9 @@ subject checks (pkg/apis/rbac/v1/evaluation_helpers.go, plugin/pkg/auth/authoriz
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 from urllib.parse import parse_qs
 
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
 
 # Groups every authenticated user belongs to, and the identity of requests that bring no credential.
 AUTHENTICATED = "system:authenticated"

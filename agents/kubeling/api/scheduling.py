@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
 
 # A compiled requirement reads a {key: value} map: node labels, or {"metadata.name": name} for matchFields.
 Check = Callable[[dict[str, str]], bool]

@@ -12,8 +12,7 @@ import copy
 from typing import Any
 
 from kubeling.api import meta
-
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
 
 DEFAULT_SERVICE_ACCOUNT = "default"
 TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -14,12 +14,11 @@ from flask import Flask, current_app, g, request
 from kubeling.api import errors, meta
 from kubeling.api.rbac import ANONYMOUS, MASTERS, UNAUTHENTICATED, Attributes, UserInfo, request_attributes
 from kubeling.api.resources import ResourceType, lookup
+from kubeling.api.types import Obj
 from kubeling.apiserver.authn import Authenticator, ServiceAccountTokens, load_token_file, unauthorized
 from kubeling.apiserver.authz import Authorizer, parse_modes
 from kubeling.apiserver.registry import Registry
 from kubeling.storage.store import Store
-
-Obj = dict[str, Any]
 
 # What anyone may read without a credential, so that health checks and the kubectl dispatcher's version probe work.
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})

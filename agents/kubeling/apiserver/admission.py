@@ -11,12 +11,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any
 
 from kubeling.api import errors, serviceaccount
 from kubeling.api.resources import ResourceType, lookup
+from kubeling.api.types import Obj
 
-Obj = dict[str, Any]
 SERVICE_ACCOUNTS = lookup("", "serviceaccounts")
 # The default account is made by the controller-manager right after its namespace: wait for it a little while,
 # as upstream does (10 tries, 100-200 ms apart); any other account must exist already.

@@ -28,10 +28,10 @@ from cryptography.x509.oid import NameOID
 
 from kubeling.api import errors
 from kubeling.api.rbac import AUTHENTICATED, MASTERS, SERVICE_ACCOUNT_PREFIX, UserInfo
+from kubeling.api.types import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 # Set by the TLS layer (tls.py) in each request's WSGI environ.
 PEER_CERTIFICATE = "kubeling.peer_certificate"

@@ -29,12 +29,12 @@ from kubeling.api.rbac import (
     subject_matches,
 )
 from kubeling.api.resources import lookup
+from kubeling.api.types import Obj
 from kubeling.storage.store import Store
 from kubeling.storage.watch import Expired
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 MODES = ("AlwaysAllow", "AlwaysDeny", "Node", "RBAC")
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 PODS, NODES_RESOURCE = lookup("", "pods"), lookup("", "nodes")

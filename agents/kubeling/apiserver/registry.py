@@ -15,12 +15,11 @@ from typing import Any
 from kubeling.api import errors, meta, validation
 from kubeling.api.patch import apply_patch, parse_apply_body
 from kubeling.api.resources import ResourceType
+from kubeling.api.types import Obj
 from kubeling.apiserver.strategies import Strategies, Strategy
 from kubeling.apiserver.strategies.base import NO_CLAIMS
 from kubeling.apiserver.strategies.core.namespace import check_open as namespace_check_open
 from kubeling.storage.store import KeyTaken, ListResult, Predicate, Store
-
-Obj = dict[str, Any]
 
 # Server-owned metadata: whatever a client sends for these is replaced.
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",

@@ -19,14 +19,12 @@ so a write never brings back a deleted object.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from cachetools import TTLCache
 
 from kubeling.api.meta import key_of
+from kubeling.api.types import Obj
 from kubeling.client.informer import IndexFunc, Store
-
-Obj = dict[str, Any]
 
 
 def _resource_version(obj: Obj) -> int | None:

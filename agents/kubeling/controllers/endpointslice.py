@@ -22,15 +22,15 @@ from typing import Any
 
 from kubeling.api.endpointslices import MANAGED_BY_LABEL, SERVICE_NAME_LABEL, service_key
 from kubeling.api.podutil import is_pod_ready
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.client import errors
 from kubeling.controllers.base import Controller, Obj, split_key
 from kubeling.controllers.endpoints import endpoint_port, find_port, should_be_in_endpoints
 
-SERVICES = lookup("", "services")
-PODS = lookup("", "pods")
-ENDPOINT_SLICES = lookup("discovery.k8s.io", "endpointslices")
+SERVICES = must_lookup("", "services")
+PODS = must_lookup("", "pods")
+ENDPOINT_SLICES = must_lookup("discovery.k8s.io", "endpointslices")
 
 MANAGED_BY = "endpointslice-controller.k8s.io"
 MAX_ENDPOINTS_PER_SLICE = 100  # upstream's --max-endpoints-per-slice default

@@ -14,7 +14,7 @@ import socket
 
 from kubeling import component
 from kubeling.api.endpointslices import service_key
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
 from kubeling.client.informer import Informer, wait_for_cache_sync
 from kubeling.dns import forward, records
 from kubeling.dns.endpoints import EndpointPublisher
@@ -23,8 +23,8 @@ from kubeling.fastpath.dns_replies import ReplyCache
 
 log = logging.getLogger(__name__)
 
-SERVICES = lookup("", "services")
-ENDPOINT_SLICES = lookup("discovery.k8s.io", "endpointslices")
+SERVICES = must_lookup("", "services")
+ENDPOINT_SLICES = must_lookup("discovery.k8s.io", "endpointslices")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,5 +92,5 @@ def _own_addresses(bind_address: str) -> set[str]:
     """Addresses a resolv.conf could name that would send our own queries back to us."""
     own = {bind_address, "127.0.0.1", "::1"} if bind_address in ("0.0.0.0", "::") else {bind_address}
     with contextlib.suppress(OSError):
-        own.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None))
+        own.update(str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None))
     return own

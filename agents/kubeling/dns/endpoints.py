@@ -18,17 +18,17 @@ import threading
 from typing import Any
 
 from kubeling.api.endpointslices import MANAGED_BY_LABEL, SERVICE_NAME_LABEL
-from kubeling.api.resources import lookup
+from kubeling.api.resources import must_lookup
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client
 from kubeling.client.leaderelection import micro_time
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
-LEASES = lookup("coordination.k8s.io", "leases")
-ENDPOINT_SLICES = lookup("discovery.k8s.io", "endpointslices")
+LEASES = must_lookup("coordination.k8s.io", "leases")
+ENDPOINT_SLICES = must_lookup("discovery.k8s.io", "endpointslices")
 MANAGED_BY = "kubeling-dns"
 DAEMON_LABEL = "kubeling.io/dns-daemon"  # on each daemon's Lease
 PORTS = [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
@@ -65,7 +65,7 @@ class EndpointPublisher:
     # The Lease of this daemon
 
     def renew(self) -> None:
-        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        lease: Obj = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                  "metadata": {"name": self.lease_name, "namespace": self.namespace,
                               "labels": {DAEMON_LABEL: self.service},
                               "annotations": {"kubeling.io/address": self.address}},
@@ -106,7 +106,7 @@ class EndpointPublisher:
     def reconcile(self) -> None:
         endpoints = [{"addresses": [address], "conditions": {"ready": True, "serving": True, "terminating": False},
                       "nodeName": node} for address, node in self.live_daemons()]
-        desired = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        desired: Obj = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                    "metadata": {"name": f"{self.service}-daemons", "namespace": self.namespace,
                                 "labels": {SERVICE_NAME_LABEL: self.service, MANAGED_BY_LABEL: MANAGED_BY}},
                    "addressType": "IPv4", "endpoints": endpoints, "ports": self.ports}

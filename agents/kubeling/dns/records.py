@@ -30,8 +30,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from kubeling.api.endpointslices import is_ready, service_key
-
-Obj = dict[str, Any]
+from kubeling.api.types import Obj
 
 SCHEMA_VERSION = "1.1.0"
 NOERROR, NXDOMAIN = "NOERROR", "NXDOMAIN"

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+
+from kubeling.api.types import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 CLUSTER, HOST, NONE = "cluster", "host", "none"
 DEFAULT_OPTIONS = ["ndots:5"]

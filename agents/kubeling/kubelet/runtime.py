@@ -311,7 +311,7 @@ class Runtime:
 
     # Interactive streams: kubectl exec, attach and port-forward (kubelet/streaming/)
 
-    def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, stdout: bool,
+    def exec_stream(self, container_id: str, command: builtins.list[str], *, stdin: bool, stdout: bool,
                      stderr: bool, tty: bool) -> tuple[str, StreamSocket]:
         """Start `command` in a running container with the requested stdio; (exec id, its stream)."""
         try:

@@ -16,9 +16,9 @@ registry entry in its group's module.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from kubeling.api.resources import ResourceType
+from kubeling.api.types import Obj
 from kubeling.api.validation import apps, batch, coordination, core, discovery, rbac
 from kubeling.api.validation.common import dns1123_subdomain
 from kubeling.api.validation.meta import NameCheck, validate_object
@@ -26,7 +26,6 @@ from kubeling.api.validation.schema import root
 
 __all__ = ["NAME_CHECKS", "VALIDATORS", "validate", "validate_name"]
 
-Obj = dict[str, Any]
 Validator = Callable[[Obj, Obj | None], list[dict[str, str]]]
 
 VALIDATORS: dict[str, Validator] = {

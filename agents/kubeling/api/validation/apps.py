@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kubeling.api.types import Obj
 from kubeling.api.validation.common import (
     NONNEGATIVE_MSG,
     as_dict,
@@ -38,7 +39,6 @@ from kubeling.api.validation.schema import (
     root,
 )
 
-Obj = dict[str, Any]
 Causes = list[dict[str, str]]
 
 _ROLLING = S(maxSurge=INT_OR_STR, maxUnavailable=INT_OR_STR, partition=INT)

@@ -11,12 +11,12 @@ from typing import Any
 
 from croniter import CroniterError, croniter
 
+from kubeling.api.types import Obj
 from kubeling.api.validation.common import as_dict, child, immutable, invalid, nonnegative, one_of, required
 from kubeling.api.validation.core import POD_TEMPLATE, validate_pod_template
 from kubeling.api.validation.meta import validate_label_selector, validate_object, validate_template_meta
 from kubeling.api.validation.schema import BOOL, INT, LABEL_SELECTOR, STR, TEMPLATE_META, S, Struct, root
 
-Obj = dict[str, Any]
 Causes = list[dict[str, str]]
 
 JOB_SPEC = S(

@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from kubeling.api import errors, selectors
+from kubeling.api.types import Obj
 
-Obj = dict[str, Any]
 Causes = list[dict[str, str]]
 
 # --------------------------------------------------------------------------------------------------------------

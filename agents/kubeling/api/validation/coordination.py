@@ -5,13 +5,11 @@ Upstream: pkg/apis/coordination/validation/validation.go (ValidateLease, Validat
 
 from __future__ import annotations
 
-from typing import Any
-
+from kubeling.api.types import Obj
 from kubeling.api.validation.common import as_dict, invalid, nonnegative
 from kubeling.api.validation.meta import validate_object
 from kubeling.api.validation.schema import INT, STR, S, Struct, root
 
-Obj = dict[str, Any]
 Causes = list[dict[str, str]]
 
 SCHEMAS: dict[str, Struct] = {

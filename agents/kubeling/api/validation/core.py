@@ -13,6 +13,7 @@ import binascii
 from typing import Any
 
 from kubeling.api import errors
+from kubeling.api.types import Obj
 from kubeling.api.validation.common import (
     CIDR_MSG,
     ENV_NAME_MSG,
@@ -69,7 +70,6 @@ from kubeling.api.validation.schema import (
     root,
 )
 
-Obj = dict[str, Any]
 Causes = list[dict[str, str]]
 
 PROTOCOLS = ("SCTP", "TCP", "UDP")

@@ -7,8 +7,8 @@ ValidateEndpointSliceUpdate: the address type never changes).
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
+from kubeling.api.types import Obj
 from kubeling.api.validation.common import (
     as_dict,
     as_list,
@@ -26,7 +26,6 @@ from kubeling.api.validation.common import (
 from kubeling.api.validation.meta import validate_object
 from kubeling.api.validation.schema import BOOL, INT, STR, STRING_MAP, STRINGS, Arr, S, Struct, root
 
-Obj = dict[str, Any]
 Causes = list[dict[str, str]]
 
 ADDRESS_TYPES = ("IPv4", "IPv6", "FQDN")

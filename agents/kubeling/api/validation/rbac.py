@@ -6,13 +6,11 @@ ValidateClusterRoleBinding, ValidateRoleBindingUpdate, ValidateRBACName).
 
 from __future__ import annotations
 
-from typing import Any
-
+from kubeling.api.types import Obj
 from kubeling.api.validation.common import as_dict, as_list, at_index, child, invalid, not_supported, required, same
 from kubeling.api.validation.meta import NameCheck, validate_object
 from kubeling.api.validation.schema import ANY_OBJ, STR, STRINGS, Arr, S, Struct, root
 
-Obj = dict[str, Any]
 Causes = list[dict[str, str]]
 
 RBAC_GROUP = "rbac.authorization.k8s.io"

@@ -10,9 +10,9 @@ generic registry never names a kind.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from kubeling.api.resources import RESOURCES
+from kubeling.api.types import Obj
 from kubeling.apiserver.allocators import Allocator, IPAllocator
 from kubeling.apiserver.strategies.base import Strategy, served
 from kubeling.apiserver.strategies.batch.job import JobStrategy
@@ -20,7 +20,6 @@ from kubeling.apiserver.strategies.core.namespace import NamespaceStrategy
 from kubeling.apiserver.strategies.core.pod import PodStrategy
 from kubeling.apiserver.strategies.core.service import ServiceStrategy
 
-Obj = dict[str, Any]
 # (group, plural) → the resource's strategy.
 Strategies = dict[tuple[str, str], Strategy]
 

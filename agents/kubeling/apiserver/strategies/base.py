@@ -20,8 +20,8 @@ from typing import Any
 from kubeling.api import meta, printers, validation
 from kubeling.api.defaults import apply_defaults
 from kubeling.api.resources import ResourceType, lookup
+from kubeling.api.types import Obj
 
-Obj = dict[str, Any]
 # Keys a write creates and deletes in the same etcd transaction as the object (a Service's IP and ports).
 Claims = tuple[Sequence[tuple[str, bytes]], Sequence[str]]
 NO_CLAIMS: Claims = ((), ())

@@ -13,11 +13,12 @@ import copy
 from typing import Any
 
 from kubeling.api import meta
-from kubeling.api.meta import key_of
 from kubeling.api.selectors import selector_from_label_selector
+from kubeling.api.types import Obj, OwnerReference
 from kubeling.client import errors
 from kubeling.client.api import STRATEGIC_PATCH, Client
 from kubeling.client.events import EventRecorder
+from kubeling.client.keys import key_of
 from kubeling.client.mutationcache import MutationCache
 from kubeling.controllers.base import (
     InformerFactory,
@@ -32,8 +33,6 @@ from kubeling.controllers.deployment.recreate import POD_OWNER_INDEX, Recreate
 from kubeling.controllers.deployment.rollback import Rollback
 from kubeling.controllers.deployment.rolling import RollingUpdate
 from kubeling.controllers.deployment.util import DEPLOYMENTS, PODS, REPLICASETS
-
-Obj = dict[str, Any]
 
 
 class DeploymentController(RollingUpdate, Recreate, Rollback):
@@ -59,7 +58,7 @@ class DeploymentController(RollingUpdate, Recreate, Rollback):
 
     # Handlers
 
-    def _deployment_for(self, obj: Obj, ref: Obj | None = None) -> Obj | None:
+    def _deployment_for(self, obj: Obj, ref: OwnerReference | None = None) -> Obj | None:
         return owner_of(obj, "Deployment", self.deployments.store, ref)
 
     def _matching_deployments(self, rs: Obj) -> list[Obj]:
@@ -154,7 +153,7 @@ class DeploymentController(RollingUpdate, Recreate, Rollback):
                 claimed.append(adopted)
         return claimed
 
-    def _patch_rs_owner(self, rs: Obj, ref: Obj) -> Obj | None:
+    def _patch_rs_owner(self, rs: Obj, ref: OwnerReference | dict[str, str]) -> Obj | None:
         """Adopt (`ref` is our reference) or release (`ref` deletes it) `rs`; None if it is gone."""
         patch = {"metadata": {"ownerReferences": [ref], "uid": rs["metadata"]["uid"]}}
         try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from typing import Any
 
 from kubeling.api import meta
+from kubeling.api.types import Obj
 from kubeling.controllers.deployment.sync import Sync, calculate_status
 from kubeling.controllers.deployment.util import (
     NEW_RS_AVAILABLE,
@@ -28,8 +28,6 @@ from kubeling.controllers.deployment.util import (
     remove_condition,
     set_condition,
 )
-
-Obj = dict[str, Any]
 
 
 def rollout_status(all_rss: Sequence[Obj | None], new_rs: Obj | None, d: Obj,

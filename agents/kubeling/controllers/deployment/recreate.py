@@ -8,12 +8,9 @@ pods never run side by side, which is what an application that cannot run two ve
 
 from __future__ import annotations
 
-from typing import Any
-
+from kubeling.api.types import Obj
 from kubeling.controllers.deployment.progress import Progress
 from kubeling.controllers.deployment.util import active, deployment_complete, replicas_of, status_count
-
-Obj = dict[str, Any]
 
 POD_OWNER_INDEX = "deployment-controller-pod-owner"  # pods by the uid of their controller (a ReplicaSet)
 

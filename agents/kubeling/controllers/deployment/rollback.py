@@ -10,8 +10,8 @@ revision. `kubectl rollout undo` does the same copy itself, on the client side."
 from __future__ import annotations
 
 import copy
-from typing import Any
 
+from kubeling.api.types import Obj
 from kubeling.controllers.deployment.sync import Sync
 from kubeling.controllers.deployment.util import (
     DEPLOYMENTS,
@@ -20,8 +20,6 @@ from kubeling.controllers.deployment.util import (
     revision_of,
     without_hash,
 )
-
-Obj = dict[str, Any]
 
 
 class Rollback(Sync):

@@ -28,8 +28,7 @@ nothing costs no availability, and it unblocks a rollout whose old pods are stuc
 
 from __future__ import annotations
 
-from typing import Any
-
+from kubeling.api.types import Obj
 from kubeling.controllers.deployment.progress import Progress
 from kubeling.controllers.deployment.util import (
     active,
@@ -40,8 +39,6 @@ from kubeling.controllers.deployment.util import (
     replicas_of,
     status_count,
 )
-
-Obj = dict[str, Any]
 
 
 def max_scaled_down(all_rss: list[Obj], new_rs: Obj, d: Obj) -> int:

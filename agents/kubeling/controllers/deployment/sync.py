@@ -12,9 +12,9 @@ import contextlib
 import copy
 import datetime
 from collections.abc import Sequence
-from typing import Any
 
 from kubeling.api.podutil import template_hash
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.informer import Store
 from kubeling.client.mutationcache import MutationCache
@@ -56,8 +56,6 @@ from kubeling.controllers.deployment.util import (
     set_replicas_annotations,
     status_count,
 )
-
-Obj = dict[str, Any]
 
 
 def calculate_status(all_rss: Sequence[Obj | None], new_rs: Obj | None, d: Obj,

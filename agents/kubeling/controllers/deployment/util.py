@@ -13,9 +13,8 @@ from typing import Any
 
 from kubeling.api import meta
 from kubeling.api.resources import ResourceType, lookup
+from kubeling.api.types import Obj
 from kubeling.controllers.base import scaled_value
-
-Obj = dict[str, Any]
 
 
 def _resource(group: str, plural: str) -> ResourceType:

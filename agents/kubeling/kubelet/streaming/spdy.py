@@ -39,6 +39,7 @@ import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 VERSION = 3
 
@@ -305,10 +306,23 @@ class Stream:
         return f"<spdy.Stream {self.id} {self.headers}>"
 
 
+class Socket(Protocol):
+    """What a session needs of its connection: a socket, or anything that carries bytes like one (the kubelet runs
+    sessions over a WebSocket tunnel too)."""
+
+    def recv(self, size: int, /) -> bytes: ...
+
+    def sendall(self, data: bytes, /) -> None: ...
+
+    def shutdown(self, how: int, /) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Connection:
     """One SPDY/3.1 session over a connected socket, after the HTTP 101 response was written."""
 
-    def __init__(self, sock: socket.socket, *, server: bool = True) -> None:
+    def __init__(self, sock: Socket, *, server: bool = True) -> None:
         self._sock = sock
         self._server = server
         self._codec = HeaderCodec()

@@ -90,7 +90,7 @@ class WebSocket:
             while self._pending:
                 event = self._pending.pop(0)
                 if isinstance(event, BytesMessage | TextMessage):
-                    data = event.data if isinstance(event.data, bytes) else event.data.encode()
+                    data = event.data.encode() if isinstance(event.data, str) else bytes(event.data)
                     parts.append(data)
                     if event.message_finished:
                         return b"".join(parts)

@@ -5,11 +5,8 @@ Upstream: `pkg/registry/batch/job/strategy.go` (PrepareForCreate, generateSelect
 
 from __future__ import annotations
 
-from typing import Any
-
+from kubeling.api.types import Obj
 from kubeling.apiserver.strategies.base import Strategy, served
-
-Obj = dict[str, Any]
 
 JOBS = served("batch", "jobs")
 

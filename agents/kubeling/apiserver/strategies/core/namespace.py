@@ -9,15 +9,15 @@ immortal namespaces).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kubeling.api import errors, meta
+from kubeling.api.types import Obj
 from kubeling.apiserver.strategies.base import Strategy, served
 
 if TYPE_CHECKING:
     from kubeling.apiserver.registry import Registry
 
-Obj = dict[str, Any]
 
 NAMESPACES = served("", "namespaces")
 # Namespaces that exist from the start and can never be deleted.

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from kubeling.api import errors, meta
 from kubeling.api.defaults import default_toleration_seconds
+from kubeling.api.types import Obj
 from kubeling.apiserver.strategies.base import Strategy, served
 
 if TYPE_CHECKING:
     from kubeling.apiserver.registry import Registry
 
-Obj = dict[str, Any]
 
 PODS = served("", "pods")
 SELECTABLE_FIELDS = ("spec.nodeName", "status.phase", "spec.schedulerName", "spec.restartPolicy",

@@ -8,12 +8,10 @@ delete); the arithmetic of the ranges is in `apiserver/allocators.py`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from kubeling.api.types import Obj
 from kubeling.apiserver.allocators import Allocator, IPAllocator, service_claims, service_releases
 from kubeling.apiserver.strategies.base import Claims, Strategy, served
-
-Obj = dict[str, Any]
 
 SERVICES = served("", "services")
 
