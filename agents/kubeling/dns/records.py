@@ -213,12 +213,12 @@ class Zone:
             targets.append(f"{meta['name']}.{meta['namespace']}.svc.{self.domain}.")
         for endpoint_slice in self.slices.by_index("address", address):
             owners = service_key(endpoint_slice)
-            service = self.services.get(owners[0]) if owners else None
-            if service is None or not _headless(service):
+            owner = self.services.get(owners[0]) if owners else None
+            if owner is None or not _headless(owner):
                 continue
-            for hostname, ip, _ in self._ready_endpoints(service):
+            for hostname, ip, _ in self._ready_endpoints(owner):
                 if ip == address:
-                    meta = service["metadata"]
+                    meta = owner["metadata"]
                     targets.append(f"{hostname}.{meta['name']}.{meta['namespace']}.svc.{self.domain}.")
         if not targets:
             return None  # not a cluster address: the node's resolvers may know it
