@@ -1,7 +1,7 @@
 """JSON on the hot paths (request and response bodies, etcd calls and values, watch lines), through orjson.
 
-A create passes through about seven encodes and decodes between its client, etcd and the watch hub. For these
-small objects the standard library spends 3 to 4 µs on each, orjson a fifth of that or less.
+A create passes through about seven encodes and decodes between its client, etcd and the watch hub; orjson does
+each in a fraction of the standard library's time (measured in docs/benchmarks.md and bench/HISTORY.md).
 
 Two differences from `json` show here. orjson reads an integer beyond 64 bits as a float, and refuses to write one;
 `dumps` then falls back to the standard library (a YAML body can still carry such an integer). And it reads only

@@ -3,9 +3,9 @@
 Both etcd's gateway and our API server answer every request with a body delimited by a Content-Length, by chunked
 encoding, or by the end of the connection, and never ask for anything else (no 100-continue, no upgrades, no
 compression unless asked for). That little HTTP is cheap to speak: a request leaves in one write, and the response
-head is read with one search of a buffer instead of `http.client`'s email parser. Per call that is about 0.04 ms
-of CPU, against 0.17 ms with `http.client` and 0.4 to 0.7 ms with `requests` over urllib3, and every API write
-makes an etcd call while the scheduler makes two API calls a pod.
+head is read with one search of a buffer instead of `http.client`'s email parser: several times less CPU per call
+than `http.client`, and less again than `requests` over urllib3 (bench/HISTORY.md has the measurements). Every API
+write makes an etcd call, and the scheduler makes two API calls a pod.
 
 A connection is not safe to share between threads: keep one per thread.
 """
