@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import Counter
 
 from kubeling.api.meta import namespace_of
 from kubeling.api.resources import ResourceType
-from kubeling.api.selectors import selector_from_label_selector
+from kubeling.api.selectors import LabelSelector, selector_from_label_selector
 from kubeling.api.types import Obj, OwnerReference
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
@@ -193,3 +193,37 @@ def owner_reference(owner: Obj, block: bool = True) -> OwnerReference:
 
 
 Handler = Callable[[Obj], None]
+
+
+def claim(owner: Obj, selector: LabelSelector, candidates: Iterable[Obj], *, adopt: Callable[[Obj], Obj | None],
+          release: Callable[[Obj], object], can_adopt: Callable[[], None]) -> list[Obj]:
+    """The candidates `owner` controls, after adopting matching orphans and releasing what stopped matching
+    (upstream's ControllerRefManager.ClaimObject, `pkg/controller/controller_ref_manager.go`).
+
+    An object another controller owns is left alone. One we own is kept while it matches, and released (its
+    controller reference removed) when it stops matching, unless we are being deleted. An orphan that matches is
+    adopted (`adopt` returns it adopted, or None when it is gone), unless it or we are being deleted; `can_adopt`
+    first checks, once, that we still exist in the API (not a deleted namesake) and raises if not."""
+    uid, deleting = owner["metadata"]["uid"], bool(owner["metadata"].get("deletionTimestamp"))
+    claimed: list[Obj] = []
+    checked = False
+    for obj in candidates:
+        matches = selector.matches(obj["metadata"].get("labels") or {})
+        ref = controller_of(obj)
+        if ref is not None:
+            if ref.get("uid") != uid:
+                continue
+            if matches:
+                claimed.append(obj)
+            elif not deleting:
+                release(obj)
+            continue
+        if deleting or obj["metadata"].get("deletionTimestamp") or not matches:
+            continue
+        if not checked:
+            can_adopt()
+            checked = True
+        adopted = adopt(obj)
+        if adopted is not None:
+            claimed.append(adopted)
+    return claimed

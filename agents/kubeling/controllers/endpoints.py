@@ -16,6 +16,7 @@ from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
+from kubeling.client.informer import Informer
 from kubeling.client.keys import key_of, split_key
 from kubeling.controllers.base import Controller, InformerFactory
 
@@ -121,20 +122,11 @@ def endpoints_labels(service: Obj) -> dict[str, str]:
     return labels
 
 
-class EndpointsController(Controller):
-    name = "endpoint"
-    workers = 3
+class ServicePodsController(Controller):
+    """What the Endpoints and EndpointSlice controllers share: a pod's event queues every Service that selects
+    the pod, before and after the event (a label change can move a pod between Services)."""
 
-    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
-                 options: None = None) -> None:
-        super().__init__(client, informers, recorder)
-        self.services = informers.informer(SERVICES)
-        self.pods = informers.informer(PODS)
-        self.endpoints = informers.informer(ENDPOINTS)
-        self.services.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self.enqueue)
-        self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod)
-        # Someone else changed or deleted our Endpoints: recompute (only for services that exist).
-        self.endpoints.add_handler(None, lambda old, new: self._on_endpoints(new), self._on_endpoints)
+    services: Informer
 
     def _services_for(self, pod: Obj) -> list[str]:
         labels = pod["metadata"].get("labels") or {}
@@ -153,6 +145,22 @@ class EndpointsController(Controller):
         # A label change can move a pod out of a service: both the old and the new services recompute.
         for key in set(self._services_for(old)) | set(self._services_for(new)):
             self.queue.add(key)
+
+
+class EndpointsController(ServicePodsController):
+    name = "endpoint"
+    workers = 3
+
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
+        self.services = informers.informer(SERVICES)
+        self.pods = informers.informer(PODS)
+        self.endpoints = informers.informer(ENDPOINTS)
+        self.services.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self.enqueue)
+        self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod)
+        # Someone else changed or deleted our Endpoints: recompute (only for services that exist).
+        self.endpoints.add_handler(None, lambda old, new: self._on_endpoints(new), self._on_endpoints)
 
     def _on_endpoints(self, endpoints: Obj) -> None:
         key = key_of(endpoints)

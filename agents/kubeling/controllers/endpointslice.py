@@ -25,8 +25,10 @@ from kubeling.api.podutil import is_pod_ready
 from kubeling.api.resources import must_lookup
 from kubeling.api.selectors import selector_from_label_selector
 from kubeling.client import errors
-from kubeling.controllers.base import Controller, Obj, split_key
-from kubeling.controllers.endpoints import endpoint_port, find_port, should_be_in_endpoints
+from kubeling.client.api import Client
+from kubeling.client.events import EventRecorder
+from kubeling.controllers.base import InformerFactory, Obj, split_key
+from kubeling.controllers.endpoints import ServicePodsController, endpoint_port, find_port, should_be_in_endpoints
 
 SERVICES = must_lookup("", "services")
 PODS = must_lookup("", "pods")
@@ -83,12 +85,13 @@ def desired_slices(service: Obj, pods: list[Obj]) -> list[tuple[list[Obj], list[
     return slices
 
 
-class EndpointSliceController(Controller):
+class EndpointSliceController(ServicePodsController):
     name = "endpointslice"
     workers = 3
 
-    def __init__(self, client: Any, informers: Any, recorder: Any, options: Any = None) -> None:
-        super().__init__(client, informers, recorder, options)
+    def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
+                 options: None = None) -> None:
+        super().__init__(client, informers, recorder)
         self.services = informers.informer(SERVICES)
         self.pods = informers.informer(PODS)
         self.slices = informers.informer(ENDPOINT_SLICES)
@@ -97,23 +100,6 @@ class EndpointSliceController(Controller):
         self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod)
         # Someone changed or deleted one of our slices: recompute.
         self.slices.add_handler(None, lambda old, new: self._on_slice(new), self._on_slice)
-
-    def _services_for(self, pod: Obj) -> list[str]:
-        labels = pod["metadata"].get("labels") or {}
-        keys = []
-        for service in self.services.store.list(pod["metadata"]["namespace"]):
-            selector = (service.get("spec") or {}).get("selector")
-            if selector and all(labels.get(k) == v for k, v in selector.items()):
-                keys.append(f"{service['metadata']['namespace']}/{service['metadata']['name']}")
-        return keys
-
-    def _on_pod(self, pod: Obj) -> None:
-        for key in self._services_for(pod):
-            self.queue.add(key)
-
-    def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        for key in set(self._services_for(old)) | set(self._services_for(new)):
-            self.queue.add(key)
 
     def _on_slice(self, endpoint_slice: Obj) -> None:
         for key in service_key(endpoint_slice):

@@ -27,6 +27,7 @@ from kubeling.client.keys import key_of, split_key
 from kubeling.controllers.base import (
     Controller,
     InformerFactory,
+    claim,
     controller_of,
     controller_uid_index,
     owner_of,
@@ -298,31 +299,16 @@ class ReplicaSetController(Controller):
     def _claim(self, rs: Obj, selector: LabelSelector, pods: list[Obj]) -> list[Obj]:
         """Pods this ReplicaSet owns after adopting matching orphans and releasing owned pods that stopped
         matching (upstream's PodControllerRefManager)."""
-        uid, deleting = rs["metadata"]["uid"], bool(rs["metadata"].get("deletionTimestamp"))
-        claimed: list[Obj] = []
-        fresh_checked = False
-        for pod in pods:
-            labels = pod["metadata"].get("labels") or {}
-            ref = controller_of(pod)
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue
-                if selector.matches(labels):
-                    claimed.append(pod)
-                elif not deleting:
-                    self._patch_owner(pod, {"$patch": "delete", "uid": uid})
-                continue
-            if deleting or not selector.matches(labels):
-                continue
-            if not fresh_checked:
-                # Adopt only if this very ReplicaSet (not a deleted one of the same name) still exists.
-                fresh = self.client.get(REPLICASETS, rs["metadata"]["name"], rs["metadata"]["namespace"])
-                if fresh["metadata"].get("uid") != uid or fresh["metadata"].get("deletionTimestamp"):
-                    raise errors.ApiError(409, "Conflict", f"original ReplicaSet {key_of(rs)} is gone or deleting")
-                fresh_checked = True
-            if self._patch_owner(pod, owner_reference(self._typed(rs))):
-                claimed.append(pod)
-        return claimed
+        uid = rs["metadata"]["uid"]
+
+        def can_adopt() -> None:  # adopt only if this very ReplicaSet (not a deleted namesake) still exists
+            fresh = self.client.get(REPLICASETS, rs["metadata"]["name"], rs["metadata"]["namespace"])
+            if fresh["metadata"].get("uid") != uid or fresh["metadata"].get("deletionTimestamp"):
+                raise errors.ApiError(409, "Conflict", f"original ReplicaSet {key_of(rs)} is gone or deleting")
+
+        return claim(rs, selector, pods, can_adopt=can_adopt,
+                     adopt=lambda pod: pod if self._patch_owner(pod, owner_reference(self._typed(rs))) else None,
+                     release=lambda pod: self._patch_owner(pod, {"$patch": "delete", "uid": uid}))
 
     def _patch_owner(self, pod: Obj, ref: Mapping[str, object]) -> bool:
         """Add `ref` to the pod's owner references, or (a `$patch: delete` directive) remove the one of its uid."""

@@ -22,6 +22,7 @@ from kubeling.client.keys import key_of
 from kubeling.client.mutationcache import MutationCache
 from kubeling.controllers.base import (
     InformerFactory,
+    claim,
     controller_of,
     controller_uid_index,
     owner_of,
@@ -126,32 +127,17 @@ class DeploymentController(RollingUpdate, Recreate, Rollback):
     def _claim_replica_sets(self, d: Obj) -> list[Obj]:
         """ReplicaSets this Deployment owns, after adopting matching orphans and releasing ones that stopped
         matching its selector (upstream's getReplicaSetsForDeployment with its ControllerRefManager)."""
-        selector = selector_from_label_selector(d["spec"].get("selector"))
-        uid, deleting = d["metadata"]["uid"], bool(d["metadata"].get("deletionTimestamp"))
+        uid = d["metadata"]["uid"]
         namespace, _ = split_key(key_of(d))
-        claimed, fresh_checked = [], False
-        for rs in self.replicasets.list(namespace):
-            labels = rs["metadata"].get("labels") or {}
-            ref = controller_of(rs)
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue
-                if selector.matches(labels):
-                    claimed.append(rs)
-                elif not deleting:
-                    self._patch_rs_owner(rs, {"$patch": "delete", "uid": uid})
-                continue
-            if deleting or rs["metadata"].get("deletionTimestamp") or not selector.matches(labels):
-                continue
-            if not fresh_checked:
-                fresh = self.client.get(DEPLOYMENTS, d["metadata"]["name"], namespace)
-                if fresh["metadata"].get("uid") != uid or fresh["metadata"].get("deletionTimestamp"):
-                    raise errors.ApiError(409, "Conflict", f"original Deployment {key_of(d)} is gone or deleting")
-                fresh_checked = True
-            adopted = self._patch_rs_owner(rs, owner_reference(d))
-            if adopted is not None:
-                claimed.append(adopted)
-        return claimed
+
+        def can_adopt() -> None:  # adopt only if this very Deployment (not a deleted namesake) still exists
+            fresh = self.client.get(DEPLOYMENTS, d["metadata"]["name"], namespace)
+            if fresh["metadata"].get("uid") != uid or fresh["metadata"].get("deletionTimestamp"):
+                raise errors.ApiError(409, "Conflict", f"original Deployment {key_of(d)} is gone or deleting")
+
+        return claim(d, selector_from_label_selector(d["spec"].get("selector")), self.replicasets.list(namespace),
+                     can_adopt=can_adopt, adopt=lambda rs: self._patch_rs_owner(rs, owner_reference(d)),
+                     release=lambda rs: self._patch_rs_owner(rs, {"$patch": "delete", "uid": uid}))
 
     def _patch_rs_owner(self, rs: Obj, ref: OwnerReference | dict[str, str]) -> Obj | None:
         """Adopt (`ref` is our reference) or release (`ref` deletes it) `rs`; None if it is gone."""
