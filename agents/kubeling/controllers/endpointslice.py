@@ -24,10 +24,12 @@ from kubeling.api.endpointslices import MANAGED_BY_LABEL, SERVICE_NAME_LABEL, se
 from kubeling.api.podutil import is_pod_ready
 from kubeling.api.resources import must_lookup
 from kubeling.api.selectors import selector_from_label_selector
+from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
-from kubeling.controllers.base import InformerFactory, Obj, split_key
+from kubeling.client.keys import split_key
+from kubeling.controllers.base import InformerFactory
 from kubeling.controllers.endpoints import ServicePodsController, endpoint_port, find_port, should_be_in_endpoints
 
 SERVICES = must_lookup("", "services")
