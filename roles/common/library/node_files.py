@@ -15,8 +15,9 @@ description:
     its mode, owner and group where they differ.
   - Directories are handled before files, so a file may go into a directory of the same task.
   - Reports C(changed) only when something on the node differed. Supports check mode and diff mode.
-  - The roles pass rendered templates as O(files[].content), e.g. C(lookup('ansible.builtin.template', 'x.j2')):
-    what M(ansible.builtin.template) would do for each file, without a module run per file.
+  - The roles pass rendered templates as O(files[].content), for example
+    C(lookup('ansible.builtin.template', 'x.j2')); the result is what M(ansible.builtin.template) would write,
+    without a module run per file.
 version_added: "0.1.0"
 author: kubeling
 options:
