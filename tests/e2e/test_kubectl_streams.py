@@ -400,3 +400,29 @@ def test_a_client_that_goes_away_leaves_no_command_behind(kubectl: Kubectl, secu
     eventually(lambda: f"sleep {marker}" not in in_pod(secure_plane, ns, "ps -o args"),
                "the command to be stopped with its client gone", timeout=30)
     assert kubectl("exec", "web", "--", "echo", "still fine").stdout == "still fine\n"
+
+
+def test_a_container_that_is_not_running_is_refused(kubectl: Kubectl, secure_plane: Cluster, ns: str) -> None:
+    name = f"half-{kubectl.version.replace('.', '')}"  # type: ignore[attr-defined]
+    secure_plane.create(ns, "pods", pod(name, secure_plane.node, [container("done", "true"),
+                                                                  container("up", "exec sleep 3600")],
+                                        restartPolicy="Never", terminationGracePeriodSeconds=0))
+    eventually(lambda: any((s.get("state") or {}).get("terminated") for s in (
+        (secure_plane.get(f"/api/v1/namespaces/{ns}/pods/{name}") or {}).get("status", {}).get(
+            "containerStatuses") or []) if s["name"] == "done"), "the first container to finish", 60)
+    result = kubectl("exec", name, "-c", "done", "--", "true")
+    assert result.returncode != 0
+    assert f'container "done" in pod "{name}" is not running' in result.stderr
+    assert kubectl("exec", name, "-c", "up", "--", "true").returncode == 0
+
+
+def test_a_session_whose_streams_never_come_is_closed(secure_plane: Cluster, ns: str) -> None:
+    """An exec upgraded over SPDY whose client never opens its streams: the kubelet gives up after upstream's
+    stream creation timeout (30 s) and closes the session; nothing runs in the pod."""
+    query = "container=web&command=sleep&command=999&stdout=true"
+    conn, _ = open_spdy(secure_plane, f"/api/v1/namespaces/{ns}/pods/web/exec?{query}", ["v4.channel.k8s.io"])
+    try:
+        assert conn.wait_closed(45), "the session was not closed"
+    finally:
+        conn.close()
+    assert "sleep 999" not in in_pod(secure_plane, ns, "ps -o args")
