@@ -291,14 +291,21 @@ def is_loopback(host: str) -> bool:
     return host.startswith("127.") or host == "::1"
 
 
+DNS_PORTS = {("udp", 53), ("tcp", 53), ("tcp", 9153)}  # kubeling dns on the workers (the cluster_dns role)
+
+
 def test_nothing_but_tls_answers_off_loopback(cluster: Cluster) -> None:
     """A port scan of every node: each TCP port listening off loopback, connected to from here (outside the node),
     completes a TLS handshake and answers a plain-text HTTP request with nothing, or a TLS record, never plain
-    text; no UDP socket is bound off loopback. Plain-HTTP health endpoints exist only on loopback."""
+    text; no UDP socket is bound off loopback. Plain-HTTP health endpoints exist only on loopback.
+
+    The one exception is the cluster's DNS on the workers: like every DNS server it answers plain DNS (53/UDP,
+    53/TCP), and like CoreDNS it serves its metrics on 9153; the kube-dns Service sends pods there."""
     for node in sorted(cluster.hostvars):
         route = cluster.on_node(node, "ip", "-4", "-o", "route", "get", "192.0.2.1").stdout.split()
         own = route[route.index("src") + 1]  # the address of the default route's interface
-        sockets = listeners(cluster, node)
+        dns = DNS_PORTS if node in cluster.workers else set()
+        sockets = [s for s in listeners(cluster, node) if (s[0], s[2]) not in dns]
         exposed = sorted({(own if host in ("0.0.0.0", "*", "::") else host, port, process)
                           for proto, host, port, process in sockets if proto == "tcp" and not is_loopback(host)})
         assert exposed, f"{node}: nothing listens off loopback: {sockets}"

@@ -106,6 +106,15 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
         rule(("list", "watch"), "discovery.k8s.io", "endpointslices"),
         rule(READ, "", "nodes"),
     ],
+    # Upstream's system:kube-dns reads Services and their endpoints; kubeling's DNS daemons also publish
+    # themselves as the kube-dns Service's endpoints (dns/endpoints.py): a Lease each and one EndpointSlice.
+    "system:kube-dns": [
+        *EVENTS,
+        rule(("list", "watch"), "", ("services", "endpoints")),
+        rule(READ, "discovery.k8s.io", "endpointslices"),
+        rule(("create", "update", "patch", "delete"), "discovery.k8s.io", "endpointslices"),
+        rule((*READ, "create", "update", "patch", "delete"), "coordination.k8s.io", "leases"),
+    ],
     # What a kubelet may do at most. Upstream binds it to nobody: the Node authorizer grants it, narrowed to the
     # node's own objects; it is here for reference and for clusters that bind it by hand.
     "system:node": [
@@ -131,6 +140,7 @@ CLUSTER_ROLE_BINDINGS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("system:kube-scheduler", "system:kube-scheduler", [("User", "system:kube-scheduler")]),
     ("system:kube-controller-manager", "system:kube-controller-manager", [("User", "system:kube-controller-manager")]),
     ("system:node-proxier", "system:node-proxier", [("User", "system:kube-proxy")]),
+    ("system:kube-dns", "system:kube-dns", [("User", "system:kube-dns")]),
 ]
 
 

@@ -10,7 +10,7 @@ testinfra_hosts = RUNNER.get_hosts("all")
 UNITS = {
     "etcd": ["etcd"],
     "masters": ["kubeling-apiserver", "kubeling-scheduler", "kubeling-controller-manager"],
-    "workers": ["kubeling-kubelet", "kubeling-proxy", "kubeling-network"],
+    "workers": ["kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns"],
 }
 
 
@@ -34,3 +34,12 @@ def test_workers_are_ready(host):
     assert result.rc == 0, result.stderr
     rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
     assert rows == {name: "Ready" for name in RUNNER.get_hosts("workers")}
+
+
+def test_the_kube_dns_service_answers_through_the_proxy(host):
+    """From a worker: the kube-dns Service's address, through kube-proxy to a `kubeling dns` daemon."""
+    if "workers" not in groups_of(host):
+        return
+    address = host.run("grep -o 'cluster-dns=[0-9.]*' /etc/kubeling/kubelet.env").stdout.strip().split("=")[1]
+    result = host.run(f"busybox nslookup -type=TXT dns-version.cluster.local {address}")
+    assert result.rc == 0 and "1.1.0" in result.stdout, result.stdout + result.stderr
