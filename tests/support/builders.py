@@ -123,6 +123,20 @@ def endpoints(name: str = "web", namespace: str | None = None, *, ips: tuple[str
             "subsets": subsets if ips else []}
 
 
+def endpoint_slice(service: str = "web", namespace: str | None = None, *, ips: tuple[str, ...] = (),
+                   endpoints: list[Obj] | None = None, ports: list[Obj] | None = None,
+                   name: str | None = None) -> Obj:
+    """An EndpointSlice of Service `service` (its service-name label): ready endpoints at `ips`, or `endpoints`
+    as given; port 80/TCP unless told otherwise."""
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": meta(name or f"{service}-abcde", namespace,
+                             labels={"kubernetes.io/service-name": service}),
+            "addressType": "IPv4",
+            "endpoints": endpoints if endpoints is not None else [
+                {"addresses": [ip], "conditions": {"ready": True}} for ip in ips],
+            "ports": ports if ports is not None else [{"port": 80, "protocol": "TCP"}]}
+
+
 def service_account(name: str = "default", namespace: str | None = None) -> Obj:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(name, namespace)}
 

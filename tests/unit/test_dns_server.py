@@ -11,24 +11,23 @@ from typing import Any
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, RR, A, DNSRecord
 
-from kubeling.api.endpointslices import SERVICE_NAME_LABEL, service_key
+from kubeling.api.endpointslices import service_key
 from kubeling.client.informer import Store
 from kubeling.dns import forward, records
 from kubeling.dns.server import Resolver, TCPServer, UDPServer
+from support import builders
 
 Obj = dict[str, Any]
 
 
 def service(name: str, ns: str = "default", cluster_ip: str = "10.96.0.20", **spec: Any) -> Obj:
-    return {"metadata": {"name": name, "namespace": ns},
-            "spec": {"clusterIP": cluster_ip, "clusterIPs": [cluster_ip] if cluster_ip != "None" else None,
-                     "ports": [{"name": "http", "port": 80, "protocol": "TCP"}], **spec}}
+    return builders.service(name, ns, cluster_ip=cluster_ip, clusterIPs=[cluster_ip] if cluster_ip != "None" else None,
+                            ports=[{"name": "http", "port": 80, "protocol": "TCP"}], **spec)
 
 
 def endpoint_slice(svc: str, endpoints: list[Obj], ns: str = "default", port: int = 8080) -> Obj:
-    return {"metadata": {"name": f"{svc}-abc", "namespace": ns,
-                         "labels": {SERVICE_NAME_LABEL: svc}},
-            "ports": [{"name": "http", "port": port, "protocol": "TCP"}], "endpoints": endpoints}
+    return builders.endpoint_slice(svc, ns, endpoints=endpoints,
+                                   ports=[{"name": "http", "port": port, "protocol": "TCP"}])
 
 
 def stores(services: list[Obj], slices: list[Obj]) -> tuple[Store, Store]:

@@ -9,27 +9,29 @@ from typing import Any
 from kubeling.api import printers
 from kubeling.api.resources import lookup
 from kubeling.controllers.endpointslice import MAX_ENDPOINTS_PER_SLICE, desired_slices
+from support import builders
 
 
 def service(**spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": "web", "namespace": "shop", "uid": "u1"},
-            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "www"}],
-                     **spec}}
+    obj = builders.service("web", "shop", ports=[{"name": "http", "port": 80, "targetPort": "www"}], **spec)
+    obj["metadata"]["uid"] = "u1"
+    return obj
 
 
-def pod(name: str, ip: str, *, ready: bool = True, port: int = 8080, **extra: Any) -> dict[str, Any]:
-    meta = {"name": name, "namespace": "shop", "uid": f"uid-{name}", **extra.pop("meta", {})}
-    return {"metadata": meta,
-            "spec": {"nodeName": "n1", "containers": [{"name": "c", "ports": [{"name": "www", "containerPort": port}]}],
-                     **extra},
-            "status": {"phase": "Running", "podIP": ip,
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+def pod(name: str, ip: str, *, ready: bool = True, port: int = 8080, deleting: bool = False,
+        **spec: Any) -> dict[str, Any]:
+    ports = [{"name": "www", "containerPort": port}]
+    obj = builders.pod(name, "shop", labels={"app": "web"}, node="n1", phase="Running", ready=ready, ip=ip,
+                       uid=f"uid-{name}", containers=[builders.container(ports=ports)], **spec)
+    if deleting:
+        obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return obj
 
 
 def test_endpoints_carry_conditions_hostname_node_and_pod() -> None:
     (ports, endpoints), = desired_slices(service(), [
         pod("a", "10.0.0.2", hostname="a", subdomain="web"), pod("b", "10.0.0.1", ready=False),
-        pod("c", "10.0.0.3", meta={"deletionTimestamp": "2026-01-01T00:00:00Z"})])
+        pod("c", "10.0.0.3", deleting=True)])
     assert ports == [{"name": "http", "port": 8080, "protocol": "TCP"}]
     assert [e["addresses"] for e in endpoints] == [["10.0.0.1"], ["10.0.0.2"], ["10.0.0.3"]]
     assert [e["conditions"] for e in endpoints] == [

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from kubeling.proxy import rules
+from support import builders
 
 CIDR = "10.244.0.0/16"
 
@@ -23,9 +24,7 @@ def service(name="web", ns="default", kind="ClusterIP", cluster_ip="10.96.0.10",
 def endpoints(name="web", ns="default", ips=("10.244.1.2", "10.244.2.2"), port=8080, port_name="http",
               protocol="TCP"):
     """The EndpointSlice of Service `name`, with ready endpoints at `ips`."""
-    return {"metadata": {"namespace": ns, "name": f"{name}-abc", "labels": {"kubernetes.io/service-name": name}},
-            "addressType": "IPv4", "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in ips],
-            "ports": [{"name": port_name, "port": port, "protocol": protocol}]}
+    return builders.endpoint_slice(name, ns, ips=ips, ports=[{"name": port_name, "port": port, "protocol": protocol}])
 
 
 def render(services, eps, **kwargs):
