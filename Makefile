@@ -10,6 +10,8 @@ APT_PACKAGES := etcd-server etcd-client
 APT_PACKAGES += debootstrap iptables docker.io busybox-static
 # The provisioning test reads the certificate every TLS port serves with `openssl s_client`.
 APT_PACKAGES += openssl
+# bench/dns.py measures `kubeling dns` next to dnsmasq.
+APT_PACKAGES += dnsmasq-base
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 # `make up` provisions machines with Ansible: Vagrant VMs when vagrant is installed, else systemd containers.
 PROVIDER ?= $(if $(shell command -v vagrant 2>/dev/null),vagrant,docker)
