@@ -156,6 +156,13 @@ def load(port: int, names: list[str], processes: int, in_flight: int, seconds: f
             "p99_ms": 1000 * latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")}
 
 
+def socket_ask(port: int, query: bytes) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.sendto(query, ("127.0.0.1", port))
+        return sock.recv(65535)
+
+
 def check(port: int, name: str, expected: str) -> None:
     reply = DNSRecord.parse(DNSRecord.question(name).send("127.0.0.1", port, timeout=5))
     got = [str(rr.rdata) for rr in reply.rr]
@@ -196,6 +203,23 @@ def main() -> int:
                         time.sleep(0.2)
                 for name in outside_names:  # warm both caches
                     DNSRecord.parse(DNSRecord.question(name).send("127.0.0.1", port, timeout=5))
+            # How soon a change shows: a new Service, asked for until kubeling dns answers it.
+            session = requests.Session()
+            delays = []
+            for n in range(5):
+                name = f"late-{n}"
+                sent = time.monotonic()
+                session.post(f"{api.url}/api/v1/namespaces/{NAMESPACE}/services", json={
+                    "metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}).raise_for_status()
+                query = DNSRecord.question(f"{name}.{NAMESPACE}.svc.{ZONE}").pack()
+                while time.monotonic() - sent < 10:
+                    reply = DNSRecord.parse(socket_ask(kubeling_port, query))
+                    if reply.rr:
+                        break
+                    time.sleep(0.005)
+                delays.append(time.monotonic() - sent)
+            print(f"a new Service answered after {1000 * statistics.median(delays):.0f} ms "
+                  f"(median of 5; max {1000 * max(delays):.0f} ms), counted from the POST", flush=True)
             rows = []
             for kind, names in (("cluster", cluster_names), ("outside (cached)", outside_names)):
                 for server, port in (("kubeling dns", kubeling_port), ("dnsmasq", dnsmasq_port)):
