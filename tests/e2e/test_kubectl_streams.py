@@ -133,9 +133,10 @@ def test_exec_picks_the_default_container_and_honours_c(kubectl: Kubectl) -> Non
 
 def test_exec_with_a_terminal_sizes_it_and_returns_the_exit_code(kubectl: Kubectl) -> None:
     code, output = in_terminal([*kubectl.argv, "exec", "-it", "web", "--", "sh"], kubectl.env,  # type: ignore[attr-defined]
-                               "stty size; echo $((6*7)); exit 5\n", rows=33, cols=101)
-    assert "33 101" in output
-    assert "42" in output
+                               # kubectl sends the size as the session opens; give the resize a moment to land
+                               "sleep 1; stty size; echo $((6*7)); exit 5\n", rows=33, cols=101)
+    assert "33 101" in output, output
+    assert "42" in output, output
     assert code == 5, output
 
 

@@ -330,13 +330,15 @@ class Runtime:
     def exec_result(self, exec_id: str, wait: float = 5.0) -> int | None:
         """The exit code of a finished exec; None while it still runs after `wait` seconds."""
         deadline = time.monotonic() + wait
+        pause = 0.002  # the process usually ends with its output: ask again soon, then less and less often
         while True:
             details = self.api.exec_inspect(exec_id)
             if not details.get("Running") and details.get("ExitCode") is not None:
                 return int(details["ExitCode"])
             if time.monotonic() >= deadline:
                 return None
-            time.sleep(0.05)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def exec_kill(self, exec_id: str) -> None:
         """End an exec whose client went away: the engine has no API for it, so signal its process."""
