@@ -10,22 +10,22 @@ from kubeling.scheduler.cache import Cache
 from kubeling.scheduler.framework import NodeInfo, PodInfo, pod_requests
 from kubeling.scheduler.generic import Framework, feasible_nodes_to_find, schedule, select_node, snapshot
 from kubeling.scheduler.queue import SchedulingQueue
+from support import builders
 from support.builders import node
 
 
 def pod(name=None, cpu=None, memory=None, node_name=None, owner=None, host_port=None, **spec):
+    """A pod (tests/support/builders) with these requests, host port and owner, for the default scheduler."""
     requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
-    container = {"name": "c", "image": "nginx", "resources": {"requests": requests} if requests else {}}
+    container = builders.container(image="nginx", resources={"requests": requests} if requests else {})
     if host_port:
         container["ports"] = [{"containerPort": 80, "hostPort": host_port, **spec.pop("port_extra", {})}]
-    metadata = {"name": name or f"p-{uuid.uuid4().hex[:6]}", "namespace": "default", "uid": str(uuid.uuid4())}
+    obj = builders.pod(name or f"p-{uuid.uuid4().hex[:6]}", "default", uid=str(uuid.uuid4()), node=node_name,
+                       containers=[container], schedulerName="default-scheduler", **spec)
     if owner:
-        metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": owner,
-                                        "controller": True}]
-    body = {"containers": [container], "schedulerName": "default-scheduler", **spec}
-    if node_name:
-        body["nodeName"] = node_name
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": body}
+        obj["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs",
+                                               "uid": owner, "controller": True}]
+    return obj
 
 
 def fits(new_pod, nodes, bound=()):

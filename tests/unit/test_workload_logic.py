@@ -9,6 +9,7 @@ import pytest
 
 from kubeling.api import podutil, scheduling
 from kubeling.controllers import base, cronjob, daemonset, job, statefulset
+from support import builders
 from support.builders import node
 
 UTC = datetime.UTC
@@ -20,10 +21,12 @@ def at(text: str) -> datetime.datetime:
 
 
 def pod(name: str, phase: str = "Running", ready: bool = True, **meta: object) -> dict:
-    return {"metadata": {"name": name, "uid": f"uid-{name}", "creationTimestamp": "2025-03-10T11:00:00Z", **meta},
-            "spec": {}, "status": {"phase": phase, "conditions": [
-                {"type": "Ready", "status": "True" if ready else "False",
-                 "lastTransitionTime": "2025-03-10T11:00:00Z"}]}}
+    """A pod (tests/support/builders) created and made (un)ready at 11:00 on 2025-03-10."""
+    obj = builders.pod(name, uid=f"uid-{name}", phase=phase, ready=ready, containers=[])
+    obj["metadata"].update(creationTimestamp="2025-03-10T11:00:00Z", **meta)
+    obj["status"]["conditions"][0]["lastTransitionTime"] = "2025-03-10T11:00:00Z"
+    obj["spec"] = {}
+    return obj
 
 
 # --- DaemonSet ---
