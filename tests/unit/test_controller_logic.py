@@ -16,6 +16,7 @@ from kubeling.controllers.nodelifecycle import (
     reconcile_taints,
     wanted_taints,
 )
+from support import builders
 from support.builders import service
 
 # CIDR allocation
@@ -66,14 +67,12 @@ def test_allocator_rejects_mask_shorter_than_cluster() -> None:
 
 def pod(name: str, ip: str | None = "10.0.0.1", ready: bool = True, ports: list[dict] | None = None,
         node: str = "n1", deleting: bool = False, phase: str = "Running") -> dict:
-    metadata = {"name": name, "namespace": "ns", "uid": f"uid-{name}", "labels": {"app": "web"}}
+    """A pod of app=web in namespace ns (tests/support/builders) with these ports, address and readiness."""
+    obj = builders.pod(name, "ns", labels={"app": "web"}, uid=f"uid-{name}", node=node, phase=phase, ready=ready,
+                       ip=ip, containers=[{"name": "c", "ports": ports or []}])
     if deleting:
-        metadata["deletionTimestamp"] = "2024-01-01T00:00:00Z"
-    status: dict = {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
-    if ip:
-        status["podIP"] = ip
-    return {"metadata": metadata, "spec": {"nodeName": node, "containers": [{"name": "c", "ports": ports or []}]},
-            "status": status}
+        obj["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    return obj
 
 
 def test_find_port_by_number_and_by_name() -> None:
