@@ -14,14 +14,13 @@ import ssl
 import subprocess
 import urllib.parse
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import websocket
-from kubelet_harness import container, ensure_images, pod, remove_node_containers
+from kubelet_harness import container, pod
 from test_kubelet_tls import Cluster, eventually
 
 from support.pki import Pair
@@ -36,25 +35,9 @@ SPDY_HEADERS = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1", "X-Stream-Protoc
 
 
 @pytest.fixture(scope="module")
-def plane(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    try:
-        ensure_images()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    plane = Cluster(tmp_path_factory.mktemp("streaming-api"), etcd.url)
-    try:
-        plane.server.start()
-        plane.controllers.start()
-        plane.kubelet.start()
-        eventually(lambda: (n := plane.get(f"/api/v1/nodes/{plane.node}")) and n.get("status", {}).get("nodeInfo"),
-                   "the node to register")
-        yield plane
-    finally:
-        plane.kubelet.stop()
-        remove_node_containers(plane.node)
-        subprocess.run(["docker", "network", "rm", plane.network], capture_output=True)
-        plane.controllers.stop()
-        plane.server.stop()
+def plane(secure_plane: Cluster) -> Cluster:
+    """The session's secured cluster (tests/e2e/conftest.py), shared with the kubectl stream tests."""
+    return secure_plane
 
 
 @pytest.fixture(scope="module")
