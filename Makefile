@@ -8,6 +8,8 @@ KUBECTL_120 := $(CACHE)/kubectl-1.20/usr/bin/kubectl
 APT_PACKAGES := etcd-server etcd-client
 # The test-node image (images/node/build.sh) is debootstrapped; the proxy and pod network program iptables.
 APT_PACKAGES += debootstrap iptables docker.io busybox-static
+# tests/e2e/test_dns.py waits for the pod network's gateway address with `ip`.
+APT_PACKAGES += iproute2
 # The provisioning test reads the certificate every TLS port serves with `openssl s_client`.
 APT_PACKAGES += openssl
 # bench/dns.py measures `kubeling dns` next to dnsmasq.

@@ -12,9 +12,9 @@ from test_kubelet_tls import Cluster, eventually
 
 @pytest.fixture(scope="session")
 def secure_plane(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One secured cluster for every module that streams (exec, attach, cp, port-forward): a TLS API server with
-    Node,RBAC, the serviceaccount controllers, and a kubelet on real Docker serving TLS to the API server's client
-    certificate only."""
+    """One secured cluster for the kubelet-over-TLS and stream (exec, attach, cp, port-forward) modules: a TLS API
+    server with Node,RBAC, the serviceaccount controllers, and a kubelet on real Docker serving TLS to the API
+    server's client certificate only (test_kubelet_tls.Cluster)."""
     try:
         ensure_images()
     except RuntimeError as exc:

@@ -297,3 +297,10 @@ def test_dns_daemons_publish_themselves_as_the_kube_dns_endpoints(plane: Plane) 
     finally:
         daemon.stop()
     eventually(lambda: published() == [], "the endpoint to be withdrawn")
+
+
+def test_dns_serves_its_health_and_metrics(plane: Plane, shop: dict[str, Any]) -> None:
+    plane.answers(f"web.{shop['ns']}.svc.{ZONE}")
+    base = f"http://127.0.0.1:{plane.dns.health_port}"
+    assert plane.api.http.get(base + "/healthz").text == "ok"
+    assert "kubeling_dns_requests_total" in plane.api.http.get(base + "/metrics").text

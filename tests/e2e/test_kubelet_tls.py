@@ -14,7 +14,6 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,9 @@ import yaml
 from kubelet_harness import (
     KubeletProcess,
     container,
-    ensure_images,
     free_pod_cidr,
     node_containers,
     pod,
-    remove_node_containers,
     running,
 )
 
@@ -149,25 +146,9 @@ def eventually(check: Any, what: str, timeout: float = 20.0) -> Any:
 
 
 @pytest.fixture(scope="module")
-def plane(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    try:
-        ensure_images()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    plane = Cluster(tmp_path_factory.mktemp("kubelet-tls"), etcd.url)
-    try:
-        plane.server.start()
-        plane.controllers.start()
-        plane.kubelet.start()
-        eventually(lambda: (n := plane.get(f"/api/v1/nodes/{plane.node}")) and n.get("status", {}).get("nodeInfo"),
-                   "the node to register")
-        yield plane
-    finally:
-        plane.kubelet.stop()
-        remove_node_containers(plane.node)
-        subprocess.run(["docker", "network", "rm", plane.network], capture_output=True)
-        plane.controllers.stop()
-        plane.server.stop()
+def plane(secure_plane: Cluster) -> Cluster:
+    """The session's secured cluster (tests/e2e/conftest.py), which the stream tests share."""
+    return secure_plane
 
 
 def exec_in(plane: Cluster, uid: str, name: str, *command: str) -> str:

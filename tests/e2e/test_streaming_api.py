@@ -272,19 +272,20 @@ def test_streams_leave_no_connection_or_thread_behind(plane: Cluster, shell: tup
                            if line.startswith("Threads:")))
         return to_kubelet, from_clients, threads
 
-    _, clients_before, threads_before = counts()
+    # Other modules on the shared cluster may keep pooled connections to the kubelet (pods/log): count from here.
+    kubelet_before, clients_before, threads_before = counts()
     for _ in range(3):
         assert kubectl_as(plane, plane.admin, "exec", "-n", ns, name, "--", "true").returncode == 0
         _spdy_exec(plane, ns, name, ["true"], b"")
     # A client that goes away mid-stream.
     proc = subprocess.Popen([KUBECTL, f"--kubeconfig={plane.kubeconfig('admin', plane.admin)}", "exec", "-n", ns,
                              name, "--", "sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    eventually(lambda: counts()[0] == 1, "the stream to reach the kubelet")
+    eventually(lambda: counts()[0] > kubelet_before, "the stream to reach the kubelet")
     proc.kill()
     proc.wait(10)
     # Seven streams; a thread or connection left per stream would show. (Two threads of slack: the server may start
     # one for other reasons meanwhile.)
-    eventually(lambda: (c := counts())[0] == 0 and c[1] <= clients_before and c[2] <= threads_before + 2,
+    eventually(lambda: (c := counts())[0] <= kubelet_before and c[1] <= clients_before and c[2] <= threads_before + 2,
                "the API server's streams and threads to end", timeout=20)
 
 
