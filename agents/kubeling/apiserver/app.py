@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -71,6 +72,7 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     app.register_blueprint(discovery.blueprint)
     app.register_blueprint(handlers.blueprint)
     register_error_handlers(app)
+    app.after_request(reason_phrase)
     if start_watches:
         watcher.start()
     bootstrap(registry, ips, app.config)
@@ -96,7 +98,19 @@ def kubelet_session(config: dict[str, Any]) -> requests.Session:
 
 
 def status_response(error: errors.StatusError) -> Response:
-    return Response(json.dumps(error.to_status()), status=error.code, mimetype="application/json")
+    # Encoded as kube-apiserver's Go encoder writes it: compact, the Status's field order, a final newline.
+    body = json.dumps(error.to_status(), separators=(",", ":")) + "\n"
+    return Response(body, status=error.code, mimetype="application/json")
+
+
+def reason_phrase(response: Response) -> Response:
+    """Send the status line as Go's net/http does (`409 Conflict`), not Werkzeug's capitals (`409 CONFLICT`):
+    clients show that text to their users."""
+    try:
+        response.status = f"{response.status_code} {HTTPStatus(response.status_code).phrase}"
+    except ValueError:
+        pass  # a code without a standard phrase keeps what it has
+    return response
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -365,7 +365,14 @@ def patch_object(target: Target) -> Response:
     if target.subresource == "scale":
         from kubeling.api.patch import apply_patch
 
-        return _json(write_scale(target, lambda scale: apply_patch(content_type, scale, raw, "Scale")))
+        def patched(scale: dict[str, Any]) -> Any:
+            # The patch is applied to a Scale without the parent's resourceVersion, so that only a version the
+            # patch itself names is a precondition: without one the patch is retried on a conflict, as
+            # upstream's patcher retries patches that set no resourceVersion.
+            unversioned = dict(scale, metadata={**scale["metadata"], "resourceVersion": ""})
+            return apply_patch(content_type, unversioned, raw, "Scale")
+
+        return _json(write_scale(target, patched))
     obj, created = registry().patch(target.rtype, target.namespace, target.name or "", content_type, raw,
                                     subresource=target.subresource, dry_run=_dry_run())
     return render(target.rtype, obj, 201 if created else 200)

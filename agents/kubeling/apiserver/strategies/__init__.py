@@ -41,9 +41,11 @@ def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int
         Strategy(served("", "events"), selectable_fields=EVENT_FIELDS),  # core/event/strategy.go
         # apps/<kind>/strategy.go and batch/cronjob/strategy.go: the status is the controller's.
         Strategy(served("apps", "deployments"), reset_status_on_create=True),
-        Strategy(served("apps", "replicasets"), reset_status_on_create=True),
-        Strategy(served("apps", "daemonsets"), reset_status_on_create=True),
-        Strategy(served("apps", "statefulsets"), reset_status_on_create=True),
+        Strategy(served("apps", "replicasets"), reset_status_on_create=True, status_counts=("replicas",)),
+        Strategy(served("apps", "daemonsets"), reset_status_on_create=True, status_counts=(
+            "currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady")),
+        Strategy(served("apps", "statefulsets"), reset_status_on_create=True,
+                 status_counts=("replicas", "availableReplicas")),
         JobStrategy(),
         Strategy(served("batch", "cronjobs"), reset_status_on_create=True),
     ]
