@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from http import HTTPStatus
@@ -106,10 +107,8 @@ def status_response(error: errors.StatusError) -> Response:
 def reason_phrase(response: Response) -> Response:
     """Send the status line as Go's net/http does (`409 Conflict`), not Werkzeug's capitals (`409 CONFLICT`):
     clients show that text to their users."""
-    try:
+    with contextlib.suppress(ValueError):  # a code without a standard phrase keeps what it has
         response.status = f"{response.status_code} {HTTPStatus(response.status_code).phrase}"
-    except ValueError:
-        pass  # a code without a standard phrase keeps what it has
     return response
 
 
