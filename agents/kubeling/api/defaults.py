@@ -238,7 +238,13 @@ def node(obj: Obj) -> None:
     obj.setdefault("spec", {})
 
 
+def priority_class(obj: Obj) -> None:
+    obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+
+
 DEFAULTERS: dict[str, Callable[[Obj], None]] = {
+    "PodTemplate": _template,  # a PodTemplate's `template` sits at the top level, where workloads have `spec`
+    "PriorityClass": priority_class,
     "Pod": pod,
     "Deployment": deployment,
     "ReplicaSet": replicaset,

@@ -84,6 +84,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="Event", plural="events", short_names=("ev",)),
     ResourceType(**_core, kind="ServiceAccount", plural="serviceaccounts", short_names=("sa",),
                  subresources=("token",)),
+    ResourceType(**_core, kind="PodTemplate", plural="podtemplates"),
     ResourceType(group="coordination.k8s.io", version="v1", kind="Lease", plural="leases"),
     ResourceType(group="discovery.k8s.io", version="v1", kind="EndpointSlice", plural="endpointslices"),
     ResourceType(**_apps, kind="Deployment", plural="deployments", short_names=("deploy",), categories=("all",),
@@ -105,6 +106,14 @@ RESOURCES: tuple[ResourceType, ...] = (
                  plural="selfsubjectaccessreviews", namespaced=False, create_only=True),
     ResourceType(group="authentication.k8s.io", version="v1", kind="SelfSubjectReview", plural="selfsubjectreviews",
                  namespaced=False, create_only=True),
+    ResourceType(group="authentication.k8s.io", version="v1", kind="TokenReview", plural="tokenreviews",
+                 namespaced=False, create_only=True),
+    ResourceType(group="authorization.k8s.io", version="v1", kind="SubjectAccessReview",
+                 plural="subjectaccessreviews", namespaced=False, create_only=True),
+    ResourceType(group="authorization.k8s.io", version="v1", kind="LocalSubjectAccessReview",
+                 plural="localsubjectaccessreviews", create_only=True),
+    ResourceType(group="scheduling.k8s.io", version="v1", kind="PriorityClass", plural="priorityclasses",
+                 namespaced=False, short_names=("pc",)),
 )
 
 _BY_GROUP_PLURAL = {(r.group, r.plural): r for r in RESOURCES}

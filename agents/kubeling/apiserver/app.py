@@ -13,9 +13,11 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from kubeling.api import bootstrappolicy, errors
-from kubeling.api.resources import lookup
+from kubeling.api.resources import lookup, must_lookup
+from kubeling.api.types import Obj
+from kubeling.api.validation.scheduling import SYSTEM_PRIORITY_CLASSES
 from kubeling.apiserver import access, discovery, handlers, strategies
-from kubeling.apiserver.admission import ServiceAccountAdmission
+from kubeling.apiserver.admission import PriorityAdmission, ServiceAccountAdmission
 from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import SYSTEM_NAMESPACES
@@ -58,12 +60,18 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
                    int(app.config["DEFAULT_UNREACHABLE_TOLERATION_SECONDS"]))
     watcher = Watcher(store)
     authenticator, authorizer, tokens = access.build(app.config, store, watcher.hubs)
-    admit_pod = None
+    priority = PriorityAdmission(lambda: store.list(must_lookup("scheduling.k8s.io", "priorityclasses")).items)
+    pod_admissions = [priority.admit_pod]
     if tokens is not None and tokens.can_issue:
-        admit_pod = ServiceAccountAdmission(
+        pod_admissions.append(ServiceAccountAdmission(
             lambda rtype, namespace, name: watcher.cached(rtype, namespace, name) or
-            store.try_get(rtype, namespace, name)).admit
-    registry = Registry(store, strategies.build(ips, ports, tolerations, admit_pod))
+            store.try_get(rtype, namespace, name)).admit)
+
+    def admit_pod(pod: Obj, shown_name: str) -> None:
+        for admit in pod_admissions:
+            admit(pod, shown_name)
+
+    registry = Registry(store, strategies.build(ips, ports, tolerations, admit_pod, priority.admit_class))
     registry.cached = watcher.cached
     app.extensions["kubeling.store"] = store
     app.extensions["kubeling.registry"] = registry
@@ -144,6 +152,9 @@ def bootstrap(registry: Registry, ips: IPAllocator, config: dict[str, Any]) -> N
         registry.ensure(lookup("rbac.authorization.k8s.io", "clusterroles"), None, role)
     for binding in bootstrappolicy.cluster_role_bindings():
         registry.ensure(lookup("rbac.authorization.k8s.io", "clusterrolebindings"), None, binding)
+    for name, (value, description) in SYSTEM_PRIORITY_CLASSES.items():
+        registry.ensure(must_lookup("scheduling.k8s.io", "priorityclasses"), None, {
+            "metadata": {"name": name}, "value": value, "description": description})
     port = int(config["ADVERTISE_PORT"])
     registry.ensure(lookup("", "services"), "default", {
         "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},

@@ -92,7 +92,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
         if method != "POST" or target.name is not None:
             raise errors.StatusError(405, "the server does not allow this method on the requested resource",
                                      "MethodNotAllowed")
-        return _json(access.create_review(target.rtype, read_body()), 201)
+        return _json(access.create_review(target.rtype, target.namespace, read_body()), 201)
     if target.subresource in streaming.CONNECT_SUBRESOURCES:
         if method not in ("GET", "POST"):
             raise errors.StatusError(405, f"{method} is not supported on {target.subresource}", "MethodNotAllowed")

@@ -16,6 +16,7 @@ from kubeling.api.printers.common import (
     NAME_DOC,
     Printer,
     column,
+    container_cells,
     dig,
     format_labels,
     human_duration,
@@ -477,6 +478,20 @@ def _event_cells(ev: dict[str, Any], now: datetime) -> list[Any]:
     ]  # fmt: skip
 
 
+_PODTEMPLATE_COLUMNS = [
+    NAME,
+    column("Containers", "Names of each container in the template."),
+    column("Images", "Images referenced by each container in the template."),
+    column("Pod Labels", "The labels for the pod template."),
+]
+
+
+def _podtemplate_cells(pt: dict[str, Any], now: datetime) -> list[Any]:
+    template = pt.get("template") or {}
+    return [object_name(pt), *container_cells(template.get("spec")),
+            format_labels((template.get("metadata") or {}).get("labels"))]
+
+
 GROUP = ""
 
 # kind → how it prints; the package registry collects these.
@@ -489,5 +504,6 @@ PRINTERS: dict[str, Printer] = {
     "ConfigMap": Printer(_CONFIGMAP_COLUMNS, _configmap_cells),
     "Secret": Printer(_SECRET_COLUMNS, _secret_cells),
     "ServiceAccount": Printer(_SERVICEACCOUNT_COLUMNS, _serviceaccount_cells),
+    "PodTemplate": Printer(_PODTEMPLATE_COLUMNS, _podtemplate_cells),
     "Event": Printer(_EVENT_COLUMNS, _event_cells),
 }

@@ -140,6 +140,7 @@ SCHEMAS: dict[str, Struct] = {
         reason=STR, message=STR, type=STR, count=INT, source=S(component=STR, host=STR),
         firstTimestamp=STR, lastTimestamp=STR, eventTime=STR, reportingComponent=STR, reportingInstance=STR,
     ),
+    "PodTemplate": root(template=POD_TEMPLATE),
     "ServiceAccount": root(secrets=Arr(ANY_OBJ), imagePullSecrets=Arr(S(name=STR)),
                            automountServiceAccountToken=BOOL),
 }
@@ -589,8 +590,20 @@ def validate_serviceaccount(obj: Obj, old: Obj | None = None) -> Causes:
 
 
 # kind → its validation, and the kinds whose names follow a rule of their own; the package registry collects these.
+def _validate_podtemplate(obj: Obj) -> Causes:
+    template = as_dict(obj.get("template"))
+    out = validate_template_meta(as_dict(template.get("metadata")), "template.metadata")
+    return out + validate_pod_spec(as_dict(template.get("spec")), "template.spec")
+
+
+def validate_podtemplate(obj: Obj, old: Obj | None = None) -> Causes:
+    """A PodTemplate (upstream's ValidatePodTemplate): its metadata and the pod spec it holds."""
+    return validate_object(SCHEMAS["PodTemplate"], obj, old, namespaced=True, rules=_validate_podtemplate)
+
+
 VALIDATORS = {
     "Pod": validate_pod,
+    "PodTemplate": validate_podtemplate,
     "Service": validate_service,
     "Endpoints": validate_endpoints,
     "ConfigMap": validate_configmap,

@@ -19,6 +19,7 @@ from kubeling.apiserver.strategies.batch.job import JobStrategy
 from kubeling.apiserver.strategies.core.namespace import NamespaceStrategy
 from kubeling.apiserver.strategies.core.pod import PodStrategy
 from kubeling.apiserver.strategies.core.service import ServiceStrategy
+from kubeling.apiserver.strategies.scheduling.priorityclass import PriorityClassStrategy
 
 # (group, plural) → the resource's strategy.
 Strategies = dict[tuple[str, str], Strategy]
@@ -29,9 +30,11 @@ EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObje
 
 
 def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int] = (300, 300),
-          admit_pod: Callable[[Obj, str], None] | None = None) -> Strategies:
+          admit_pod: Callable[[Obj, str], None] | None = None,
+          admit_priority_class: Callable[[Obj], None] | None = None) -> Strategies:
     """The strategy of every served resource, with the server's options: the Service IP and port ranges, the
-    pods' default toleration seconds (not-ready, unreachable) and their admission (see `PodStrategy`)."""
+    pods' default toleration seconds (not-ready, unreachable) and their admission (see `PodStrategy`), and the
+    admission of priority classes (`PriorityClassStrategy`)."""
     listed = [
         NamespaceStrategy(),
         Strategy(served("", "nodes"), selectable_fields=("spec.unschedulable",)),  # core/node/strategy.go
@@ -47,6 +50,7 @@ def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int
         Strategy(served("apps", "statefulsets"), reset_status_on_create=True,
                  status_counts=("replicas", "availableReplicas")),
         JobStrategy(),
+        PriorityClassStrategy(admit_priority_class),
         Strategy(served("batch", "cronjobs"), reset_status_on_create=True),
     ]
     table: Strategies = {(s.rtype.group, s.rtype.plural): s for s in listed}
