@@ -98,6 +98,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_batch, kind="Job", plural="jobs", categories=("all",), subresources=("status",)),
     ResourceType(**_batch, kind="CronJob", plural="cronjobs", short_names=("cj",), categories=("all",),
                  subresources=("status",)),
+    ResourceType(group="policy", version="v1", kind="PodDisruptionBudget", plural="poddisruptionbudgets",
+                 short_names=("pdb",), subresources=("status",)),
     ResourceType(**_rbac, kind="ClusterRole", plural="clusterroles", namespaced=False),
     ResourceType(**_rbac, kind="ClusterRoleBinding", plural="clusterrolebindings", namespaced=False),
     ResourceType(**_rbac, kind="Role", plural="roles"),

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, request
 from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.apiserver import access, logs, protobuf, streaming, watch
+from kubeling.apiserver.eviction import evict
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import finalize as finalize_namespace
 from kubeling.apiserver.strategies.core.pod import bind as bind_pod
@@ -112,11 +113,9 @@ def dispatch(group: str, version: str, path: str) -> Response:
             bind_pod(registry(), target.namespace or "", target.name or "", read_body())
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
         if target.subresource == "eviction":
-            # No PodDisruptionBudgets here, so every eviction is allowed: it is a delete with the given options.
             eviction = read_body()
-            options = eviction.get("deleteOptions") or {}
-            registry().delete(target.rtype, target.namespace, target.name or "", options, dry_run=_dry_run(options))
-            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+            dry_run = _dry_run(eviction.get("deleteOptions") or {})
+            return _json(evict(registry(), target.namespace or "", target.name or "", eviction, dry_run), 201)
         if target.subresource == "token":
             return _json(access.token_request(registry(), target.namespace or "", target.name or "", read_body()), 201)
         if target.name is not None:

@@ -50,6 +50,7 @@ def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int
         Strategy(served("apps", "statefulsets"), reset_status_on_create=True,
                  status_counts=("replicas", "availableReplicas")),
         JobStrategy(),
+        Strategy(served("policy", "poddisruptionbudgets"), reset_status_on_create=True),  # policy/poddisruptionbudget
         PriorityClassStrategy(admit_priority_class),
         Strategy(served("batch", "cronjobs"), reset_status_on_create=True),
     ]
