@@ -19,7 +19,9 @@ from kubeling.api.validation.scheduling import SYSTEM_PRIORITY_CLASSES
 from kubeling.apiserver import access, discovery, handlers, strategies
 from kubeling.apiserver.admission import PriorityAdmission, ServiceAccountAdmission
 from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
+from kubeling.apiserver.limitranger import LimitRanger
 from kubeling.apiserver.registry import Registry
+from kubeling.apiserver.resourcequota import ResourceQuotaAdmission
 from kubeling.apiserver.strategies.core.namespace import SYSTEM_NAMESPACES
 from kubeling.apiserver.watch import Watcher
 from kubeling.storage.etcd import EtcdError
@@ -61,7 +63,8 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     watcher = Watcher(store)
     authenticator, authorizer, tokens = access.build(app.config, store, watcher.hubs)
     priority = PriorityAdmission(lambda: store.list(must_lookup("scheduling.k8s.io", "priorityclasses")).items)
-    pod_admissions = [priority.admit_pod]
+    limits = LimitRanger(lambda namespace: store.list(must_lookup("", "limitranges"), namespace).items)
+    pod_admissions = [limits.admit, priority.admit_pod]
     if tokens is not None and tokens.can_issue:
         pod_admissions.append(ServiceAccountAdmission(
             lambda rtype, namespace, name: watcher.cached(rtype, namespace, name) or
@@ -72,6 +75,7 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
             admit(pod, shown_name)
 
     registry = Registry(store, strategies.build(ips, ports, tolerations, admit_pod, priority.admit_class))
+    registry.admission.append(ResourceQuotaAdmission(registry).admit)
     registry.cached = watcher.cached
     app.extensions["kubeling.store"] = store
     app.extensions["kubeling.registry"] = registry

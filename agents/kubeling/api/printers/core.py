@@ -12,6 +12,7 @@ from typing import Any
 
 from kubeling.api.printers.common import (
     AGE,
+    CREATED_DOC,
     NAME,
     NAME_DOC,
     Printer,
@@ -492,6 +493,34 @@ def _podtemplate_cells(pt: dict[str, Any], now: datetime) -> list[Any]:
             format_labels((template.get("metadata") or {}).get("labels"))]
 
 
+_RESOURCEQUOTA_COLUMNS = [
+    NAME,
+    AGE,
+    column("Request", "Request represents a minimum amount of cpu/memory that a container may consume."),
+    column("Limit", "Limits control the maximum amount of cpu/memory that a container may use independent of "
+                    "contention on the node."),
+]
+
+
+def _resourcequota_cells(quota: dict[str, Any], now: datetime) -> list[Any]:
+    """`pods: 1/10, requests.cpu: 500m/2` for the requests, the same for `limits.*` (upstream's
+    printResourceQuota: the names of spec.hard, the figures of status)."""
+    status = quota.get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    request, limit = [], []
+    for name in sorted((quota.get("spec") or {}).get("hard") or {}):
+        text = f"{name}: {used.get(name, '0')}/{hard.get(name, '0')}"
+        (limit if name.startswith("limits.") else request).append(text)
+    return [object_name(quota), object_age(quota, now), ", ".join(request), ", ".join(limit)]
+
+
+_LIMITRANGE_COLUMNS = [NAME, column("Created At", CREATED_DOC, "date")]
+
+
+def _limitrange_cells(limits: dict[str, Any], now: datetime) -> list[Any]:
+    return [object_name(limits), limits["metadata"].get("creationTimestamp", "")]
+
+
 GROUP = ""
 
 # kind → how it prints; the package registry collects these.
@@ -505,5 +534,7 @@ PRINTERS: dict[str, Printer] = {
     "Secret": Printer(_SECRET_COLUMNS, _secret_cells),
     "ServiceAccount": Printer(_SERVICEACCOUNT_COLUMNS, _serviceaccount_cells),
     "PodTemplate": Printer(_PODTEMPLATE_COLUMNS, _podtemplate_cells),
+    "ResourceQuota": Printer(_RESOURCEQUOTA_COLUMNS, _resourcequota_cells),
+    "LimitRange": Printer(_LIMITRANGE_COLUMNS, _limitrange_cells),
     "Event": Printer(_EVENT_COLUMNS, _event_cells),
 }
