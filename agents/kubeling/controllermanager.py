@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 # name (as upstream's --controllers) → "module:Class"; imported only when enabled.
 CONTROLLERS = {
     "replicaset": "kubeling.controllers.replicaset:ReplicaSetController",
+    "replicationcontroller": "kubeling.controllers.replication:ReplicationManager",
     "deployment": "kubeling.controllers.deployment:DeploymentController",
     "daemonset": "kubeling.controllers.daemonset:DaemonSetController",
     "statefulset": "kubeling.controllers.statefulset:StatefulSetController",

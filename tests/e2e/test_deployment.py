@@ -1,5 +1,6 @@
-"""Deployments and ReplicaSets end to end: kubectl against a real controller-manager (replicaset, deployment, and
-the disruption controller for `kubectl drain` under a PodDisruptionBudget) and
+"""Deployments, ReplicaSets and ReplicationControllers end to end: kubectl against a real controller-manager
+(replicaset, deployment, replicationcontroller, and the disruption controller for `kubectl drain` under a
+PodDisruptionBudget) and
 a real scheduler, with a kubelet stand-in on three nodes that reports pods Ready after a short delay.
 
 The controllers are what is tested, so kubectl 1.32 drives them; only the test using `rollout undo` and
@@ -46,7 +47,8 @@ def plane(etcd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane
         stack.start(KubeletStandIn(server.url, nodes, ready_delay=READY_DELAY))
         stack.start(Component("scheduler", server.url, workdir, ["--leader-elect=false"]))
         manager = stack.start(Component("controller-manager", server.url, workdir,
-                                        ["--controllers=replicaset,deployment,disruption", "--leader-elect=false"]))
+                                        ["--controllers=replicaset,deployment,disruption,replicationcontroller",
+                                         "--leader-elect=false"]))
         yield Plane(server.url, nodes, manager)
 
 @pytest.fixture
@@ -408,3 +410,25 @@ def test_drain_waits_for_the_disruption_budget(plane: Plane, kctl: Kubectl, ns: 
         if drain.poll() is None:
             drain.kill()
         kctl("uncordon", node)
+
+
+def test_a_replication_controller_keeps_its_replicas_and_scales(plane: Plane, any_kctl: Kubectl, ns: str) -> None:
+    rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "legacy"},
+          "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "legacy"}},
+                                               "spec": {"containers": [{"name": "c", "image": "nginx:1.0"}]}}}}
+    any_kctl("create", "-f", "-", "-n", ns, input=json.dumps(rc))
+    stored = get(plane, f"/api/v1/namespaces/{ns}/replicationcontrollers/legacy")
+    assert stored["spec"]["selector"] == {"app": "legacy"}  # defaulted from the template's labels
+    wait_until(lambda: sum(is_ready(p) for p in pods(plane, ns)) == 2, 20, "two ready pods")
+    any_kctl("scale", "rc/legacy", "--replicas=3", "-n", ns)
+    wait_until(lambda: sum(is_ready(p) for p in pods(plane, ns)) == 3, 20, "three ready pods")
+    owners = {p["metadata"]["ownerReferences"][0]["kind"] for p in pods(plane, ns)}
+    assert owners == {"ReplicationController"}
+
+    def listed() -> list[str] | None:
+        row = any_kctl("get", "rc", "legacy", "-n", ns, "-o", "wide").splitlines()
+        return row if row[1].split()[1:4] == ["3", "3", "3"] else None
+
+    header, row = wait_until(listed, 20, "the status to show three ready replicas")[:2]
+    assert header.split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
+    assert row.split()[-1] == "app=legacy"

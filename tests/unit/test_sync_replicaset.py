@@ -7,6 +7,7 @@ import pytest
 
 from kubeling.client import errors
 from kubeling.controllers.replicaset import ReplicaSetController
+from kubeling.controllers.replication import ReplicationManager
 from support.builders import pod, replicaset
 from support.fakeclient import controller_fixture
 
@@ -149,3 +150,29 @@ def test_pods_being_deleted_do_not_count() -> None:
     f.sync(KEY)
     assert len(f.actions("create", "pods")) == 1
 
+
+
+# ReplicationControllers: the same controller with a plain label set for a selector.
+
+
+def replication_controller(name: str = "web", replicas: int = 2, uid: str = "rc-1") -> dict:
+    return {"apiVersion": "v1", "kind": "ReplicationController",
+            "metadata": {"name": name, "namespace": "default", "uid": uid, "generation": 1},
+            "spec": {"replicas": replicas, "selector": {"app": name},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+
+
+def test_a_replication_controller_creates_pods_it_owns_and_adopts_by_its_label_set() -> None:
+    f = controller_fixture(ReplicationManager)
+    f.add(replication_controller(replicas=2), pod("orphan", "default", labels={"app": "web"}),
+          pod("stranger", "default", labels={"app": "db"}))
+    f.sync(KEY)
+    created = [a.object for a in f.actions("create", "pods")]
+    assert len(created) == 1  # the orphan with matching labels is adopted, the stranger is not
+    ref = created[0]["metadata"]["ownerReferences"][0]
+    assert (ref["apiVersion"], ref["kind"], ref["uid"]) == ("v1", "ReplicationController", "rc-1")
+    (adopt,) = f.actions("patch", "pods")
+    assert adopt.name == "orphan"
+    (status,) = f.actions("update", "replicationcontrollers")
+    assert status.subresource == "status" and status.object["status"]["replicas"] == 1

@@ -238,6 +238,23 @@ def node(obj: Obj) -> None:
     obj.setdefault("spec", {})
 
 
+def replicationcontroller(obj: Obj) -> None:
+    """Upstream's SetDefaults_ReplicationController: the selector and labels default to the template's labels."""
+    spec = obj.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("replicas", 1)
+    template = spec.get("template")
+    labels = ((template.get("metadata") or {}).get("labels") or {}) if isinstance(template, dict) else {}
+    if labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        metadata = obj.setdefault("metadata", {})
+        if isinstance(metadata, dict) and not metadata.get("labels"):
+            metadata["labels"] = dict(labels)
+    _template(spec)
+
+
 def limit_range(obj: Obj) -> None:
     """A Container item's `default` comes from `max`, its `defaultRequest` from `default`, else `min`
     (upstream's SetDefaults_LimitRangeItem)."""
@@ -263,6 +280,7 @@ DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "PodTemplate": _template,  # a PodTemplate's `template` sits at the top level, where workloads have `spec`
     "PriorityClass": priority_class,
     "LimitRange": limit_range,
+    "ReplicationController": replicationcontroller,
     "Pod": pod,
     "Deployment": deployment,
     "ReplicaSet": replicaset,

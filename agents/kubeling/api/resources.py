@@ -85,6 +85,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="ServiceAccount", plural="serviceaccounts", short_names=("sa",),
                  subresources=("token",)),
     ResourceType(**_core, kind="PodTemplate", plural="podtemplates"),
+    ResourceType(**_core, kind="ReplicationController", plural="replicationcontrollers", short_names=("rc",),
+                 categories=("all",), subresources=("status", "scale")),
     ResourceType(**_core, kind="ResourceQuota", plural="resourcequotas", short_names=("quota",),
                  subresources=("status",)),
     ResourceType(**_core, kind="LimitRange", plural="limitranges", short_names=("limits",)),

@@ -430,6 +430,8 @@ def delete_collection(target: Target) -> Response:
 def scale_of(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     metadata = obj["metadata"]
     selector = obj.get("spec", {}).get("selector")
+    if isinstance(selector, dict) and not selector.keys() <= {"matchLabels", "matchExpressions"}:
+        selector = {"matchLabels": selector}  # a ReplicationController's selector is a plain set of labels
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",

@@ -160,13 +160,19 @@ def controller_uid_index(kind: str | None = None) -> Callable[[Obj], list[str]]:
     return index
 
 
-def selecting(candidates: list[Obj], labels: dict[str, str] | None) -> list[Obj]:
-    """The `candidates` whose label selector (`spec.selector`) is valid, not empty, and matches `labels`: the
-    controllers that may adopt an orphan with these labels."""
+def _spec_selector(obj: Obj) -> Obj | None:
+    selector: Obj | None = (obj.get("spec") or {}).get("selector")
+    return selector
+
+
+def selecting(candidates: list[Obj], labels: dict[str, str] | None,
+              selector_of: Callable[[Obj], Obj | None] = _spec_selector) -> list[Obj]:
+    """The `candidates` whose label selector (`spec.selector`, or what `selector_of` makes of it) is valid, not
+    empty, and matches `labels`: the controllers that may adopt an orphan with these labels."""
     found = []
     for candidate in candidates:
         try:
-            selector = selector_from_label_selector((candidate.get("spec") or {}).get("selector"))
+            selector = selector_from_label_selector(selector_of(candidate))
         except ValueError:
             continue
         if not selector.empty and selector.matches(labels or {}):

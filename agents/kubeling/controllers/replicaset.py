@@ -199,6 +199,15 @@ def slow_start_batch(count: int, initial: int, create: Callable[[], None],
 class ReplicaSetController(Controller):
     name = "replicaset"
     workers = 5
+    # What this controller keeps replicated: ReplicaSets here; the ReplicationController manager
+    # (controllers/replication.py) is this class with another resource and selector.
+    rtype = REPLICASETS
+
+    @staticmethod
+    def label_selector(rs: Obj) -> Obj | None:
+        """The object's selector as a LabelSelector (`matchLabels`/`matchExpressions`)."""
+        selector: Obj | None = rs.get("spec", {}).get("selector")
+        return selector
 
     def __init__(self, client: Client, informers: InformerFactory, recorder: EventRecorder,
                  options: None = None) -> None:
@@ -206,7 +215,7 @@ class ReplicaSetController(Controller):
         self.expectations = Expectations()
         # Long-lived, so its threads keep their kept-alive API connections between syncs.
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="replicaset-io")
-        rs_informer, pod_informer = informers.informer(REPLICASETS), informers.informer(PODS)
+        rs_informer, pod_informer = informers.informer(self.rtype), informers.informer(PODS)
         self.replicasets, self.pods = rs_informer.store, pod_informer.store
         self.pods.add_indexer(OWNER_INDEX, controller_uid_index())
         rs_informer.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self._on_rs_delete)
@@ -219,10 +228,11 @@ class ReplicaSetController(Controller):
         self.enqueue(rs)
 
     def _owner(self, pod: Obj, ref: OwnerReference | None = None) -> Obj | None:
-        return owner_of(pod, "ReplicaSet", self.replicasets, ref)
+        return owner_of(pod, self.rtype.kind, self.replicasets, ref)
 
     def _matching(self, pod: Obj) -> list[Obj]:
-        return selecting(self.replicasets.list(meta.namespace_of(pod)), pod.get("metadata", {}).get("labels"))
+        return selecting(self.replicasets.list(meta.namespace_of(pod)), pod.get("metadata", {}).get("labels"),
+                         self.label_selector)
 
     def _on_pod_add(self, pod: Obj) -> None:
         if pod["metadata"].get("deletionTimestamp"):
@@ -274,9 +284,9 @@ class ReplicaSetController(Controller):
             return
         needs_sync = self.expectations.satisfied(key)
         try:
-            selector = selector_from_label_selector(rs.get("spec", {}).get("selector"))
+            selector = selector_from_label_selector(self.label_selector(rs))
         except ValueError as exc:
-            log.warning("replicaset %s has an invalid selector: %s", key, exc)
+            log.warning("%s %s has an invalid selector: %s", self.rtype.singular, key, exc)
             return
         namespace, _ = split_key(key)
         pods = [p for p in self.pods.list(namespace) if is_pod_active(p)]
@@ -302,7 +312,7 @@ class ReplicaSetController(Controller):
         uid = rs["metadata"]["uid"]
 
         def can_adopt() -> None:  # adopt only if this very ReplicaSet (not a deleted namesake) still exists
-            fresh = self.client.get(REPLICASETS, rs["metadata"]["name"], rs["metadata"]["namespace"])
+            fresh = self.client.get(self.rtype, rs["metadata"]["name"], rs["metadata"]["namespace"])
             if fresh["metadata"].get("uid") != uid or fresh["metadata"].get("deletionTimestamp"):
                 raise errors.ApiError(409, "Conflict", f"original ReplicaSet {key_of(rs)} is gone or deleting")
 
@@ -320,9 +330,8 @@ class ReplicaSetController(Controller):
             return False
         return True
 
-    @staticmethod
-    def _typed(rs: Obj) -> Obj:
-        return {**rs, "apiVersion": "apps/v1", "kind": "ReplicaSet"}
+    def _typed(self, rs: Obj) -> Obj:
+        return {**rs, "apiVersion": self.rtype.api_version, "kind": self.rtype.kind}
 
     def _manage(self, rs: Obj, pods: list[Obj]) -> None:
         key = key_of(rs)
@@ -380,7 +389,7 @@ class ReplicaSetController(Controller):
         if status == rs.get("status"):
             return rs
         try:
-            return self.client.replace_status(REPLICASETS, {**rs, "status": status})
+            return self.client.replace_status(self.rtype, {**rs, "status": status})
         except errors.Conflict:
             # The spec moved on (a scale): the update event requeues this key with fresh data.
             return rs

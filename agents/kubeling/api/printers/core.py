@@ -514,6 +514,34 @@ def _resourcequota_cells(quota: dict[str, Any], now: datetime) -> list[Any]:
     return [object_name(quota), object_age(quota, now), ", ".join(request), ", ".join(limit)]
 
 
+_RC_COLUMNS = [
+    NAME,
+    column("Desired", "Replicas is the number of desired replicas. More info: "
+                      "https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-"
+                      "replicationcontroller", "integer"),
+    column("Current", "Replicas is the most recently observed number of replicas. More info: "
+                      "https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-"
+                      "replicationcontroller", "integer"),
+    column("Ready", "The number of ready replicas for this replication controller.", "integer"),
+    AGE,
+    column("Containers", "Names of each container in the template.", priority=1),
+    column("Images", "Images referenced by each container in the template.", priority=1),
+    column("Selector", "Selector is a label query over pods that should match the Replicas count. If Selector is "
+                       "empty, it is defaulted to the labels present on the Pod template. Label keys and values that "
+                       "must match in order to be controlled by this replication controller, if empty defaulted to "
+                       "labels on Pod template. More info: "
+                       "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
+           priority=1),
+]
+
+
+def _rc_cells(rc: dict[str, Any], now: datetime) -> list[Any]:
+    spec, status = rc.get("spec") or {}, rc.get("status") or {}
+    return [object_name(rc), spec.get("replicas", 0), status.get("replicas", 0), status.get("readyReplicas", 0),
+            object_age(rc, now), *container_cells(dig(rc, "spec", "template", "spec")),
+            format_labels(spec.get("selector"))]
+
+
 _LIMITRANGE_COLUMNS = [NAME, column("Created At", CREATED_DOC, "date")]
 
 
@@ -536,5 +564,6 @@ PRINTERS: dict[str, Printer] = {
     "PodTemplate": Printer(_PODTEMPLATE_COLUMNS, _podtemplate_cells),
     "ResourceQuota": Printer(_RESOURCEQUOTA_COLUMNS, _resourcequota_cells),
     "LimitRange": Printer(_LIMITRANGE_COLUMNS, _limitrange_cells),
+    "ReplicationController": Printer(_RC_COLUMNS, _rc_cells),
     "Event": Printer(_EVENT_COLUMNS, _event_cells),
 }

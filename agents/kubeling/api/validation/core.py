@@ -38,6 +38,7 @@ from kubeling.api.validation.common import (
     invalid,
     is_cidr,
     is_ip,
+    nonnegative,
     not_found,
     not_supported,
     one_of,
@@ -53,6 +54,7 @@ from kubeling.api.validation.common import (
 from kubeling.api.validation.meta import (
     NameCheck,
     selector_mismatch,
+    validate_labels,
     validate_object,
     validate_template_meta,
 )
@@ -144,6 +146,8 @@ SCHEMAS: dict[str, Struct] = {
         firstTimestamp=STR, lastTimestamp=STR, eventTime=STR, reportingComponent=STR, reportingInstance=STR,
     ),
     "PodTemplate": root(template=POD_TEMPLATE),
+    "ReplicationController": root(spec=S(replicas=INT, minReadySeconds=INT, selector=STRING_MAP,
+                                         template=POD_TEMPLATE)),
     "ResourceQuota": root(spec=S(hard=Map(QUANTITY), scopes=STRINGS, scopeSelector=ANY_OBJ),
                           status=S(hard=Map(QUANTITY), used=Map(QUANTITY))),
     "LimitRange": root(spec=S(limits=Arr(S(type=STR, max=Map(QUANTITY), min=Map(QUANTITY), default=Map(QUANTITY),
@@ -608,6 +612,24 @@ def validate_podtemplate(obj: Obj, old: Obj | None = None) -> Causes:
     return validate_object(SCHEMAS["PodTemplate"], obj, old, namespaced=True, rules=_validate_podtemplate)
 
 
+def _validate_replicationcontroller(obj: Obj) -> Causes:
+    spec = as_dict(obj.get("spec"))
+    selector = as_dict(spec.get("selector"))
+    out: Causes = [] if selector else [required("spec.selector")]
+    out += validate_labels(selector, "spec.selector")
+    for field in ("replicas", "minReadySeconds"):
+        out += nonnegative(spec, field, "spec")
+    # The template check reads a LabelSelector: an RC's selector is its matchLabels.
+    return out + validate_pod_template({**spec, "selector": {"matchLabels": selector}}, "spec", ("Always",))
+
+
+def validate_replicationcontroller(obj: Obj, old: Obj | None = None) -> Causes:
+    """A ReplicationController (upstream's ValidateReplicationController): a non-empty selector map that the
+    template's labels match."""
+    return validate_object(SCHEMAS["ReplicationController"], obj, old, namespaced=True,
+                           rules=_validate_replicationcontroller)
+
+
 QUOTA_SCOPES = ("Terminating", "NotTerminating", "BestEffort", "NotBestEffort", "PriorityClass",
                 "CrossNamespacePodAffinity")
 LIMIT_TYPES = ("Pod", "Container", "PersistentVolumeClaim")
@@ -671,6 +693,7 @@ def validate_limitrange(obj: Obj, old: Obj | None = None) -> Causes:
 
 VALIDATORS = {
     "Pod": validate_pod,
+    "ReplicationController": validate_replicationcontroller,
     "ResourceQuota": validate_resourcequota,
     "LimitRange": validate_limitrange,
     "PodTemplate": validate_podtemplate,

@@ -43,6 +43,7 @@ def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int
         Strategy(served("", "secrets"), selectable_fields=("type",)),  # core/secret/strategy.go
         Strategy(served("", "events"), selectable_fields=EVENT_FIELDS),  # core/event/strategy.go
         Strategy(served("", "resourcequotas"), reset_status_on_create=True),  # core/resourcequota/strategy.go
+        Strategy(served("", "replicationcontrollers"), reset_status_on_create=True, status_counts=("replicas",)),
         # apps/<kind>/strategy.go and batch/cronjob/strategy.go: the status is the controller's.
         Strategy(served("apps", "deployments"), reset_status_on_create=True),
         Strategy(served("apps", "replicasets"), reset_status_on_create=True, status_counts=("replicas",)),
