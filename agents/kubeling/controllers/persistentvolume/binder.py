@@ -65,7 +65,11 @@ EXTERNAL_PROVISIONING_MSG = (
 
 
 def _annotations(obj: Obj) -> dict[str, Any]:
-    return obj.setdefault("metadata", {}).setdefault("annotations", {}) or {}
+    """The object's annotations, to change in place (made when missing)."""
+    metadata = obj.setdefault("metadata", {})
+    if not isinstance(metadata.get("annotations"), dict):
+        metadata["annotations"] = {}
+    return metadata["annotations"]
 
 
 def _has(obj: Obj, annotation: str) -> bool:
