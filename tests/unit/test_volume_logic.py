@@ -332,3 +332,14 @@ def test_table_cells() -> None:
     marked = storage_class("fast", annotations={storage.DEFAULT_CLASS_ANNOTATION: "true"})
     (row,) = printers.to_table(SC, [marked], now=now)["rows"]
     assert row["cells"][:5] == ["fast (default)", "example.com/p", "Delete", "Immediate", False]
+
+
+def test_a_claim_made_before_any_default_class_gets_it_later() -> None:
+    f = binder()
+    f.add(pvc("early", sc=None), pvc("none", sc=""),
+          storage_class("std", annotations={storage.DEFAULT_CLASS_ANNOTATION: "true"}))
+    f.sync("claim:default/early")
+    f.sync("claim:default/none")
+    assert f.stored(PVC, "default", "early")["spec"]["storageClassName"] == "std"
+    assert f.stored(PVC, "default", "none")["spec"]["storageClassName"] == ""
+    assert fields("PersistentVolumeClaim", f.stored(PVC, "default", "early"), pvc("early", sc=None)) == []

@@ -146,6 +146,8 @@ class PersistentVolumeController(Controller):
 
     def _sync_unbound_claim(self, claim: Obj) -> None:
         volume_name = (claim.get("spec") or {}).get("volumeName") or ""
+        if not volume_name and self._assign_default_class(claim):
+            return  # the update queues the claim again
         if not volume_name:
             delay = self._delay_binding(claim)
             volume = find_matching_volume(claim, self.volumes.store.list(), delay_binding=delay)
@@ -242,6 +244,19 @@ class PersistentVolumeController(Controller):
             except errors.NotFound:
                 return None
         return claim if claim["metadata"].get("uid") == ref.get("uid") else None
+
+    def _assign_default_class(self, claim: Obj) -> bool:
+        """Retroactive default StorageClass: a claim created while no class was the default, and that still
+        names none (storageClassName unset, not ""), gets the default class once there is one."""
+        if (claim.get("spec") or {}).get("storageClassName") is not None or _has(claim, storage.BETA_CLASS_ANNOTATION):
+            return False
+        chosen = storage.default_class(self.classes.list())
+        if chosen is None:
+            return False
+        updated = meta.deep_copy(claim)
+        updated["spec"]["storageClassName"] = chosen["metadata"]["name"]
+        self.claims.mutation(self.client.replace(CLAIMS, updated))
+        return True
 
     # What a claim's class says
 
