@@ -212,7 +212,7 @@ class PersistentVolumeController(Controller):
             # Unused, or reserved for a claim that has not been bound to it yet (the claim's sync binds it).
             self._volume_phase(volume, "Available")
             return
-        claim = self._claim_of(ref)
+        claim = self._claim_of(ref, ask_server=_phase(volume) not in ("Released", "Failed"))
         if claim is None:
             # The claim was deleted: release the volume (once), then carry out its reclaim policy.
             if _phase(volume) not in ("Released", "Failed"):
@@ -233,17 +233,18 @@ class PersistentVolumeController(Controller):
         else:
             self._unbind(volume)
 
-    def _claim_of(self, ref: Obj) -> Obj | None:
+    def _claim_of(self, ref: Obj, ask_server: bool) -> Obj | None:
         """The claim a volume's claimRef names, if it is still that very claim. The informer may not have seen a
-        claim made a moment ago (by a provisioner's caller): ask the API server before releasing a volume."""
+        claim made a moment ago (by a provisioner's caller): with `ask_server`, the API server is asked before a
+        volume is released (upstream asks only for volumes not yet Released or Failed, as here)."""
         claim_key = key(ref.get("namespace") or "", ref.get("name") or "")
         claim = self.claims.get(claim_key)
-        if claim is None or claim["metadata"].get("uid") != ref.get("uid"):
+        if ask_server and (claim is None or claim["metadata"].get("uid") != ref.get("uid")):
             try:
                 claim = self.client.get(CLAIMS, ref.get("name") or "", ref.get("namespace") or "")
             except errors.NotFound:
                 return None
-        return claim if claim["metadata"].get("uid") == ref.get("uid") else None
+        return claim if claim is not None and claim["metadata"].get("uid") == ref.get("uid") else None
 
     def _assign_default_class(self, claim: Obj) -> bool:
         """Retroactive default StorageClass: a claim created while no class was the default, and that still
