@@ -322,6 +322,22 @@ def test_statefulset_claims_survive_pod_deletion_and_scale_down(env: Env) -> Non
                what="the scale-down")
     assert all(env.get("persistentvolumeclaims", n, ns) for n in names)
 
+    # whenScaled: Delete: the claims of the ordinals scaled away go with their pods.
+    sts["metadata"]["name"] = "cache"
+    sts["spec"].update(replicas=2, serviceName="cache", selector={"matchLabels": {"app": "cache"}},
+                       persistentVolumeClaimRetentionPolicy={"whenScaled": "Delete"})
+    sts["spec"]["template"]["metadata"]["labels"] = {"app": "cache"}
+    response = env.http.post(f"{env.url}/apis/apps/v1/namespaces/{ns}/statefulsets", json=sts)
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain",
+                                                                                "whenScaled": "Delete"}
+    wait_until(lambda: env.get("persistentvolumeclaims", "data-cache-1", ns), timeout=30, what="data-cache-1")
+    env.http.patch(f"{env.url}/apis/apps/v1/namespaces/{ns}/statefulsets/cache", json={"spec": {"replicas": 1}},
+                   headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+    wait_until(lambda: env.get("persistentvolumeclaims", "data-cache-1", ns) is None, timeout=30,
+               what="the scaled-away claim deleted")
+    assert env.get("persistentvolumeclaims", "data-cache-0", ns) is not None
+
 
 @pytest.mark.parametrize(("plural", "body", "field"), [
     ("persistentvolumeclaims", claim("bad-mode", modes=("ReadWriteSometimes",)), "spec.accessModes"),
@@ -404,7 +420,8 @@ def test_provisioner_is_asked_and_its_pre_bound_volume_bound(env: Env) -> None:
             "annotations", {}).get("volume.kubernetes.io/storage-provisioner") and c, what="the provisioner asked")
         assert annotated["metadata"]["annotations"]["volume.beta.kubernetes.io/storage-provisioner"] == \
             "example.com/maker"
-        assert any(e[1] == "ExternalProvisioning" for e in env.events(ns, "made"))
+        wait_until(lambda: any(e[1] == "ExternalProvisioning" for e in env.events(ns, "made")),
+                   what="the ExternalProvisioning event")  # events are written a moment after the claim
         pv_name = f"pvc-{made['metadata']['uid']}"
         env.create("persistentvolumes", volume(pv_name, "1Gi", sc=sc, policy="Delete", claimRef={
             "kind": "PersistentVolumeClaim", "namespace": ns, "name": "made", "uid": made["metadata"]["uid"]}))

@@ -343,3 +343,23 @@ def test_a_claim_made_before_any_default_class_gets_it_later() -> None:
     assert f.stored(PVC, "default", "early")["spec"]["storageClassName"] == "std"
     assert f.stored(PVC, "default", "none")["spec"]["storageClassName"] == ""
     assert fields("PersistentVolumeClaim", f.stored(PVC, "default", "early"), pvc("early", sc=None)) == []
+
+
+def test_statefulset_validation_accepts_claim_templates_as_volumes() -> None:
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
+           "spec": {"selector": {"matchLabels": {"app": "db"}}, "serviceName": "db",
+                    "template": {"metadata": {"labels": {"app": "db"}},
+                                 "spec": {"containers": [{"name": "c", "image": "i", "volumeMounts": [
+                                     {"name": "data", "mountPath": "/d"}]}]}},
+                    "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                                              "spec": {"accessModes": ["ReadWriteOnce"],
+                                                       "resources": {"requests": {"storage": "1Gi"}}}}]}}
+    sts_type = lookup("apps", "statefulsets")
+    assert validate(sts_type, sts) == []
+    sts["spec"]["volumeClaimTemplates"][0]["spec"]["accessModes"] = ["Sometimes"]
+    sts["spec"]["persistentVolumeClaimRetentionPolicy"] = {"whenScaled": "Keep"}
+    assert [c["field"] for c in validate(sts_type, sts)] == [
+        "spec.volumeClaimTemplates[0].spec.accessModes", "spec.persistentVolumeClaimRetentionPolicy.whenScaled"]
+    sts["spec"]["volumeClaimTemplates"] = []
+    assert [c["field"] for c in validate(sts_type, sts)] == [
+        "spec.persistentVolumeClaimRetentionPolicy.whenScaled", "spec.template.spec.containers[0].volumeMounts[0].name"]

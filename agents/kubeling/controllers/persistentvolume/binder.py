@@ -44,7 +44,12 @@ from kubeling.client.events import EventRecorder, object_reference
 from kubeling.client.keys import key
 from kubeling.client.mutationcache import MutationCache
 from kubeling.controllers.base import Controller, InformerFactory
-from kubeling.controllers.persistentvolume.index import find_matching_volume, is_bound_to, mismatch
+from kubeling.controllers.persistentvolume.index import (
+    find_matching_volume,
+    is_bound_to,
+    mismatch,
+    volume_mode_mismatch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +226,14 @@ class PersistentVolumeController(Controller):
             return
         claim_volume = (claim.get("spec") or {}).get("volumeName") or ""
         if not claim_volume:
+            if volume_mode_mismatch(claim, volume):  # the claim's sync would never pick this volume
+                self.recorder.event(volume, "Warning", "VolumeMismatch",
+                                    f'Cannot bind PersistentVolume to requested PersistentVolumeClaim '
+                                    f'"{claim["metadata"]["name"]}" due to incompatible volumeMode.')
+                self.recorder.event(claim, "Warning", "VolumeMismatch",
+                                    f'Cannot bind PersistentVolume "{volume["metadata"]["name"]}" to requested '
+                                    "PersistentVolumeClaim due to incompatible volumeMode.")
+                return
             self._enqueue_claim(claim)  # bound on the volume's side only: the claim's sync finishes it
         elif claim_volume == volume["metadata"]["name"]:
             self._volume_phase(volume, "Bound")
@@ -327,11 +340,13 @@ class PersistentVolumeController(Controller):
 
     def _claim_status(self, claim: Obj, phase: str, volume: Obj | None = None) -> Obj:
         status = dict(claim.get("status") or {})
+        becoming = status.get("phase") != phase
         status["phase"] = phase
         if volume is not None:
             status["accessModes"] = list(volume["spec"].get("accessModes") or [])
-            status["capacity"] = dict(volume["spec"].get("capacity") or {})
-        elif phase != "Bound":
+            if becoming:  # only then: a later difference may be a resize under way, not to be clobbered
+                status["capacity"] = dict(volume["spec"].get("capacity") or {})
+        else:
             status.pop("accessModes", None)
             status.pop("capacity", None)
         if status == (claim.get("status") or {}):
