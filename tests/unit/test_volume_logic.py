@@ -363,3 +363,12 @@ def test_statefulset_validation_accepts_claim_templates_as_volumes() -> None:
     sts["spec"]["volumeClaimTemplates"] = []
     assert [c["field"] for c in validate(sts_type, sts)] == [
         "spec.persistentVolumeClaimRetentionPolicy.whenScaled", "spec.template.spec.containers[0].volumeMounts[0].name"]
+
+
+def test_a_waiting_claim_names_the_pods_it_waits_for() -> None:
+    f = binder()
+    uses = [{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}]
+    f.add(storage_class("wait", mode="WaitForFirstConsumer"), pvc("data", sc="wait"),
+          pod("web-0", "default", volumes=uses), pod("running", "default", node="n1", volumes=uses))
+    f.sync("claim:default/data")
+    assert f.recorder.events == [("Normal", "WaitForPodScheduled", "waiting for pod web-0 to be scheduled")]

@@ -50,12 +50,14 @@ from kubeling.controllers.persistentvolume.index import (
     mismatch,
     volume_mode_mismatch,
 )
+from kubeling.controllers.persistentvolume.protection import claims_of
 
 log = logging.getLogger(__name__)
 
 VOLUMES = must_lookup("", "persistentvolumes")
 CLAIMS = must_lookup("", "persistentvolumeclaims")
 CLASSES = must_lookup("storage.k8s.io", "storageclasses")
+PODS = must_lookup("", "pods")
 
 YES = "yes"  # the value upstream writes in its binding annotations
 
@@ -98,6 +100,7 @@ class PersistentVolumeController(Controller):
         self.volumes = MutationCache(volume_informer.store)
         self.claims = MutationCache(claim_informer.store)
         self.classes = class_informer.store
+        self.pods = informers.informer(PODS).store  # read for events only: which pods a waiting claim waits for
         volume_informer.add_handler(self._volume_changed, lambda old, new: self._volume_changed(new),
                                     self._volume_changed)
         claim_informer.add_handler(self._enqueue_claim, lambda old, new: self._enqueue_claim(new),
@@ -159,7 +162,7 @@ class PersistentVolumeController(Controller):
             if volume is not None:
                 self._bind(self.volumes.newest(volume), claim)
             elif delay:
-                self.recorder.event(claim, "Normal", "WaitForFirstConsumer", WAIT_FOR_CONSUMER_MSG)
+                self._event_for_delayed_claim(claim)
                 self._claim_status(claim, "Pending")
             elif storage.claim_class(claim):
                 self._provision(claim)
@@ -284,6 +287,19 @@ class PersistentVolumeController(Controller):
             return False
         sc = self._class(claim)
         return sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
+
+    def _event_for_delayed_claim(self, claim: Obj) -> None:
+        """emitEventForUnboundDelayBindingClaim: say which pods the claim waits for, when some exist."""
+        namespace, name = claim["metadata"].get("namespace", ""), claim["metadata"]["name"]
+        waiting = sorted(p["metadata"]["name"] for p in self.pods.list(namespace)
+                         if not (p.get("spec") or {}).get("nodeName") and name in claims_of(p))
+        if not waiting:
+            self.recorder.event(claim, "Normal", "WaitForFirstConsumer", WAIT_FOR_CONSUMER_MSG)
+        elif len(waiting) == 1:
+            self.recorder.event(claim, "Normal", "WaitForPodScheduled", f"waiting for pod {waiting[0]} to be scheduled")
+        else:
+            self.recorder.event(claim, "Normal", "WaitForPodScheduled",
+                                f"waiting for pods {','.join(waiting)} to be scheduled")
 
     def _provision(self, claim: Obj) -> None:
         """provisionClaim for an external provisioner: name it on the claim, and say so."""
