@@ -372,3 +372,12 @@ def test_a_waiting_claim_names_the_pods_it_waits_for() -> None:
           pod("web-0", "default", volumes=uses), pod("running", "default", node="n1", volumes=uses))
     f.sync("claim:default/data")
     assert f.recorder.events == [("Normal", "WaitForPodScheduled", "waiting for pod web-0 to be scheduled")]
+
+
+def test_two_claims_synced_back_to_back_never_share_a_volume() -> None:
+    f = binder()
+    f.add(pv("only"), pvc("first"), pvc("second"))
+    f.sync("claim:default/first")
+    f.sync("claim:default/second")  # the informer has not seen the first binding yet
+    assert f.stored(PV, None, "only")["spec"]["claimRef"]["name"] == "first"
+    assert f.stored(PVC, "default", "second")["status"]["phase"] == "Pending"

@@ -158,9 +158,10 @@ class PersistentVolumeController(Controller):
             return  # the update queues the claim again
         if not volume_name:
             delay = self._delay_binding(claim)
-            volume = find_matching_volume(claim, self.volumes.store.list(), delay_binding=delay)
+            volumes = [self.volumes.newest(v) for v in self.volumes.store.list()]  # with our own latest writes
+            volume = find_matching_volume(claim, volumes, delay_binding=delay)
             if volume is not None:
-                self._bind(self.volumes.newest(volume), claim)
+                self._bind(volume, claim)
             elif delay:
                 self._event_for_delayed_claim(claim)
                 self._claim_status(claim, "Pending")
@@ -336,6 +337,8 @@ class PersistentVolumeController(Controller):
         wanted = {k: v for k, v in object_reference(claim).items() if k != "resourceVersion"}
         if isinstance(ref, dict) and all(ref.get(k) == v for k, v in wanted.items()):
             return volume
+        if ref is not None and not is_bound_to(volume, claim):  # never take a volume from another claim
+            raise RuntimeError(f"volume {volume['metadata']['name']} is bound to another claim")
         updated = meta.deep_copy(volume)
         if ref is None:  # we chose this volume; a claimRef its author wrote is theirs
             _annotations(updated)[storage.BOUND_BY_CONTROLLER] = YES
