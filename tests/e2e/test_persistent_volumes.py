@@ -202,6 +202,17 @@ def test_static_binding_takes_the_smallest_volume_that_fits(env: Env) -> None:
     assert env.phase("persistentvolumes", small) == "Available"
 
 
+def test_many_claims_at_once_get_distinct_volumes(env: Env) -> None:
+    ns, sc = env.namespace(), unique("many")
+    for i in range(6):
+        env.create("persistentvolumeclaims", claim(f"c{i}", "1Gi", sc=sc), ns)
+        env.create("persistentvolumes", volume(unique(f"v{i}"), "1Gi", sc=sc))
+    names = [bound(env, f"c{i}", ns)["spec"]["volumeName"] for i in range(6)]
+    assert len(set(names)) == 6
+    for i, name in enumerate(names):
+        assert env.get("persistentvolumes", name)["spec"]["claimRef"]["name"] == f"c{i}"
+
+
 def test_pre_bound_claim_and_pre_bound_volume(env: Env) -> None:
     ns, sc = env.namespace(), unique("prebound")
     chosen, bigger, reserved = unique("chosen"), unique("bigger"), unique("reserved")
