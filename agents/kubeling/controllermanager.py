@@ -21,6 +21,8 @@ CONTROLLERS = {
     "deployment": "kubeling.controllers.deployment:DeploymentController",
     "daemonset": "kubeling.controllers.daemonset:DaemonSetController",
     "statefulset": "kubeling.controllers.statefulset:StatefulSetController",
+    "disruption": "kubeling.controllers.disruption:DisruptionController",
+    "resourcequota": "kubeling.controllers.resourcequota:ResourceQuotaController",
     "job": "kubeling.controllers.job:JobController",
     "cronjob": "kubeling.controllers.cronjob:CronJobController",
     "nodelifecycle": "kubeling.controllers.nodelifecycle:NodeLifecycleController",

@@ -1,4 +1,5 @@
-"""Deployments and ReplicaSets end to end: kubectl against a real controller-manager (replicaset, deployment) and
+"""Deployments and ReplicaSets end to end: kubectl against a real controller-manager (replicaset, deployment, and
+the disruption controller for `kubectl drain` under a PodDisruptionBudget) and
 a real scheduler, with a kubelet stand-in on three nodes that reports pods Ready after a short delay.
 
 The controllers are what is tested, so kubectl 1.32 drives them; only the test using `rollout undo` and
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import threading
 import time
 import uuid
@@ -44,7 +46,7 @@ def plane(etcd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane
         stack.start(KubeletStandIn(server.url, nodes, ready_delay=READY_DELAY))
         stack.start(Component("scheduler", server.url, workdir, ["--leader-elect=false"]))
         manager = stack.start(Component("controller-manager", server.url, workdir,
-                                        ["--controllers=replicaset,deployment", "--leader-elect=false"]))
+                                        ["--controllers=replicaset,deployment,disruption", "--leader-elect=false"]))
         yield Plane(server.url, nodes, manager)
 
 @pytest.fixture
@@ -370,3 +372,39 @@ def test_progress_deadline_exceeded(plane: Plane, kctl: Kubectl, ns: str) -> Non
     assert conditions["Progressing"]["message"].endswith("has timed out progressing.")
     assert (conditions["Available"]["status"], conditions["Available"]["reason"]) == \
         ("False", "MinimumReplicasUnavailable")
+
+
+def test_drain_waits_for_the_disruption_budget(plane: Plane, kctl: Kubectl, ns: str, tmp_path: Any) -> None:
+    """As upstream: with 2 replicas and `minAvailable: 2` no pod may go, so `kubectl drain` retries its evictions
+    (429 from the eviction subresource) until a third replica is ready elsewhere, then evicts and finishes."""
+    kctl("create", "-f", "-", "-n", ns, input=manifest("guarded", 2))
+    rollout(kctl, ns, "guarded")
+    kctl("create", "poddisruptionbudget", "guarded", "--selector=app=guarded", "--min-available=2", "-n", ns)
+
+    def budget_met() -> dict | None:
+        status = get(plane, f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/guarded").get("status") or {}
+        return status if status.get("currentHealthy") == 2 and "disruptionsAllowed" in status else None
+
+    status = wait_until(budget_met, 20, "the budget's status")
+    assert (status["desiredHealthy"], status["disruptionsAllowed"], status["expectedPods"]) == (2, 0, 2)
+    table = kctl("get", "pdb", "guarded", "-n", ns)
+    assert table.split("\n")[1].split()[:4] == ["guarded", "2", "N/A", "0"]
+    node = pods(plane, ns)[0]["spec"]["nodeName"]
+    on_node = {p["metadata"]["name"] for p in pods(plane, ns) if p["spec"]["nodeName"] == node}
+    log = tmp_path / "drain.log"
+    with log.open("w") as out:
+        drain = subprocess.Popen(kctl.command("drain", node, "--pod-selector=app=guarded", "--ignore-daemonsets",
+                                              "--timeout=120s"), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "disruption budget" in log.read_text(), 30, "drain to be refused by the budget")
+        assert drain.poll() is None, log.read_text()
+        assert on_node <= {p["metadata"]["name"] for p in pods(plane, ns)}, "a guarded pod went too early"
+        kctl("scale", "deployment/guarded", "--replicas=3", "-n", ns)
+        assert drain.wait(timeout=90) == 0, log.read_text()
+        assert f"node/{node} drained" in log.read_text()
+        assert not on_node & {p["metadata"]["name"] for p in pods(plane, ns)}
+        assert all(p["spec"]["nodeName"] != node for p in pods(plane, ns))
+    finally:
+        if drain.poll() is None:
+            drain.kill()
+        kctl("uncordon", node)

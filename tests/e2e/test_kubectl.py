@@ -250,6 +250,20 @@ def test_get_deployments_columns_and_wide(kubectl, ns):
     assert web["SELECTOR"] == "app=web"
 
 
+def test_get_priorityclasses_and_podtemplates_columns(kubectl, ns):
+    header, rows = table(kubectl("get", "pc"))
+    assert header == ["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"]
+    critical = row(rows, "system-node-critical")
+    assert (critical["VALUE"], critical["GLOBAL-DEFAULT"]) == ("2000001000", "false")
+    kubectl("create", "-n", ns, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "tpl"},
+        "template": {"metadata": {"labels": {"app": "web"}},
+                     "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}}))
+    header, rows = table(kubectl("get", "podtemplates", "-n", ns))
+    assert header == ["NAME", "CONTAINERS", "IMAGES", "POD LABELS"]
+    assert row(rows, "tpl")["POD LABELS"] == "app=web"
+
+
 def test_get_services_columns(kubectl, ns):
     create(kubectl, ns, service("web"), service("edge", "NodePort"))
     header, rows = table(kubectl("get", "services", "-n", ns))

@@ -71,6 +71,11 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
     ],
     "system:discovery": [url_rule("get", "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
                                   "/openapi/*", "/readyz", "/version", "/version/")],
+    # For webhooks and aggregated API servers that delegate authentication and authorization to this server.
+    "system:auth-delegator": [
+        rule("create", "authentication.k8s.io", "tokenreviews"),
+        rule("create", "authorization.k8s.io", "subjectaccessreviews"),
+    ],
     "system:public-info-viewer": [url_rule("get", "/healthz", "/livez", "/readyz", "/version", "/version/")],
     "system:kube-scheduler": [
         *EVENTS,

@@ -273,7 +273,31 @@ def storageclass(obj: Obj) -> None:
     obj.setdefault("volumeBindingMode", "Immediate")
 
 
+def limit_range(obj: Obj) -> None:
+    """A Container item's `default` comes from `max`, its `defaultRequest` from `default`, else `min`
+    (upstream's SetDefaults_LimitRangeItem)."""
+    for item in ((obj.get("spec") or {}).get("limits") or []):
+        if not isinstance(item, dict) or item.get("type") != "Container":
+            continue
+        default = item.setdefault("default", {})
+        for name, amount in (item.get("max") or {}).items():
+            default.setdefault(name, amount)
+        request = item.setdefault("defaultRequest", {})
+        for name, amount in {**(item.get("min") or {}), **default}.items():
+            request.setdefault(name, amount)
+        for key in ("default", "defaultRequest"):
+            if not item[key]:
+                del item[key]
+
+
+def priority_class(obj: Obj) -> None:
+    obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+
+
 DEFAULTERS: dict[str, Callable[[Obj], None]] = {
+    "PodTemplate": _template,  # a PodTemplate's `template` sits at the top level, where workloads have `spec`
+    "PriorityClass": priority_class,
+    "LimitRange": limit_range,
     "Pod": pod,
     "Deployment": deployment,
     "ReplicaSet": replicaset,

@@ -74,10 +74,10 @@ class StatusError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if details:
             status["details"] = details
+        status["code"] = self.code  # last, as upstream's metav1.Status orders its fields
         return status
 
 

@@ -1,6 +1,7 @@
 """The security filter every request passes (authenticate, then authorize) and the API's access endpoints:
-SelfSubjectAccessReview (`kubectl auth can-i`), SelfSubjectReview (`kubectl auth whoami`) and TokenRequest
-(`kubectl create token`, and the kubelet's projected service-account tokens).
+SelfSubjectAccessReview (`kubectl auth can-i`), SelfSubjectReview (`kubectl auth whoami`), TokenReview and
+(Local)SubjectAccessReview (what webhooks and aggregated servers ask), and TokenRequest (`kubectl create token`,
+and the kubelet's projected service-account tokens).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from kubeling.api import errors, meta
 from kubeling.api.rbac import ANONYMOUS, MASTERS, UNAUTHENTICATED, Attributes, UserInfo, request_attributes
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.api.types import Obj
-from kubeling.apiserver.authn import Authenticator, ServiceAccountTokens, load_token_file, unauthorized
+from kubeling.apiserver.authn import (
+    AuthenticationFailed,
+    Authenticator,
+    ServiceAccountTokens,
+    load_token_file,
+    unauthorized,
+)
 from kubeling.apiserver.authz import Authorizer, parse_modes
 from kubeling.apiserver.registry import Registry
 from kubeling.storage.store import Store
@@ -92,50 +99,125 @@ def admit_create(rtype: ResourceType, namespace: str | None, body: Obj) -> None:
 # `pkg/registry/authorization/selfsubjectaccessreview/rest.go`, each is a create that answers and forgets.
 
 
-def create_review(rtype: ResourceType, body: Obj) -> Obj:
+def create_review(rtype: ResourceType, namespace: str | None, body: Obj) -> Obj:
     """POST to a create-only resource (`ResourceType.create_only`): the answer to the review in `body`."""
     review = REVIEWS.get((rtype.group, rtype.plural))
     if review is None:
         raise errors.StatusError(405, "the server does not allow this method on the requested resource")
-    return review(body)
+    if not isinstance(body, dict):
+        raise errors.bad_request(f"a {rtype.kind} must be a JSON object")
+    return review(body, namespace or "")
 
 
-def self_subject_review(body: Obj) -> Obj:
+def self_subject_review(body: Obj, namespace: str) -> Obj:
     """`kubectl auth whoami` (upstream's `pkg/registry/authentication/selfsubjectreview/rest.go`)."""
     return {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
             "metadata": {"creationTimestamp": meta.now()}, "status": {"userInfo": current_user().to_json()}}
 
 
-def self_subject_access_review(body: Obj) -> Obj:
-    """`kubectl auth can-i` (upstream's `pkg/registry/authorization/selfsubjectaccessreview/rest.go`)."""
+def token_review(body: Obj, namespace: str) -> Obj:
+    """Who does this bearer token belong to? (upstream's `pkg/registry/authentication/tokenreview/storage.go`):
+    what webhook token authenticators and aggregated API servers ask. A bad token is an answer
+    (`authenticated: false` and the error), not a failed request."""
     spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    token = spec.get("token")
+    if not isinstance(token, str) or not token:
+        raise errors.bad_request("token is required for TokenReview in authentication")
+    authenticator: Authenticator = current_app.extensions["kubeling.authenticator"]
+    status: Obj
+    try:
+        user = authenticator.authenticate_token(token)
+    except AuthenticationFailed as exc:
+        status = {"user": {}, "error": str(exc)}
+    else:
+        audiences = [str(a) for a in spec.get("audiences") or []]
+        status = {"authenticated": True, "user": user.to_json()}
+        if audiences:
+            status["audiences"] = audiences
+    return {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+
+
+def _review_attributes(kind: str, spec: Obj) -> Attributes:
+    """The request a SubjectAccessReview of any flavour asks about (exactly one of its two attribute sets)."""
     resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if bool(resource) == bool(non_resource):
-        raise errors.invalid("SelfSubjectAccessReview", "authorization.k8s.io", "", [errors.cause(
+        raise errors.invalid(kind, "authorization.k8s.io", "", [errors.cause(
             "spec.resourceAttributes", "Invalid value: \"null\": exactly one of nonResourceAttributes or "
             "resourceAttributes must be specified")])
     if resource:
-        attrs = Attributes(verb=str(resource.get("verb", "")), resource_request=True,
-                           api_group=str(resource.get("group", "")), api_version=str(resource.get("version", "")),
-                           namespace=str(resource.get("namespace", "")), resource=str(resource.get("resource", "")),
-                           subresource=str(resource.get("subresource", "")), name=str(resource.get("name", "")))
-    else:
-        attrs = Attributes(verb=str(non_resource.get("verb", "")), resource_request=False,
-                           path=str(non_resource.get("path", "")))
+        return Attributes(verb=str(resource.get("verb", "")), resource_request=True,
+                          api_group=str(resource.get("group", "")), api_version=str(resource.get("version", "")),
+                          namespace=str(resource.get("namespace", "")), resource=str(resource.get("resource", "")),
+                          subresource=str(resource.get("subresource", "")), name=str(resource.get("name", "")))
+    return Attributes(verb=str(non_resource.get("verb", "")), resource_request=False,
+                      path=str(non_resource.get("path", "")))
+
+
+def _answer(kind: str, user: UserInfo, attrs: Attributes, spec: Obj, namespace: str) -> Obj:
     authorizer: Authorizer = current_app.extensions["kubeling.authorizer"]
-    decision = authorizer.authorize(current_user(), attrs)
+    decision = authorizer.authorize(user, attrs)
     status: Obj = {"allowed": bool(decision.allowed)}
     if decision.allowed is False and decision.message:
         status["denied"] = True
     if decision.reason:
         status["reason"] = decision.reason
-    return {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-            "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+    metadata: Obj = {"creationTimestamp": None}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {"kind": kind, "apiVersion": "authorization.k8s.io/v1", "metadata": metadata, "spec": spec,
+            "status": status}
 
 
-REVIEWS: dict[tuple[str, str], Callable[[Obj], Obj]] = {
+def self_subject_access_review(body: Obj, namespace: str) -> Obj:
+    """`kubectl auth can-i` (upstream's `pkg/registry/authorization/selfsubjectaccessreview/rest.go`)."""
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    attrs = _review_attributes("SelfSubjectAccessReview", spec)
+    return _answer("SelfSubjectAccessReview", current_user(), attrs, spec, "")
+
+
+def _reviewed_user(kind: str, spec: Obj) -> UserInfo:
+    """The user a SubjectAccessReview asks about, as its spec names them (upstream's
+    `pkg/registry/authorization/util/helpers.go`, ResourceAttributesFrom and the user info)."""
+    user, groups = spec.get("user") or "", spec.get("groups") or []
+    if not user and not groups:
+        raise errors.invalid(kind, "authorization.k8s.io", "", [errors.cause(
+            "spec.user", 'Invalid value: "": at least one of user or group must be specified')])
+    extra = spec.get("extra") if isinstance(spec.get("extra"), dict) else {}
+    return UserInfo(str(user), tuple(str(g) for g in groups), str(spec.get("uid") or ""),
+                    tuple((str(k), tuple(str(v) for v in values or ())) for k, values in extra.items()))
+
+
+def subject_access_review(body: Obj, namespace: str) -> Obj:
+    """May this user do this? (upstream's `pkg/registry/authorization/subjectaccessreview/rest.go`): asked by
+    webhooks and aggregated API servers, and `kubectl auth can-i --as`."""
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    attrs = _review_attributes("SubjectAccessReview", spec)
+    return _answer("SubjectAccessReview", _reviewed_user("SubjectAccessReview", spec), attrs, spec, "")
+
+
+def local_subject_access_review(body: Obj, namespace: str) -> Obj:
+    """A SubjectAccessReview about one namespace (upstream's
+    `pkg/registry/authorization/localsubjectaccessreview/rest.go`): its resource attributes must be in it."""
+    kind = "LocalSubjectAccessReview"
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    resource = spec.get("resourceAttributes")
+    if not isinstance(resource, dict) or spec.get("nonResourceAttributes"):
+        raise errors.invalid(kind, "authorization.k8s.io", "", [errors.cause(
+            "spec.nonResourceAttributes", "Invalid value: \"null\": disallowed on this kind of request")])
+    if resource.get("namespace") and resource["namespace"] != namespace:
+        raise errors.bad_request(f"spec.resourceAttributes.namespace must match namespace: {namespace}")
+    resource["namespace"] = namespace
+    attrs = _review_attributes(kind, spec)
+    return _answer(kind, _reviewed_user(kind, spec), attrs, spec, namespace)
+
+
+REVIEWS: dict[tuple[str, str], Callable[[Obj, str], Obj]] = {
     ("authorization.k8s.io", "selfsubjectaccessreviews"): self_subject_access_review,
+    ("authorization.k8s.io", "subjectaccessreviews"): subject_access_review,
+    ("authorization.k8s.io", "localsubjectaccessreviews"): local_subject_access_review,
     ("authentication.k8s.io", "selfsubjectreviews"): self_subject_review,
+    ("authentication.k8s.io", "tokenreviews"): token_review,
 }
 
 

@@ -51,3 +51,52 @@ class ServiceAccountAdmission:
             if account is not None:
                 return account
         return None
+
+
+class PriorityAdmission:
+    """Upstream's Priority plugin (plugin/pkg/admission/priority/admission.go): a new pod's `priority` comes from
+    its PriorityClass (or the cluster's `globalDefault` class, or 0), never from the pod; and at most one class is
+    the global default. The scheduler orders its queue by the resolved `spec.priority` (scheduler/queue.py)."""
+
+    def __init__(self, list_classes: Callable[[], list[Obj]]) -> None:
+        """`list_classes()` returns every PriorityClass (a cluster has a handful)."""
+        self.list_classes = list_classes
+
+    def admit_pod(self, pod: Obj, shown_name: str) -> None:
+        spec = pod.setdefault("spec", {})
+        name = spec.get("priorityClassName") or ""
+        classes = self.list_classes()
+        chosen: Obj | None
+        if name:
+            chosen = next((pc for pc in classes if pc["metadata"]["name"] == name), None)
+            if chosen is None:
+                raise errors.StatusError(403, f'pods "{shown_name}" is forbidden: no PriorityClass with name {name} '
+                                              "was found", "Forbidden", name=shown_name or None, kind="pods")
+        else:
+            defaults = [pc for pc in classes if pc.get("globalDefault")]
+            # More than one default can exist after a race: upstream takes the lowest value.
+            chosen = min(defaults, key=lambda pc: int(pc.get("value", 0)), default=None)
+        priority = int(chosen.get("value", 0)) if chosen else 0
+        policy = (chosen or {}).get("preemptionPolicy") or "PreemptLowerPriority"
+        given = spec.get("priority")
+        if given is not None and given != priority:
+            raise errors.StatusError(403, f'pods "{shown_name}" is forbidden: the integer value of priority '
+                                          f"({given}) must not be provided in pod spec; priority admission controller "
+                                          f"computed {priority} from the given PriorityClass name", "Forbidden",
+                                     name=shown_name or None, kind="pods")
+        if chosen is not None:
+            spec["priorityClassName"] = chosen["metadata"]["name"]
+        spec["priority"] = priority
+        spec.setdefault("preemptionPolicy", policy)
+
+    def admit_class(self, pc: Obj) -> None:
+        """A class marked `globalDefault` while another one is: 403, as upstream."""
+        if not pc.get("globalDefault"):
+            return
+        name = pc["metadata"].get("name")
+        for other in self.list_classes():
+            if other.get("globalDefault") and other["metadata"]["name"] != name:
+                raise errors.StatusError(
+                    403, f'priorityclasses.scheduling.k8s.io "{name}" is forbidden: PriorityClass '
+                         f'{other["metadata"]["name"]} is already marked as default. Only one default can exist',
+                    "Forbidden", name=name, group="scheduling.k8s.io", kind="priorityclasses")

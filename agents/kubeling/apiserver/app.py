@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -12,10 +14,14 @@ from werkzeug.exceptions import HTTPException
 
 from kubeling.api import bootstrappolicy, errors
 from kubeling.api.resources import lookup, must_lookup
+from kubeling.api.types import Obj
+from kubeling.api.validation.scheduling import SYSTEM_PRIORITY_CLASSES
 from kubeling.apiserver import access, discovery, handlers, strategies
-from kubeling.apiserver.admission import ServiceAccountAdmission
+from kubeling.apiserver.admission import PriorityAdmission, ServiceAccountAdmission
 from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
+from kubeling.apiserver.limitranger import LimitRanger
 from kubeling.apiserver.registry import Registry
+from kubeling.apiserver.resourcequota import ResourceQuotaAdmission
 from kubeling.apiserver.strategies.core.namespace import SYSTEM_NAMESPACES
 from kubeling.apiserver.watch import Watcher
 from kubeling.storage.etcd import EtcdError
@@ -56,14 +62,22 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
                    int(app.config["DEFAULT_UNREACHABLE_TOLERATION_SECONDS"]))
     watcher = Watcher(store)
     authenticator, authorizer, tokens = access.build(app.config, store, watcher.hubs)
-    admit_pod = None
+    priority = PriorityAdmission(lambda: store.list(must_lookup("scheduling.k8s.io", "priorityclasses")).items)
+    limits = LimitRanger(lambda namespace: store.list(must_lookup("", "limitranges"), namespace).items)
+    pod_admissions = [limits.admit, priority.admit_pod]
     if tokens is not None and tokens.can_issue:
-        admit_pod = ServiceAccountAdmission(
+        pod_admissions.append(ServiceAccountAdmission(
             lambda rtype, namespace, name: watcher.cached(rtype, namespace, name) or
-            store.try_get(rtype, namespace, name)).admit
+            store.try_get(rtype, namespace, name)).admit)
+
+    def admit_pod(pod: Obj, shown_name: str) -> None:
+        for admit in pod_admissions:
+            admit(pod, shown_name)
+
     storage_classes = must_lookup("storage.k8s.io", "storageclasses")
-    registry = Registry(store, strategies.build(ips, ports, tolerations, admit_pod,
+    registry = Registry(store, strategies.build(ips, ports, tolerations, admit_pod, priority.admit_class,
                                                 storage_classes=lambda: store.list(storage_classes).items))
+    registry.admission.append(ResourceQuotaAdmission(registry).admit)
     registry.cached = watcher.cached
     app.extensions["kubeling.store"] = store
     app.extensions["kubeling.registry"] = registry
@@ -73,6 +87,7 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     app.register_blueprint(discovery.blueprint)
     app.register_blueprint(handlers.blueprint)
     register_error_handlers(app)
+    app.after_request(reason_phrase)
     if start_watches:
         watcher.start()
     bootstrap(registry, ips, app.config)
@@ -98,7 +113,17 @@ def kubelet_session(config: dict[str, Any]) -> requests.Session:
 
 
 def status_response(error: errors.StatusError) -> Response:
-    return Response(json.dumps(error.to_status()), status=error.code, mimetype="application/json")
+    # Encoded as kube-apiserver's Go encoder writes it: compact, the Status's field order, a final newline.
+    body = json.dumps(error.to_status(), separators=(",", ":")) + "\n"
+    return Response(body, status=error.code, mimetype="application/json")
+
+
+def reason_phrase(response: Response) -> Response:
+    """Send the status line as Go's net/http does (`409 Conflict`), not Werkzeug's capitals (`409 CONFLICT`):
+    clients show that text to their users."""
+    with contextlib.suppress(ValueError):  # a code without a standard phrase keeps what it has
+        response.status = f"{response.status_code} {HTTPStatus(response.status_code).phrase}"
+    return response
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -133,6 +158,9 @@ def bootstrap(registry: Registry, ips: IPAllocator, config: dict[str, Any]) -> N
         registry.ensure(lookup("rbac.authorization.k8s.io", "clusterroles"), None, role)
     for binding in bootstrappolicy.cluster_role_bindings():
         registry.ensure(lookup("rbac.authorization.k8s.io", "clusterrolebindings"), None, binding)
+    for name, (value, description) in SYSTEM_PRIORITY_CLASSES.items():
+        registry.ensure(must_lookup("scheduling.k8s.io", "priorityclasses"), None, {
+            "metadata": {"name": name}, "value": value, "description": description})
     port = int(config["ADVERTISE_PORT"])
     registry.ensure(lookup("", "services"), "default", {
         "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},

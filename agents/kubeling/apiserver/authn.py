@@ -268,6 +268,10 @@ class Authenticator:
             raise unauthorized()
         return None
 
+    def authenticate_token(self, token: str) -> UserInfo:
+        """The user of a bearer token (a TokenReview's question); raises AuthenticationFailed."""
+        return with_authenticated(self._token_user(token))
+
     def _token_user(self, token: str) -> UserInfo:
         for known, user in self.tokens.items():
             if hmac.compare_digest(known.encode(), token.encode()):

@@ -29,7 +29,9 @@ def _json(obj: Any, status: int = 200) -> Response:
     return Response(json.dumps(obj), status=status, mimetype="application/json")
 
 
+# kube-apiserver answers each discovery path with and without a trailing slash (kr8s asks for `/version/`).
 @blueprint.route("/version")
+@blueprint.route("/version/")
 def version() -> Response:
     major, minor, _ = KUBERNETES_VERSION.lstrip("v").split(".")
     return _json({
@@ -40,6 +42,7 @@ def version() -> Response:
 
 
 @blueprint.route("/api")
+@blueprint.route("/api/")
 def core_versions() -> Response:
     return _json({
         "kind": "APIVersions", "versions": ["v1"],
@@ -53,17 +56,24 @@ def _group(name: str, version: str) -> dict[str, Any]:
 
 
 @blueprint.route("/apis")
+@blueprint.route("/apis/")
 def groups() -> Response:
     names = [gv.split("/") for gv in group_versions() if "/" in gv]
     return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g, v) for g, v in names]})
 
 
 @blueprint.route("/apis/<group>")
+@blueprint.route("/apis/<group>/")
 def group(group: str) -> Response:
     for gv in group_versions():
         if gv.startswith(group + "/"):
             return _json({"kind": "APIGroup", "apiVersion": "v1", **_group(group, gv.split("/")[1])})
     raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
+
+
+def _can_issue_tokens() -> bool:
+    tokens = current_app.extensions.get("kubeling.tokens")
+    return tokens is not None and tokens.can_issue
 
 
 def resource_list(group_version: str, rtypes: list[ResourceType]) -> dict[str, Any]:
@@ -79,6 +89,8 @@ def resource_list(group_version: str, rtypes: list[ResourceType]) -> dict[str, A
             entry["categories"] = list(rtype.categories)
         resources.append(entry)
         for sub in rtype.subresources:
+            if sub == "token" and not _can_issue_tokens():
+                continue  # as upstream, serviceaccounts/token exists only with a signing key
             sub_entry: dict[str, Any] = {
                 "name": f"{rtype.plural}/{sub}", "singularName": "", "namespaced": rtype.namespaced,
                 "kind": rtype.kind, "verbs": list(SUBRESOURCE_VERBS[sub]),

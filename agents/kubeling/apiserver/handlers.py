@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, request
 from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.apiserver import access, logs, protobuf, streaming, watch
+from kubeling.apiserver.eviction import evict
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import finalize as finalize_namespace
 from kubeling.apiserver.strategies.core.pod import bind as bind_pod
@@ -92,7 +93,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
         if method != "POST" or target.name is not None:
             raise errors.StatusError(405, "the server does not allow this method on the requested resource",
                                      "MethodNotAllowed")
-        return _json(access.create_review(target.rtype, read_body()), 201)
+        return _json(access.create_review(target.rtype, target.namespace, read_body()), 201)
     if target.subresource in streaming.CONNECT_SUBRESOURCES:
         if method not in ("GET", "POST"):
             raise errors.StatusError(405, f"{method} is not supported on {target.subresource}", "MethodNotAllowed")
@@ -112,11 +113,9 @@ def dispatch(group: str, version: str, path: str) -> Response:
             bind_pod(registry(), target.namespace or "", target.name or "", read_body())
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
         if target.subresource == "eviction":
-            # No PodDisruptionBudgets here, so every eviction is allowed: it is a delete with the given options.
             eviction = read_body()
-            options = eviction.get("deleteOptions") or {}
-            registry().delete(target.rtype, target.namespace, target.name or "", options, dry_run=_dry_run(options))
-            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+            dry_run = _dry_run(eviction.get("deleteOptions") or {})
+            return _json(evict(registry(), target.namespace or "", target.name or "", eviction, dry_run), 201)
         if target.subresource == "token":
             return _json(access.token_request(registry(), target.namespace or "", target.name or "", read_body()), 201)
         if target.name is not None:
@@ -365,7 +364,14 @@ def patch_object(target: Target) -> Response:
     if target.subresource == "scale":
         from kubeling.api.patch import apply_patch
 
-        return _json(write_scale(target, lambda scale: apply_patch(content_type, scale, raw, "Scale")))
+        def patched(scale: dict[str, Any]) -> Any:
+            # The patch is applied to a Scale without the parent's resourceVersion, so that only a version the
+            # patch itself names is a precondition: without one the patch is retried on a conflict, as
+            # upstream's patcher retries patches that set no resourceVersion.
+            unversioned = dict(scale, metadata={**scale["metadata"], "resourceVersion": ""})
+            return apply_patch(content_type, unversioned, raw, "Scale")
+
+        return _json(write_scale(target, patched))
     obj, created = registry().patch(target.rtype, target.namespace, target.name or "", content_type, raw,
                                     subresource=target.subresource, dry_run=_dry_run())
     return render(target.rtype, obj, 201 if created else 200)

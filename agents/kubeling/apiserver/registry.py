@@ -38,6 +38,9 @@ class Registry:
         # The watch cache's latest copy of an object, if any: read-modify-write tries it first and reads etcd
         # only after a Conflict, saving a round trip on the hot paths (binding, status patches).
         self.cached: Callable[[ResourceType, str | None, str], Obj | None] = lambda rtype, namespace, name: None
+        # Validating admission: checks that run on every create after validation and may refuse it (upstream's
+        # validating admission plugins, here the ResourceQuota plugin); each is `admit(rtype, obj, dry_run)`.
+        self.admission: list[Callable[[ResourceType, Obj, bool], None]] = []
 
     def strategy(self, rtype: ResourceType) -> Strategy:
         """The per-kind behaviour of `rtype` (the default one for a type the server was not built with)."""
@@ -92,6 +95,8 @@ class Registry:
         metadata["creationTimestamp"] = meta.now()
         strategy.prepare_for_create(obj, asked_name)
         _refuse(rtype, obj, strategy.validate(obj))
+        for admit in self.admission:
+            admit(rtype, obj, dry_run)
         if dry_run:
             return obj
         for _ in range(8):

@@ -12,10 +12,12 @@ from typing import Any
 
 from kubeling.api.printers.common import (
     AGE,
+    CREATED_DOC,
     NAME,
     NAME_DOC,
     Printer,
     column,
+    container_cells,
     dig,
     format_labels,
     human_duration,
@@ -477,6 +479,48 @@ def _event_cells(ev: dict[str, Any], now: datetime) -> list[Any]:
     ]  # fmt: skip
 
 
+_PODTEMPLATE_COLUMNS = [
+    NAME,
+    column("Containers", "Names of each container in the template."),
+    column("Images", "Images referenced by each container in the template."),
+    column("Pod Labels", "The labels for the pod template."),
+]
+
+
+def _podtemplate_cells(pt: dict[str, Any], now: datetime) -> list[Any]:
+    template = pt.get("template") or {}
+    return [object_name(pt), *container_cells(template.get("spec")),
+            format_labels((template.get("metadata") or {}).get("labels"))]
+
+
+_RESOURCEQUOTA_COLUMNS = [
+    NAME,
+    AGE,
+    column("Request", "Request represents a minimum amount of cpu/memory that a container may consume."),
+    column("Limit", "Limits control the maximum amount of cpu/memory that a container may use independent of "
+                    "contention on the node."),
+]
+
+
+def _resourcequota_cells(quota: dict[str, Any], now: datetime) -> list[Any]:
+    """`pods: 1/10, requests.cpu: 500m/2` for the requests, the same for `limits.*` (upstream's
+    printResourceQuota: the names of spec.hard, the figures of status)."""
+    status = quota.get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    request, limit = [], []
+    for name in sorted((quota.get("spec") or {}).get("hard") or {}):
+        text = f"{name}: {used.get(name, '0')}/{hard.get(name, '0')}"
+        (limit if name.startswith("limits.") else request).append(text)
+    return [object_name(quota), object_age(quota, now), ", ".join(request), ", ".join(limit)]
+
+
+_LIMITRANGE_COLUMNS = [NAME, column("Created At", CREATED_DOC, "date")]
+
+
+def _limitrange_cells(limits: dict[str, Any], now: datetime) -> list[Any]:
+    return [object_name(limits), limits["metadata"].get("creationTimestamp", "")]
+
+
 GROUP = ""
 
 # kind → how it prints; the package registry collects these.
@@ -489,5 +533,8 @@ PRINTERS: dict[str, Printer] = {
     "ConfigMap": Printer(_CONFIGMAP_COLUMNS, _configmap_cells),
     "Secret": Printer(_SECRET_COLUMNS, _secret_cells),
     "ServiceAccount": Printer(_SERVICEACCOUNT_COLUMNS, _serviceaccount_cells),
+    "PodTemplate": Printer(_PODTEMPLATE_COLUMNS, _podtemplate_cells),
+    "ResourceQuota": Printer(_RESOURCEQUOTA_COLUMNS, _resourcequota_cells),
+    "LimitRange": Printer(_LIMITRANGE_COLUMNS, _limitrange_cells),
     "Event": Printer(_EVENT_COLUMNS, _event_cells),
 }

@@ -88,7 +88,7 @@ def _is_zero(value: Any) -> bool:
     return value == 0 or value == "0%"
 
 
-def _int_or_percent(value: Any, path: str, max_percent: int | None = None) -> Causes:
+def int_or_percent(value: Any, path: str, max_percent: int | None = None) -> Causes:
     if isinstance(value, str):
         if not re.fullmatch("[0-9]+%", value):
             return [invalid(path, value, "a valid percent string must be a numeric string followed by an ending "
@@ -113,8 +113,8 @@ def _validate_deployment(obj: Obj) -> Causes:
     elif isinstance(rolling, dict):
         rpath = child(spath, "rollingUpdate")
         surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
-        out += _int_or_percent(surge, child(rpath, "maxSurge"))
-        out += _int_or_percent(unavailable, child(rpath, "maxUnavailable"), max_percent=100)
+        out += int_or_percent(surge, child(rpath, "maxSurge"))
+        out += int_or_percent(unavailable, child(rpath, "maxUnavailable"), max_percent=100)
         if _is_zero(surge) and _is_zero(unavailable):
             out.append(invalid(child(rpath, "maxUnavailable"), unavailable, "may not be 0 when `maxSurge` is 0"))
     out += nonnegative(spec, "progressDeadlineSeconds", "spec")

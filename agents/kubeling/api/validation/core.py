@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import decimal
 from typing import Any
 
 from kubeling.api import errors
+from kubeling.api.quantity import parse_quantity
 from kubeling.api.types import Obj
 from kubeling.api.validation.common import (
     CIDR_MSG,
     ENV_NAME_MSG,
     IMMUTABLE_MSG,
     IP_MSG,
+    NONNEGATIVE_MSG,
     SELECTOR_MISMATCH_MSG,
     as_dict,
     as_list,
@@ -140,6 +143,11 @@ SCHEMAS: dict[str, Struct] = {
         reason=STR, message=STR, type=STR, count=INT, source=S(component=STR, host=STR),
         firstTimestamp=STR, lastTimestamp=STR, eventTime=STR, reportingComponent=STR, reportingInstance=STR,
     ),
+    "PodTemplate": root(template=POD_TEMPLATE),
+    "ResourceQuota": root(spec=S(hard=Map(QUANTITY), scopes=STRINGS, scopeSelector=ANY_OBJ),
+                          status=S(hard=Map(QUANTITY), used=Map(QUANTITY))),
+    "LimitRange": root(spec=S(limits=Arr(S(type=STR, max=Map(QUANTITY), min=Map(QUANTITY), default=Map(QUANTITY),
+                                            defaultRequest=Map(QUANTITY), maxLimitRequestRatio=Map(QUANTITY))))),
     "ServiceAccount": root(secrets=Arr(ANY_OBJ), imagePullSecrets=Arr(S(name=STR)),
                            automountServiceAccountToken=BOOL),
 }
@@ -591,8 +599,83 @@ def validate_serviceaccount(obj: Obj, old: Obj | None = None) -> Causes:
 
 
 # kind → its validation, and the kinds whose names follow a rule of their own; the package registry collects these.
+def _validate_podtemplate(obj: Obj) -> Causes:
+    template = as_dict(obj.get("template"))
+    out = validate_template_meta(as_dict(template.get("metadata")), "template.metadata")
+    return out + validate_pod_spec(as_dict(template.get("spec")), "template.spec")
+
+
+def validate_podtemplate(obj: Obj, old: Obj | None = None) -> Causes:
+    """A PodTemplate (upstream's ValidatePodTemplate): its metadata and the pod spec it holds."""
+    return validate_object(SCHEMAS["PodTemplate"], obj, old, namespaced=True, rules=_validate_podtemplate)
+
+
+QUOTA_SCOPES = ("Terminating", "NotTerminating", "BestEffort", "NotBestEffort", "PriorityClass",
+                "CrossNamespacePodAffinity")
+LIMIT_TYPES = ("Pod", "Container", "PersistentVolumeClaim")
+
+
+def _quantities(amounts: Obj, path: str) -> tuple[Causes, dict[str, decimal.Decimal]]:
+    """Each amount a valid, non-negative quantity; returns the causes and the parsed amounts."""
+    out: Causes = []
+    parsed: dict[str, decimal.Decimal] = {}
+    for name, amount in amounts.items():
+        try:
+            parsed[name] = parse_quantity(amount)
+        except ValueError as exc:
+            out.append(invalid(at_key(path, name), amount, str(exc)))
+            continue
+        if parsed[name] < 0:
+            out.append(invalid(at_key(path, name), amount, NONNEGATIVE_MSG))
+    return out, parsed
+
+
+def _validate_resourcequota(obj: Obj) -> Causes:
+    spec = as_dict(obj.get("spec"))
+    out, _ = _quantities(as_dict(spec.get("hard")), "spec.hard")
+    for i, scope in enumerate(as_list(spec.get("scopes"))):
+        if scope not in QUOTA_SCOPES:
+            out.append(not_supported(at_index("spec.scopes", i), scope, QUOTA_SCOPES))
+    return out
+
+
+def validate_resourcequota(obj: Obj, old: Obj | None = None) -> Causes:
+    """A ResourceQuota (upstream's ValidateResourceQuota): quantities and scopes."""
+    return validate_object(SCHEMAS["ResourceQuota"], obj, old, namespaced=True, rules=_validate_resourcequota)
+
+
+def _validate_limitrange(obj: Obj) -> Causes:
+    out: Causes = []
+    for i, item in enumerate(as_list(as_dict(obj.get("spec")).get("limits"))):
+        path = at_index("spec.limits", i)
+        if item.get("type") not in LIMIT_TYPES:
+            out.append(not_supported(child(path, "type"), item.get("type"), LIMIT_TYPES))
+        parsed = {}
+        for field in ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio"):
+            causes, parsed[field] = _quantities(as_dict(item.get(field)), child(path, field))
+            out += causes
+        for low, high, what in (("min", "max", "min value {} is greater than max value {}"),
+                                ("defaultRequest", "default", "default request value {} is greater than default "
+                                                              "limit value {}"),
+                                ("default", "max", "default value {} is greater than max value {}"),
+                                ("min", "defaultRequest", "min value {} is greater than default request value {}")):
+            for name, amount in parsed[low].items():
+                if name in parsed[high] and amount > parsed[high][name]:
+                    out.append(invalid(at_key(child(path, low), name), item[low][name],
+                                       what.format(item[low][name], item[high][name])))
+    return out
+
+
+def validate_limitrange(obj: Obj, old: Obj | None = None) -> Causes:
+    """A LimitRange (upstream's ValidateLimitRange): known types, quantities, and min ≤ request ≤ limit ≤ max."""
+    return validate_object(SCHEMAS["LimitRange"], obj, old, namespaced=True, rules=_validate_limitrange)
+
+
 VALIDATORS = {
     "Pod": validate_pod,
+    "ResourceQuota": validate_resourcequota,
+    "LimitRange": validate_limitrange,
+    "PodTemplate": validate_podtemplate,
     "Service": validate_service,
     "Endpoints": validate_endpoints,
     "ConfigMap": validate_configmap,

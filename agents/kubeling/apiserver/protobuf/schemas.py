@@ -732,6 +732,17 @@ _ACCESS = {
     },
     "BoundObjectReference": {1: ("kind", "string"), 2: ("apiVersion", "string"), 3: ("name", "string"),
                              4: ("uid", "string")},
+    # `kubectl create quota` and `kubectl create priorityclass`.
+    "ResourceQuota": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ResourceQuotaSpec"),
+                      3: ("status", "ResourceQuotaStatus")},
+    "ResourceQuotaSpec": {1: ("hard", "map[string]Quantity"), 2: ("scopes", "[]string"),
+                          3: ("scopeSelector", "ScopeSelector")},
+    "ScopeSelector": {1: ("matchExpressions", "[]ScopedResourceSelectorRequirement")},
+    "ScopedResourceSelectorRequirement": {1: ("scopeName", "*string"), 2: ("operator", "*string"),
+                                          3: ("values", "[]string")},
+    "ResourceQuotaStatus": {1: ("hard", "map[string]Quantity"), 2: ("used", "map[string]Quantity")},
+    "PriorityClass": {1: ("metadata", "ObjectMeta"), 2: ("value", "*int32"), 3: ("globalDefault", "bool"),
+                      4: ("description", "string"), 5: ("preemptionPolicy", "string")},
 }
 
 SCHEMAS: dict[str, dict[int, Field]] = {**_META, **_CORE_OBJECTS, **_POD, **_APPS, **_BATCH_POLICY, **_ACCESS}
@@ -746,6 +757,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Pod"): "Pod",
     ("v1", "Binding"): "Binding",
     ("v1", "PersistentVolumeClaim"): "PersistentVolumeClaim",
+    ("v1", "ResourceQuota"): "ResourceQuota",
+    ("scheduling.k8s.io/v1", "PriorityClass"): "PriorityClass",
     ("v1", "DeleteOptions"): "DeleteOptions",
     ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions",
     ("apps/v1", "Deployment"): "Deployment",

@@ -20,6 +20,7 @@ from kubeling.apiserver.strategies.core.namespace import NamespaceStrategy
 from kubeling.apiserver.strategies.core.persistentvolume import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
 from kubeling.apiserver.strategies.core.pod import PodStrategy
 from kubeling.apiserver.strategies.core.service import ServiceStrategy
+from kubeling.apiserver.strategies.scheduling.priorityclass import PriorityClassStrategy
 
 # (group, plural) → the resource's strategy.
 Strategies = dict[tuple[str, str], Strategy]
@@ -31,10 +32,12 @@ EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObje
 
 def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int] = (300, 300),
           admit_pod: Callable[[Obj, str], None] | None = None,
+          admit_priority_class: Callable[[Obj], None] | None = None,
           storage_classes: Callable[[], list[Obj]] | None = None) -> Strategies:
     """The strategy of every served resource, with the server's options: the Service IP and port ranges, the
-    pods' default toleration seconds (not-ready, unreachable) and their admission (see `PodStrategy`), and how
-    to list the StorageClasses for the claims' admission (see `PersistentVolumeClaimStrategy`)."""
+    pods' default toleration seconds (not-ready, unreachable) and their admission (see `PodStrategy`), the
+    admission of priority classes (`PriorityClassStrategy`), and how to list the StorageClasses for the claims'
+    admission (see `PersistentVolumeClaimStrategy`)."""
     listed = [
         NamespaceStrategy(),
         Strategy(served("", "nodes"), selectable_fields=("spec.unschedulable",)),  # core/node/strategy.go
@@ -44,12 +47,17 @@ def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int
         Strategy(served("", "events"), selectable_fields=EVENT_FIELDS),  # core/event/strategy.go
         PersistentVolumeStrategy(),
         PersistentVolumeClaimStrategy(storage_classes),
+        Strategy(served("", "resourcequotas"), reset_status_on_create=True),  # core/resourcequota/strategy.go
         # apps/<kind>/strategy.go and batch/cronjob/strategy.go: the status is the controller's.
         Strategy(served("apps", "deployments"), reset_status_on_create=True),
-        Strategy(served("apps", "replicasets"), reset_status_on_create=True),
-        Strategy(served("apps", "daemonsets"), reset_status_on_create=True),
-        Strategy(served("apps", "statefulsets"), reset_status_on_create=True),
+        Strategy(served("apps", "replicasets"), reset_status_on_create=True, status_counts=("replicas",)),
+        Strategy(served("apps", "daemonsets"), reset_status_on_create=True, status_counts=(
+            "currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady")),
+        Strategy(served("apps", "statefulsets"), reset_status_on_create=True,
+                 status_counts=("replicas", "availableReplicas")),
         JobStrategy(),
+        Strategy(served("policy", "poddisruptionbudgets"), reset_status_on_create=True),  # policy/poddisruptionbudget
+        PriorityClassStrategy(admit_priority_class),
         Strategy(served("batch", "cronjobs"), reset_status_on_create=True),
     ]
     table: Strategies = {(s.rtype.group, s.rtype.plural): s for s in listed}

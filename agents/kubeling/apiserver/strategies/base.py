@@ -33,10 +33,13 @@ class Strategy:
     """The default behaviour of a resource; one instance per resource, made once when the server starts."""
 
     def __init__(self, rtype: ResourceType, *, reset_status_on_create: bool = False,
-                 selectable_fields: tuple[str, ...] = ()) -> None:
+                 selectable_fields: tuple[str, ...] = (), status_counts: tuple[str, ...] = ()) -> None:
         self.rtype = rtype
         # Upstream resets status on create for objects whose status only controllers write.
         self.reset_status_on_create = reset_status_on_create
+        # Status counts upstream's Go types declare without `omitempty`, so every response carries them, 0 when
+        # unset (ReplicaSetStatus.replicas, DaemonSetStatus.numberReady, ...); strict clients require them.
+        self.status_counts = status_counts
         # The fields a fieldSelector may name (upstream's GetAttrs and ToSelectableFields in each strategy.go).
         self.field_selectors = frozenset(COMMON_FIELD_SELECTORS + selectable_fields)
 
@@ -50,7 +53,15 @@ class Strategy:
             obj["metadata"]["generation"] = 1
         if self.reset_status_on_create:
             obj["status"] = {}
+        self.fill_status_counts(obj)
         apply_defaults(obj["kind"], obj)
+
+    def fill_status_counts(self, obj: Obj) -> None:
+        if self.status_counts:
+            status = obj.setdefault("status", {})
+            if isinstance(status, dict):
+                for name in self.status_counts:
+                    status.setdefault(name, 0)
 
     def validate(self, obj: Obj) -> list[Obj]:
         """The causes that make a new object invalid (empty when it is valid)."""
@@ -73,6 +84,7 @@ class Strategy:
         strategies copy the spec and ResetObjectMetaForStatus)."""
         kept = meta.deep_copy(old)
         kept["status"] = new.get("status", {})
+        self.fill_status_counts(kept)
         return kept
 
     def validate_update(self, new: Obj, old: Obj) -> list[Obj]:

@@ -3,7 +3,8 @@
 Upstream: `pkg/registry/core/pod/strategy.go` (PrepareForCreate, CheckGracefulDelete, the selectable fields),
 `pkg/registry/core/pod/storage/storage.go` (BindingREST: the binding subresource the scheduler posts), and the
 admission plugins this server runs on every new pod, `plugin/pkg/admission/defaulttolerationseconds/admission.go`
-and (when the server issues tokens) `plugin/pkg/admission/serviceaccount/admission.go`.
+and (when the server issues tokens) `plugin/pkg/admission/serviceaccount/admission.go`, and the Priority plugin
+(`plugin/pkg/admission/priority/admission.go`), all composed into `admit` by app.py.
 """
 
 from __future__ import annotations
