@@ -336,6 +336,8 @@ class StatefulSetController(Controller):
                                 f"create Pod {pod_name} in StatefulSet {set_name} successful")
         elif action.verb == "delete":
             assert action.pod is not None
+            if action.ordinal not in ordinal_range(sts) and retention(sts, "whenScaled") == "Delete":
+                self._delete_claims(sts, action.ordinal)  # protected while the pod runs: they go after it
             try:
                 self.client.delete(PODS, pod_name, namespace, preconditions={"uid": action.pod["metadata"]["uid"]})
             except (errors.NotFound, errors.Conflict):
@@ -346,8 +348,6 @@ class StatefulSetController(Controller):
                 raise
             self.recorder.event(sts, "Normal", "SuccessfulDelete",
                                 f"delete Pod {pod_name} in StatefulSet {set_name} successful")
-            if action.ordinal not in ordinal_range(sts) and retention(sts, "whenScaled") == "Delete":
-                self._delete_claims(sts, action.ordinal)
         elif action.verb == "identity" and action.pod is not None:
             patch = identity_patch(sts, action.pod, action.ordinal)
             if patch is not None:
