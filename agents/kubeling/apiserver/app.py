@@ -74,7 +74,9 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
         for admit in pod_admissions:
             admit(pod, shown_name)
 
-    registry = Registry(store, strategies.build(ips, ports, tolerations, admit_pod, priority.admit_class))
+    storage_classes = must_lookup("storage.k8s.io", "storageclasses")
+    registry = Registry(store, strategies.build(ips, ports, tolerations, admit_pod, priority.admit_class,
+                                                storage_classes=lambda: store.list(storage_classes).items))
     registry.admission.append(ResourceQuotaAdmission(registry).admit)
     registry.cached = watcher.cached
     app.extensions["kubeling.store"] = store
