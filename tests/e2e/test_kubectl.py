@@ -25,6 +25,8 @@ import pytest
 import requests
 import yaml
 
+from support.kubectl import Kubectl
+
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 10  # seconds for a single HTTP request made by the test itself
@@ -696,6 +698,19 @@ def test_get_all(kubectl, ns):
     headers = [line.split() for line in out.splitlines() if line.startswith("NAME")]
     assert ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"] in headers
     assert ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"] in headers
+
+
+def test_discovery_takes_two_requests_with_aggregated_discovery(kubectl, tmp_path):
+    """kubectl 1.32 learns the whole API from /api and /apis (apidiscovery.k8s.io/v2); 1.20 walks every group
+    version. A fresh cache directory, so discovery really happens."""
+    fresh = Kubectl(kubectl.binary, kubectl.server, tmp_path, kubectl.version)
+    result = fresh.run("api-resources", "-v=6")
+    gets = re.findall(r"GET \S+?(/apis?[^?\s]*)", result.stderr)
+    assert "deployments" in result.stdout
+    if kubectl.version == "1.20":
+        assert "/apis/apps/v1" in gets
+    else:
+        assert set(gets) <= {"/api", "/apis"}, gets
 
 
 def test_api_resources(kubectl):

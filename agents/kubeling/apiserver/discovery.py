@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, request
 from kubeling import KUBERNETES_VERSION
 from kubeling.api import errors
 from kubeling.api.resources import SUBRESOURCE_VERBS, ResourceType, group_versions
+from kubeling.apiserver import aggregated
 
 blueprint = Blueprint("discovery", __name__)
 
@@ -44,6 +45,8 @@ def version() -> Response:
 @blueprint.route("/api")
 @blueprint.route("/api/")
 def core_versions() -> Response:
+    if version := aggregated.wanted_version(request.headers.get("Accept", "")):
+        return aggregated.respond(True, resource_list, version)
     return _json({
         "kind": "APIVersions", "versions": ["v1"],
         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": request.host}],
@@ -58,6 +61,8 @@ def _group(name: str, version: str) -> dict[str, Any]:
 @blueprint.route("/apis")
 @blueprint.route("/apis/")
 def groups() -> Response:
+    if version := aggregated.wanted_version(request.headers.get("Accept", "")):
+        return aggregated.respond(False, resource_list, version)
     names = [gv.split("/") for gv in group_versions() if "/" in gv]
     return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g, v) for g, v in names]})
 
