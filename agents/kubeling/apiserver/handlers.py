@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request
 
 from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
-from kubeling.apiserver import access, logs, protobuf, streaming, watch
+from kubeling.apiserver import access, logs, protobuf, streaming, watch, watch_websocket
 from kubeling.apiserver.eviction import evict
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import finalize as finalize_namespace
@@ -74,7 +74,18 @@ def core(path: str) -> Response:
     return dispatch("", "v1", path)
 
 
-# Werkzeug routes a WebSocket upgrade (GET with `Upgrade: websocket`) only to rules marked for WebSockets.
+# Werkzeug routes a WebSocket upgrade (GET with `Upgrade: websocket`) only to rules marked for WebSockets: pod
+# streams (apiserver/streaming.py) and watches (apiserver/watch_websocket.py).
+@blueprint.route("/api/v1/<path:path>", methods=["GET"], websocket=True)
+def core_websocket(path: str) -> Response:
+    return dispatch("", "v1", path)
+
+
+@blueprint.route("/apis/<group>/<version>/<path:path>", methods=["GET"], websocket=True)
+def grouped_websocket(group: str, version: str, path: str) -> Response:
+    return dispatch(group, version, path)
+
+
 @blueprint.route("/api/v1/namespaces/<namespace>/pods/<name>/<any(exec, attach, portforward):subresource>",
                  methods=["GET"], websocket=True)
 def pod_stream(namespace: str, name: str, subresource: str) -> Response:
@@ -297,6 +308,15 @@ def list_collection(target: Target) -> Response:
 
 
 def watch_collection(target: Target) -> Response:
+    if watch_websocket.is_upgrade():
+        return watch_websocket.serve(lambda gone: open_watch(target, gone))
+    stream = open_watch(target, hung_up_probe(request.environ))
+    request.environ["kubeling.stream"] = True  # send the headers now, not with the first event
+    return Response(stream, mimetype="application/json", direct_passthrough=True)
+
+
+def open_watch(target: Target, gone: Callable[[], bool] | None) -> Iterator[bytes]:
+    """The watch's encoded events; a resourceVersion too old (410 Expired) is raised here, before any answer."""
     rtype = target.rtype
     strategy = registry().strategy(rtype)
     predicate = make_predicate(rtype)
@@ -311,12 +331,11 @@ def watch_collection(target: Target) -> Response:
         table_version=wants_table(),
         include_object=request.args.get("includeObject", "Metadata"),
         table=strategy.table,
-        gone=hung_up_probe(request.environ),
+        gone=gone,
     )
     stream = current_app.extensions["kubeling.watcher"].stream(rtype, target.namespace, predicate, options)
     first = next(stream)  # raises 410 Expired before the response starts, as a plain Status reply
-    request.environ["kubeling.stream"] = True  # send the headers now, not with the first event
-    return Response(_chain(first, stream), mimetype="application/json", direct_passthrough=True)
+    return _chain(first, stream)
 
 
 def hung_up_probe(environ: dict[str, Any]) -> Callable[[], bool] | None:
