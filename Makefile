@@ -34,8 +34,11 @@ help:
 deps: system-deps venv kubectl-1.20
 
 # Debian packages, installed only when missing and only when we are root (a user runs `sudo make deps` otherwise).
+# tests/e2e/test_client_compat.py runs the JavaScript client (@kubernetes/client-node, from npm) on Node: Debian's
+# nodejs and npm, unless some npm is there already (a Node from elsewhere must not be replaced).
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@extra=""; command -v npm >/dev/null || extra="nodejs npm"; \
+	missing=""; for p in $(APT_PACKAGES) $$extra; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$(IS_ROOT)" = yes ]; then \
 	    echo "installing:$$missing"; \
