@@ -279,3 +279,30 @@ def test_ansible_kubernetes_core(plane: Plane) -> None:
                              "-e", f"ns={ns}"], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "failed=0" in result.stdout
+
+
+# --- the wire itself ---------------------------------------------------------------------------------------------
+
+
+def test_status_lines_and_status_bodies_on_the_wire(plane: Plane) -> None:
+    """What clients show their users: Go's reason phrase in the status line, and the Status as upstream encodes it
+    (compact, in metav1.Status's field order)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(plane.url)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=TIMEOUT)
+    try:
+        conn.request("POST", "/api/v1/namespaces/default/configmaps", body=json.dumps({"metadata": {"name": "dup"}}),
+                     headers={"Content-Type": "application/json"})
+        conn.getresponse().read()
+        conn.request("POST", "/api/v1/namespaces/default/configmaps", body=json.dumps({"metadata": {"name": "dup"}}),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        body = response.read().decode()
+    finally:
+        conn.close()
+    assert (response.status, response.reason) == (409, "Conflict")
+    assert body == ('{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps '
+                    '\\"dup\\" already exists","reason":"AlreadyExists","details":{"name":"dup","kind":"configmaps"},'
+                    '"code":409}\n')
