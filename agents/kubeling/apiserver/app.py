@@ -24,6 +24,7 @@ from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.resourcequota import ResourceQuotaAdmission
 from kubeling.apiserver.strategies.core.namespace import SYSTEM_NAMESPACES
 from kubeling.apiserver.watch import Watcher
+from kubeling.apiserver.watchcache import ListCache
 from kubeling.storage.etcd import EtcdError
 from kubeling.storage.store import Store
 
@@ -49,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "SERVICE_ACCOUNT_KEY_FILES": [],
     "SERVICE_ACCOUNT_MAX_TOKEN_EXPIRATION": 0,
     "API_AUDIENCES": [],
+    # Lists served from the watch hubs' memory when their freshness allows (watchcache.py); upstream's --watch-cache.
+    "WATCH_CACHE": True,
 }
 
 
@@ -82,6 +85,7 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     app.extensions["kubeling.store"] = store
     app.extensions["kubeling.registry"] = registry
     app.extensions["kubeling.watcher"] = watcher
+    app.extensions["kubeling.list_cache"] = ListCache(watcher, store, enabled=bool(app.config["WATCH_CACHE"]))
     app.extensions["kubeling.ips"] = ips
     app.extensions["kubeling.kubelet_session"] = kubelet_session(app.config)
     app.register_blueprint(discovery.blueprint)

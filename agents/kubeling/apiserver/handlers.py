@@ -23,6 +23,7 @@ from kubeling.apiserver.eviction import evict
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import finalize as finalize_namespace
 from kubeling.apiserver.strategies.core.pod import bind as bind_pod
+from kubeling.apiserver.watchcache import ListCache
 from kubeling.fastpath import fastjson
 from kubeling.storage.store import Predicate
 
@@ -283,13 +284,14 @@ def get_object(target: Target) -> Response:
 
 def list_collection(target: Target) -> Response:
     rtype = target.rtype
-    result = registry().list(
-        rtype,
-        target.namespace,
-        predicate=make_predicate(rtype),
-        limit=_int_arg("limit"),
-        continue_token=request.args.get("continue", ""),
-    )
+    predicate, limit, continue_token = make_predicate(rtype), _int_arg("limit"), request.args.get("continue", "")
+    cache: ListCache = current_app.extensions["kubeling.list_cache"]
+    result = cache.list(rtype, target.namespace, predicate=predicate, limit=limit, continue_token=continue_token,
+                        resource_version=request.args.get("resourceVersion", ""),
+                        match=request.args.get("resourceVersionMatch", ""))
+    if result is None:
+        result = registry().list(rtype, target.namespace, predicate=predicate, limit=limit,
+                                 continue_token=continue_token)
     table_version = wants_table()
     if table_version:
         table = registry().strategy(rtype).table(

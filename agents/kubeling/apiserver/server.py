@@ -107,6 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="tolerationSeconds added to pods for the not-ready:NoExecute taint")
     cluster.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
                          help="tolerationSeconds added to pods for the unreachable:NoExecute taint")
+    storage.add_argument("--watch-cache", type=_bool, nargs="?", const=True, default=True,
+                         help="serve lists from the watch cache's memory when their resourceVersion allows")
     parser.add_argument("--v", "-v", type=int, default=0, help="log verbosity (2: one line per request)")
 
 
@@ -175,6 +177,7 @@ def app_config(args: argparse.Namespace) -> dict[str, Any]:
         "ADVERTISE_ADDRESS": advertise,
         "ADVERTISE_PORT": args.secure_port or args.port,
         "DEFAULT_NOT_READY_TOLERATION_SECONDS": args.default_not_ready_toleration_seconds,
+        "WATCH_CACHE": args.watch_cache,
         "DEFAULT_UNREACHABLE_TOLERATION_SECONDS": args.default_unreachable_toleration_seconds,
         "KUBELET_CLIENT_CERTIFICATE": args.kubelet_client_certificate or "",
         "KUBELET_CLIENT_KEY": args.kubelet_client_key or "",

@@ -184,9 +184,13 @@ class EtcdClient:
         revision: int = 0,
         keys_only: bool = False,
         count_only: bool = False,
+        newest_first: bool = False,
     ) -> tuple[list[KeyValue], int, int, bool]:
-        """Return (kvs, header revision, total count, more)."""
+        """Return (kvs, header revision, total count, more); `newest_first` sorts by modification revision,
+        descending (with limit=1: the last change in the range)."""
         body: dict[str, Any] = {"key": _b64(key)}
+        if newest_first:
+            body["sort_order"], body["sort_target"] = "DESCEND", "MOD"
         if range_end is not None:
             body["range_end"] = _b64(range_end.encode("latin-1"))
         if limit:

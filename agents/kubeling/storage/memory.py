@@ -51,6 +51,7 @@ class MemoryEtcd:
         revision: int = 0,
         keys_only: bool = False,
         count_only: bool = False,
+        newest_first: bool = False,
     ) -> tuple[list[KeyValue], int, int, bool]:
         """Return (kvs, header revision, total count, more), as `EtcdClient.range`."""
         with self._lock:
@@ -64,6 +65,8 @@ class MemoryEtcd:
                  if (kv := _as_of(versions, at)) is not None),
                 key=lambda kv: kv.key,
             )
+            if newest_first:
+                found.sort(key=lambda kv: kv.mod_revision, reverse=True)
             count = len(found)
             if count_only:
                 return [], self._revision, count, False

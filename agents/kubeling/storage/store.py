@@ -113,7 +113,7 @@ class Store:
                         items.append(obj)
                         if limit and len(items) == limit and (more or index < len(kvs) - 1):
                             remaining = count - index - 1 if predicate is None else None
-                            token = self._make_continue(revision, kv.key + "\0", prefix)
+                            token = self.make_continue(revision, kv.key + "\0", prefix)
                             return ListResult(items, revision, token, remaining)
                 if not more or not kvs:
                     return ListResult(items, revision)
@@ -127,7 +127,9 @@ class Store:
             ) from exc
 
     @staticmethod
-    def _make_continue(revision: int, start: str, prefix: str) -> str:
+    def make_continue(revision: int, start: str, prefix: str) -> str:
+        """The `continue` token of a list read at `revision`, to go on from key `start` (also for lists served
+        from the watch cache, whose next pages etcd serves)."""
         payload = {"v": "meta.k8s.io/v1", "rv": revision, "start": start[len(prefix):]}
         return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
 

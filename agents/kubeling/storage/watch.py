@@ -86,6 +86,24 @@ class WatchHub:
         self._thread = threading.Thread(target=self._run, name=f"watch {self.prefix}", daemon=True)
         self._thread.start()
 
+    def snapshot(self, prefix: str) -> tuple[int, list[dict[str, Any]]]:
+        """(revision, the objects under `prefix` as of that revision, in key order): a list served from memory.
+        The objects are shared: never mutate them."""
+        with self._cond:
+            revision, objects = self._last_revision, self._objects
+            keys = [key for key in objects if key.startswith(prefix)]
+            keys.sort()
+            return revision, [objects[key] for key in keys]
+
+    def stats(self) -> tuple[int, int]:
+        """(objects held, events buffered), for /metrics."""
+        return len(self._objects), len(self._events)
+
+    def wait_for(self, revision: int, timeout: float) -> bool:
+        """Wait (bounded) until the hub has seen `revision`; True when it has."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._last_revision >= revision, timeout)
+
     def cached(self, key: str) -> dict[str, Any] | None:
         """The object at `key` as of the last event seen; shared, so never mutate it."""
         return self._objects.get(key)
