@@ -80,7 +80,7 @@ def pv_node_affinity_matches(pv: Obj, labels: dict[str, str], name: str) -> bool
 def pv_nodes(pv: Obj) -> list[str]:
     """The node names a PV's affinity pins it to by hostname label (what the local-path provisioner writes)."""
     required = (((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {})
-    names = []
+    names: list[str] = []
     for term in required.get("nodeSelectorTerms") or []:
         for expression in term.get("matchExpressions") or []:
             if expression.get("key") == HOSTNAME_LABEL and expression.get("operator") == "In":
