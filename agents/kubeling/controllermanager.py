@@ -31,6 +31,7 @@ CONTROLLERS = {
     "namespace": "kubeling.controllers.namespace:NamespaceController",
     "serviceaccount": "kubeling.controllers.serviceaccount:ServiceAccountController",
     "root-ca-cert-publisher": "kubeling.controllers.rootcacertpublisher:RootCACertPublisher",
+    "local-path-provisioner": "kubeling.controllers.localpath:LocalPathProvisioner",
 }
 
 
