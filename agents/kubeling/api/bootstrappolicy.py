@@ -92,13 +92,20 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
         *EVENTS,
         rule((*READ, "patch", "update", "delete", "deletecollection"), "*", "*"),
         rule("create", "", ("pods", "endpoints", "serviceaccounts", "configmaps", "secrets",
-                            "persistentvolumeclaims", "pods/eviction", "pods/binding", "serviceaccounts/token")),
+                            "persistentvolumeclaims", "persistentvolumes", "pods/eviction", "pods/binding",
+                            "serviceaccounts/token")),
         rule("create", "apps", ("replicasets", "controllerrevisions")),
         rule("create", "batch", "jobs"),
         rule("create", "coordination.k8s.io", "leases"),
         rule("create", "discovery.k8s.io", "endpointslices"),
         rule("create", "authentication.k8s.io", "tokenreviews"),
         rule("create", "authorization.k8s.io", "subjectaccessreviews"),
+    ],
+    # What the scheduler's volume binding does (upstream's system:volume-scheduler): read the classes, and mark
+    # a WaitForFirstConsumer claim with the node its pod goes to.
+    "system:volume-scheduler": [
+        rule((*READ, "patch", "update"), "", ("persistentvolumes", "persistentvolumeclaims")),
+        rule(READ, "storage.k8s.io", "storageclasses"),
     ],
     "system:node-proxier": [
         *EVENTS,
@@ -138,6 +145,7 @@ CLUSTER_ROLE_BINDINGS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("system:public-info-viewer", "system:public-info-viewer",
      [("Group", "system:authenticated"), ("Group", "system:unauthenticated")]),
     ("system:kube-scheduler", "system:kube-scheduler", [("User", "system:kube-scheduler")]),
+    ("system:volume-scheduler", "system:volume-scheduler", [("User", "system:kube-scheduler")]),
     ("system:kube-controller-manager", "system:kube-controller-manager", [("User", "system:kube-controller-manager")]),
     ("system:node-proxier", "system:node-proxier", [("User", "system:kube-proxy")]),
     ("system:kube-dns", "system:kube-dns", [("User", "system:kube-dns")]),

@@ -156,6 +156,13 @@ def statefulset(obj: Obj) -> None:
             if isinstance(rolling, dict):
                 rolling.setdefault("partition", 0)
     spec.setdefault("revisionHistoryLimit", 10)
+    retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+    if isinstance(retention, dict):
+        retention.setdefault("whenDeleted", "Retain")
+        retention.setdefault("whenScaled", "Retain")
+    for template in spec.get("volumeClaimTemplates") or []:
+        if isinstance(template, dict):
+            persistentvolumeclaim(template)
     _template(spec)
 
 
@@ -238,6 +245,34 @@ def node(obj: Obj) -> None:
     obj.setdefault("spec", {})
 
 
+def persistentvolume(obj: Obj) -> None:
+    """SetDefaults_PersistentVolume: a volume made by hand is kept when released (Retain); a provisioner sets
+    its class's policy (Delete unless the class says otherwise) itself."""
+    spec = obj.setdefault("spec", {})
+    if isinstance(spec, dict):
+        spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+        spec.setdefault("volumeMode", "Filesystem")
+    status = obj.setdefault("status", {})
+    if isinstance(status, dict):
+        status.setdefault("phase", "Pending")
+
+
+def persistentvolumeclaim(obj: Obj) -> None:
+    """SetDefaults_PersistentVolumeClaim (also for a StatefulSet's volumeClaimTemplates)."""
+    spec = obj.setdefault("spec", {})
+    if isinstance(spec, dict):
+        spec.setdefault("volumeMode", "Filesystem")
+    status = obj.setdefault("status", {})
+    if isinstance(status, dict):
+        status.setdefault("phase", "Pending")
+
+
+def storageclass(obj: Obj) -> None:
+    """SetDefaults_StorageClass: provisioned volumes are deleted with their claim, and bound at once."""
+    obj.setdefault("reclaimPolicy", "Delete")
+    obj.setdefault("volumeBindingMode", "Immediate")
+
+
 DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "Pod": pod,
     "Deployment": deployment,
@@ -250,6 +285,9 @@ DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "Namespace": namespace,
     "Secret": secret,
     "Node": node,
+    "PersistentVolume": persistentvolume,
+    "PersistentVolumeClaim": persistentvolumeclaim,
+    "StorageClass": storageclass,
     "RoleBinding": _rbac_subjects,
     "ClusterRoleBinding": _rbac_subjects,
 }

@@ -253,3 +253,68 @@ class Endpoints(TypedDict, total=False):
     kind: str
     metadata: ObjectMeta
     subsets: list[EndpointSubset]
+
+
+# Persistent volumes (core/v1) and storage classes (storage.k8s.io/v1)
+
+
+class PersistentVolumeSpec(TypedDict, total=False):
+    capacity: dict[str, str]  # {"storage": "1Gi"}
+    accessModes: list[str]  # ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod
+    claimRef: ObjectReference  # the claim this volume is (or is to be) bound to
+    persistentVolumeReclaimPolicy: str  # Retain, Delete (Recycle is deprecated)
+    storageClassName: str
+    volumeMode: str  # Filesystem or Block
+    hostPath: dict[str, str]  # one source: hostPath, local or nfs
+    local: dict[str, str]
+    nfs: dict[str, Any]
+    nodeAffinity: dict[str, Any]  # {"required": NodeSelector}: the nodes that can reach the volume
+
+
+class PersistentVolumeStatus(TypedDict, total=False):
+    phase: str  # Pending, Available, Bound, Released, Failed
+    reason: str
+    message: str
+    lastPhaseTransitionTime: str
+
+
+class PersistentVolume(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    metadata: ObjectMeta
+    spec: PersistentVolumeSpec
+    status: PersistentVolumeStatus
+
+
+class PersistentVolumeClaimSpec(TypedDict, total=False):
+    accessModes: list[str]
+    selector: dict[str, Any]  # a LabelSelector over volumes' labels
+    resources: dict[str, dict[str, str]]  # {"requests": {"storage": "1Gi"}}
+    volumeName: str  # the volume bound to it (set by the binder, or by the user to pre-bind)
+    storageClassName: str  # "" asks for no class; unset gets the default class at admission
+    volumeMode: str
+
+
+class PersistentVolumeClaimStatus(TypedDict, total=False):
+    phase: str  # Pending, Bound, Lost
+    accessModes: list[str]  # the bound volume's
+    capacity: dict[str, str]  # the bound volume's
+
+
+class PersistentVolumeClaim(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    metadata: ObjectMeta
+    spec: PersistentVolumeClaimSpec
+    status: PersistentVolumeClaimStatus
+
+
+class StorageClass(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    metadata: ObjectMeta
+    provisioner: str  # who makes volumes of this class (a name like "kubeling.io/local-path")
+    parameters: dict[str, str]  # for the provisioner
+    reclaimPolicy: str  # of the volumes it provisions: Delete (default) or Retain
+    volumeBindingMode: str  # Immediate or WaitForFirstConsumer
+    allowVolumeExpansion: bool

@@ -11,7 +11,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from kubeling.api import bootstrappolicy, errors
-from kubeling.api.resources import lookup
+from kubeling.api.resources import lookup, must_lookup
 from kubeling.apiserver import access, discovery, handlers, strategies
 from kubeling.apiserver.admission import ServiceAccountAdmission
 from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
@@ -61,7 +61,9 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
         admit_pod = ServiceAccountAdmission(
             lambda rtype, namespace, name: watcher.cached(rtype, namespace, name) or
             store.try_get(rtype, namespace, name)).admit
-    registry = Registry(store, strategies.build(ips, ports, tolerations, admit_pod))
+    storage_classes = must_lookup("storage.k8s.io", "storageclasses")
+    registry = Registry(store, strategies.build(ips, ports, tolerations, admit_pod,
+                                                storage_classes=lambda: store.list(storage_classes).items))
     registry.cached = watcher.cached
     app.extensions["kubeling.store"] = store
     app.extensions["kubeling.registry"] = registry

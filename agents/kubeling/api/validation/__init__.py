@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from kubeling.api.resources import ResourceType
 from kubeling.api.types import Obj
-from kubeling.api.validation import apps, batch, coordination, core, discovery, rbac
+from kubeling.api.validation import apps, batch, coordination, core, discovery, rbac, storage, volumes
 from kubeling.api.validation.common import dns1123_subdomain
 from kubeling.api.validation.meta import NameCheck, validate_object
 from kubeling.api.validation.schema import root
@@ -30,7 +30,7 @@ Validator = Callable[[Obj, Obj | None], list[dict[str, str]]]
 
 VALIDATORS: dict[str, Validator] = {
     kind: validator
-    for module in (core, apps, batch, coordination, discovery, rbac)
+    for module in (core, volumes, apps, batch, coordination, discovery, rbac, storage)
     for kind, validator in module.VALIDATORS.items()
 }
 

@@ -17,6 +17,7 @@ from kubeling.apiserver.allocators import Allocator, IPAllocator
 from kubeling.apiserver.strategies.base import Strategy, served
 from kubeling.apiserver.strategies.batch.job import JobStrategy
 from kubeling.apiserver.strategies.core.namespace import NamespaceStrategy
+from kubeling.apiserver.strategies.core.persistentvolume import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
 from kubeling.apiserver.strategies.core.pod import PodStrategy
 from kubeling.apiserver.strategies.core.service import ServiceStrategy
 
@@ -29,9 +30,11 @@ EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObje
 
 
 def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int] = (300, 300),
-          admit_pod: Callable[[Obj, str], None] | None = None) -> Strategies:
+          admit_pod: Callable[[Obj, str], None] | None = None,
+          storage_classes: Callable[[], list[Obj]] | None = None) -> Strategies:
     """The strategy of every served resource, with the server's options: the Service IP and port ranges, the
-    pods' default toleration seconds (not-ready, unreachable) and their admission (see `PodStrategy`)."""
+    pods' default toleration seconds (not-ready, unreachable) and their admission (see `PodStrategy`), and how
+    to list the StorageClasses for the claims' admission (see `PersistentVolumeClaimStrategy`)."""
     listed = [
         NamespaceStrategy(),
         Strategy(served("", "nodes"), selectable_fields=("spec.unschedulable",)),  # core/node/strategy.go
@@ -39,6 +42,8 @@ def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int
         ServiceStrategy(ips, ports),
         Strategy(served("", "secrets"), selectable_fields=("type",)),  # core/secret/strategy.go
         Strategy(served("", "events"), selectable_fields=EVENT_FIELDS),  # core/event/strategy.go
+        PersistentVolumeStrategy(),
+        PersistentVolumeClaimStrategy(storage_classes),
         # apps/<kind>/strategy.go and batch/cronjob/strategy.go: the status is the controller's.
         Strategy(served("apps", "deployments"), reset_status_on_create=True),
         Strategy(served("apps", "replicasets"), reset_status_on_create=True),
