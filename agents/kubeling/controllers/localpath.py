@@ -26,9 +26,9 @@ from kubeling.api import storage
 from kubeling.api.resources import must_lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors
+from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.controllers.base import Controller, InformerFactory
-from kubeling.client.api import Client
 
 log = logging.getLogger(__name__)
 
