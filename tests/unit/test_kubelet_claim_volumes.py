@@ -81,7 +81,7 @@ def test_a_missing_or_unbound_claim_keeps_the_pod_waiting(tmp_path):
 def test_a_local_path_volume_outside_the_directory_is_refused(tmp_path):
     for escaping in ("/etc", str(tmp_path / "local-path" / ".." / "elsewhere"), str(tmp_path / "local-path")):
         volumes = manager(tmp_path, [claim()], [local_pv(escaping)])
-        with pytest.raises(VolumeError, match="is not inside .*refusing to mount it"):
+        with pytest.raises(VolumeError, match=r"is not inside .*refusing to mount it"):
             volumes.setup(pod(claim_volume()))
     assert not (tmp_path / "elsewhere").exists()
 
