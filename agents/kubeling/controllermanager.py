@@ -31,6 +31,9 @@ CONTROLLERS = {
     "namespace": "kubeling.controllers.namespace:NamespaceController",
     "serviceaccount": "kubeling.controllers.serviceaccount:ServiceAccountController",
     "root-ca-cert-publisher": "kubeling.controllers.rootcacertpublisher:RootCACertPublisher",
+    "persistentvolume-binder": "kubeling.controllers.persistentvolume:PersistentVolumeController",
+    "pvc-protection": "kubeling.controllers.persistentvolume:PVCProtectionController",
+    "pv-protection": "kubeling.controllers.persistentvolume:PVProtectionController",
     "local-path-provisioner": "kubeling.controllers.localpath:LocalPathProvisioner",
 }
 

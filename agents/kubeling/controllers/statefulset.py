@@ -9,7 +9,10 @@ Differences from upstream, on purpose:
 - ControllerRevisions don't exist in our API. A revision is named `<set>-<template hash>` and lives only in the
   pods' `controller-revision-hash` label and in status; a pod recreated below the partition gets the *update*
   revision, because the old template is not stored anywhere.
-- volumeClaimTemplates are ignored: there are no PersistentVolumeClaims in our API.
+- Claims of `volumeClaimTemplates` (stateful_pod_control.go) are created before the pod that uses them and are
+  never deleted by this controller unless `persistentVolumeClaimRetentionPolicy` says Delete, which kubeling
+  carries out through owner references as upstream does (the set owns its claims for whenDeleted: Delete, so the
+  garbage collector removes them with it; a claim of a scaled-down ordinal is deleted for whenScaled: Delete).
 - Orphaned pods are not adopted, and `maxUnavailable` (alpha upstream) is not supported: one pod at a time.
 """
 
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 STATEFULSETS = must_lookup("apps", "statefulsets")
 PODS = must_lookup("", "pods")
+CLAIMS = must_lookup("", "persistentvolumeclaims")
 
 REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -82,7 +86,45 @@ def new_pod(sts: Obj, ordinal: int, revision: str) -> Obj:
     spec["hostname"] = name
     if sts["spec"].get("serviceName"):
         spec["subdomain"] = sts["spec"]["serviceName"]
+    claims = {t["metadata"]["name"]: claim_name(t, sts, ordinal) for t in claim_templates(sts)}
+    if claims:  # updateStorage: each template's volume names the pod's own claim, replacing a same-named volume
+        others = [v for v in spec.get("volumes") or [] if v.get("name") not in claims]
+        spec["volumes"] = [{"name": volume, "persistentVolumeClaim": {"claimName": claim}}
+                           for volume, claim in claims.items()] + others
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def claim_templates(sts: Obj) -> list[Obj]:
+    return [t for t in sts["spec"].get("volumeClaimTemplates") or [] if (t.get("metadata") or {}).get("name")]
+
+
+def claim_name(template: Obj, sts: Obj, ordinal: int) -> str:
+    """`<template>-<set>-<ordinal>` (upstream's getPersistentVolumeClaimName)."""
+    return f"{template['metadata']['name']}-{sts['metadata']['name']}-{ordinal}"
+
+
+def new_claims(sts: Obj, ordinal: int) -> list[Obj]:
+    """The claims of one ordinal, from the set's volumeClaimTemplates (getPersistentVolumeClaims): each labelled
+    with its template's labels and the set's selector labels. With whenDeleted: Delete, the set owns them."""
+    out = []
+    for template in claim_templates(sts):
+        labels = {**(template["metadata"].get("labels") or {}),
+                  **((sts["spec"].get("selector") or {}).get("matchLabels") or {})}
+        metadata: Obj = {"name": claim_name(template, sts, ordinal), "namespace": sts["metadata"]["namespace"],
+                         "labels": labels}
+        if template["metadata"].get("annotations"):
+            metadata["annotations"] = dict(template["metadata"]["annotations"])
+        if retention(sts, "whenDeleted") == "Delete":
+            owner = owner_reference({**sts, "apiVersion": "apps/v1", "kind": "StatefulSet"})
+            metadata["ownerReferences"] = [owner]
+        out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata,
+                    "spec": copy.deepcopy(template.get("spec") or {})})
+    return out
+
+
+def retention(sts: Obj, when: str) -> str:
+    """persistentVolumeClaimRetentionPolicy's `whenDeleted` or `whenScaled`: Retain (the default) or Delete."""
+    return ((sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}).get(when)) or "Retain"
 
 
 def identity_patch(sts: Obj, pod: Obj, ordinal: int) -> Obj | None:
@@ -281,6 +323,7 @@ class StatefulSetController(Controller):
         namespace = sts["metadata"]["namespace"]
         pod_name = f"{set_name}-{action.ordinal}"
         if action.verb == "create":
+            self._create_claims(sts, action.ordinal)
             try:
                 self.client.create(PODS, new_pod(sts, action.ordinal, update_revision))
             except errors.AlreadyExists:
@@ -303,6 +346,8 @@ class StatefulSetController(Controller):
                 raise
             self.recorder.event(sts, "Normal", "SuccessfulDelete",
                                 f"delete Pod {pod_name} in StatefulSet {set_name} successful")
+            if action.ordinal not in ordinal_range(sts) and retention(sts, "whenScaled") == "Delete":
+                self._delete_claims(sts, action.ordinal)
         elif action.verb == "identity" and action.pod is not None:
             patch = identity_patch(sts, action.pod, action.ordinal)
             if patch is not None:
@@ -310,6 +355,40 @@ class StatefulSetController(Controller):
                     self.client.patch(PODS, pod_name, patch, namespace)
                 except errors.NotFound:
                     return
+
+    def _create_claims(self, sts: Obj, ordinal: int) -> None:
+        """createPersistentVolumeClaims: each missing claim of the ordinal, before its pod. A claim still being
+        deleted holds the pod back (the sync fails and is retried) so the pod never starts on a claim that goes."""
+        set_name = sts["metadata"]["name"]
+        pod_name = f"{set_name}-{ordinal}"
+        for claim in new_claims(sts, ordinal):
+            name, namespace = claim["metadata"]["name"], claim["metadata"]["namespace"]
+            try:
+                existing = self.client.get(CLAIMS, name, namespace)
+            except errors.NotFound:
+                existing = None
+            if existing is not None:
+                if existing["metadata"].get("deletionTimestamp"):
+                    raise RuntimeError(f"pvc {name} is being deleted")
+                continue
+            try:
+                self.client.create(CLAIMS, claim)
+            except errors.AlreadyExists:
+                continue
+            except errors.ApiError as exc:
+                self.recorder.event(sts, "Warning", "FailedCreate", f"create Claim {name} for Pod {pod_name} in "
+                                                                    f"StatefulSet {set_name} failed error: {exc}")
+                raise
+            self.recorder.event(sts, "Normal", "SuccessfulCreate",
+                                f"create Claim {name} Pod {pod_name} in StatefulSet {set_name} success")
+
+    def _delete_claims(self, sts: Obj, ordinal: int) -> None:
+        """whenScaled: Delete: the claims of an ordinal scaled away go with its pod."""
+        for claim in new_claims(sts, ordinal):
+            try:
+                self.client.delete(CLAIMS, claim["metadata"]["name"], claim["metadata"]["namespace"])
+            except errors.NotFound:
+                continue
 
     def _write_status(self, sts: Obj, status: Obj) -> None:
         if sts.get("status") == status:

@@ -13,7 +13,11 @@ from kubeling.api.types import Obj
 from kubeling.api.validation.common import (
     NONNEGATIVE_MSG,
     as_dict,
+    as_list,
+    at_index,
     child,
+    dns1123_label,
+    each,
     forbidden,
     immutable,
     invalid,
@@ -24,7 +28,12 @@ from kubeling.api.validation.common import (
     same,
 )
 from kubeling.api.validation.core import POD_TEMPLATE, validate_pod_template
-from kubeling.api.validation.meta import is_empty_selector, validate_label_selector, validate_object
+from kubeling.api.validation.meta import (
+    is_empty_selector,
+    validate_label_selector,
+    validate_object,
+    validate_template_meta,
+)
 from kubeling.api.validation.schema import (
     ANY_OBJ,
     BOOL,
@@ -38,6 +47,7 @@ from kubeling.api.validation.schema import (
     Struct,
     root,
 )
+from kubeling.api.validation.volumes import validate_claim_spec
 
 Causes = list[dict[str, str]]
 
@@ -59,7 +69,7 @@ SCHEMAS: dict[str, Struct] = {
 }
 
 
-def _replicated(spec: Obj, empty_selector_msg: str) -> Causes:
+def _replicated(spec: Obj, empty_selector_msg: str, extra_volumes: tuple[str, ...] = ()) -> Causes:
     """What Deployments, ReplicaSets, DaemonSets and StatefulSets share."""
     out: Causes = []
     selector = spec.get("selector")
@@ -71,7 +81,7 @@ def _replicated(spec: Obj, empty_selector_msg: str) -> Causes:
             out.append(invalid("spec.selector", selector, empty_selector_msg))
     for field in ("replicas", "minReadySeconds", "revisionHistoryLimit"):
         out += nonnegative(spec, field, "spec")
-    return out + validate_pod_template(spec, "spec", ("Always",))
+    return out + validate_pod_template(spec, "spec", ("Always",), extra_volumes)
 
 
 def _is_zero(value: Any) -> bool:
@@ -125,9 +135,32 @@ def _validate_daemonset(obj: Obj) -> Causes:
     return out + one_of(strategy, "type", "spec.updateStrategy", ("RollingUpdate", "OnDelete"))
 
 
+def _claim_templates(spec: Obj) -> tuple[list[str], Causes]:
+    """The names of a StatefulSet's volumeClaimTemplates (volumes its pods get), and what is wrong with them."""
+    names: list[str] = []
+    out: Causes = []
+    for i, template in enumerate(as_list(spec.get("volumeClaimTemplates"))):
+        template, tpath = as_dict(template), at_index("spec.volumeClaimTemplates", i)
+        name = as_dict(template.get("metadata")).get("name") or ""
+        if not name:
+            out.append(required(child(tpath, "metadata.name")))
+        else:
+            out += each(child(tpath, "metadata.name"), name, dns1123_label(name))
+            names.append(name)
+        out += validate_template_meta(as_dict(template.get("metadata")), child(tpath, "metadata"))
+        out += validate_claim_spec(as_dict(template.get("spec")), child(tpath, "spec"))
+    policy = as_dict(spec.get("persistentVolumeClaimRetentionPolicy"))
+    for when in ("whenDeleted", "whenScaled"):
+        if policy.get(when) is not None and policy[when] not in RETENTION_POLICIES:
+            out.append(not_supported(child("spec.persistentVolumeClaimRetentionPolicy", when), policy[when],
+                                     RETENTION_POLICIES))
+    return names, out
+
+
 def _validate_statefulset(obj: Obj) -> Causes:
     spec = as_dict(obj.get("spec"))
-    out = _replicated(spec, "empty selector is not valid for statefulset.")
+    claim_names, out = _claim_templates(spec)
+    out += _replicated(spec, "empty selector is not valid for statefulset.", tuple(claim_names))
     policy = spec.get("podManagementPolicy")
     if policy and policy not in ("OrderedReady", "Parallel"):
         out.append(invalid("spec.podManagementPolicy", policy, "must be 'OrderedReady' or 'Parallel'"))
@@ -141,6 +174,7 @@ def _update_selector(new: Obj, old: Obj) -> Causes:
     return immutable(as_dict(new.get("spec")), as_dict(old.get("spec")), "selector", "spec")
 
 
+RETENTION_POLICIES = ("Retain", "Delete")
 STATEFULSET_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
                        "minReadySeconds")
 

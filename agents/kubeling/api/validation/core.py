@@ -194,10 +194,11 @@ def _container(c: Obj, path: str, volumes: set[str]) -> Causes:
     return out
 
 
-def validate_pod_spec(spec: Obj, path: str) -> Causes:
-    """A PodSpec, in a Pod or a pod template (upstream's ValidatePodSpec)."""
+def validate_pod_spec(spec: Obj, path: str, extra_volumes: tuple[str, ...] = ()) -> Causes:
+    """A PodSpec, in a Pod or a pod template (upstream's ValidatePodSpec). `extra_volumes` are volumes the
+    workload adds to each pod (a StatefulSet's volumeClaimTemplates), which containers may mount."""
     out: Causes = []
-    volumes: set[str] = set()
+    volumes: set[str] = set(extra_volumes)
     for i, volume in enumerate(as_list(spec.get("volumes"))):
         vpath = child(at_index(child(path, "volumes"), i), "name")
         name = as_dict(volume).get("name") or ""
@@ -242,7 +243,8 @@ def validate_pod_spec(spec: Obj, path: str) -> Causes:
     return out
 
 
-def validate_pod_template(spec: Obj, path: str, restart_policies: tuple[str, ...]) -> Causes:
+def validate_pod_template(spec: Obj, path: str, restart_policies: tuple[str, ...],
+                          extra_volumes: tuple[str, ...] = ()) -> Causes:
     """The pod template of a workload: labels must match the selector, restartPolicy from an allowed set."""
     tpath = child(path, "template")
     if not isinstance(spec.get("template"), dict):
@@ -253,7 +255,7 @@ def validate_pod_template(spec: Obj, path: str, restart_policies: tuple[str, ...
     labels = as_dict(meta.get("labels"))
     if selector_mismatch(spec.get("selector"), labels):
         out.append(invalid(child(tpath, "metadata.labels"), labels, SELECTOR_MISMATCH_MSG))
-    out += validate_pod_spec(pod_spec, child(tpath, "spec"))
+    out += validate_pod_spec(pod_spec, child(tpath, "spec"), extra_volumes)
     policy = pod_spec.get("restartPolicy") or "Always"  # the default, had defaulting not run
     if policy in RESTART_POLICIES and policy not in restart_policies:
         out.append(not_supported(child(tpath, "spec.restartPolicy"), policy, restart_policies))
