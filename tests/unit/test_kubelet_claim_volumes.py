@@ -158,3 +158,27 @@ def test_which_deleted_volumes_a_node_cleans_up():
     alive = deleted_volume()
     del alive["metadata"]["deletionTimestamp"]
     assert cleanup_action(alive, "n1", base) is None
+
+
+def test_a_kubelet_may_update_only_the_local_path_volumes_of_its_own_node():
+    from kubeling.api.rbac import Attributes, UserInfo
+    from kubeling.apiserver.authz import NodeAuthorizer
+
+    class OneVolume:
+        def try_get(self, rtype, namespace, name):
+            volumes = {"pvc-1": deleted_volume(node="n1"), "static": {"metadata": {"name": "static"}, "spec": {}}}
+            return volumes.get(name)
+
+    authorizer = NodeAuthorizer(OneVolume())
+
+    def allowed(node, name, verb="patch"):
+        user = UserInfo(f"system:node:{node}", ("system:nodes", "system:authenticated"))
+        attrs = Attributes(verb=verb, resource_request=True, api_version="v1", resource="persistentvolumes",
+                           name=name)
+        return authorizer.authorize(user, attrs).allowed
+
+    assert allowed("n1", "pvc-1") is True
+    assert allowed("n1", "pvc-1", verb="update") is True
+    assert not allowed("n2", "pvc-1")
+    assert not allowed("n1", "static")
+    assert not allowed("n1", "pvc-1", verb="delete")
