@@ -6,7 +6,8 @@ ValidatePersistentVolumeClaimUpdate, validateHostPathVolumeSource, validateLocal
 validateNFSVolumeSource, validateVolumeNodeAffinity).
 
 What is immutable: a volume's source (hostPath, local, nfs) and mode, its node affinity; a claim's whole spec,
-except that its volumeName may be set once (the binder does) and a bound claim's storage request may grow. Whether
+except that its volumeName may be set once (the binder does), so may an unset storageClassName while the claim is
+unbound (the retroactive default class), and a bound claim's storage request may grow. Whether
 the growth is allowed at all (the class must allow expansion) is admission's question, asked by the claim's
 strategy, not validation's.
 """
@@ -234,6 +235,8 @@ def _update_persistentvolumeclaim(new: Obj, old: Obj) -> Causes:
     new_spec, old_spec = dict(as_dict(new.get("spec"))), dict(as_dict(old.get("spec")))
     if not old_spec.get("volumeName"):
         old_spec["volumeName"] = new_spec.get("volumeName")  # the binder sets it, once
+        if old_spec.get("storageClassName") is None:  # the retroactive default class, set once on an unset one
+            old_spec["storageClassName"] = new_spec.get("storageClassName")
     bound = as_dict(new.get("status")).get("phase") == "Bound"
     for spec in (new_spec, old_spec):
         spec.pop("volumeAttributesClassName", None)

@@ -65,7 +65,11 @@ EXTERNAL_PROVISIONING_MSG = (
 
 
 def _annotations(obj: Obj) -> dict[str, Any]:
-    return obj.setdefault("metadata", {}).setdefault("annotations", {}) or {}
+    """The object's annotations, to change in place (made when missing)."""
+    metadata = obj.setdefault("metadata", {})
+    if not isinstance(metadata.get("annotations"), dict):
+        metadata["annotations"] = {}
+    return metadata["annotations"]
 
 
 def _has(obj: Obj, annotation: str) -> bool:
@@ -142,6 +146,8 @@ class PersistentVolumeController(Controller):
 
     def _sync_unbound_claim(self, claim: Obj) -> None:
         volume_name = (claim.get("spec") or {}).get("volumeName") or ""
+        if not volume_name and self._assign_default_class(claim):
+            return  # the update queues the claim again
         if not volume_name:
             delay = self._delay_binding(claim)
             volume = find_matching_volume(claim, self.volumes.store.list(), delay_binding=delay)
@@ -206,7 +212,7 @@ class PersistentVolumeController(Controller):
             # Unused, or reserved for a claim that has not been bound to it yet (the claim's sync binds it).
             self._volume_phase(volume, "Available")
             return
-        claim = self._claim_of(ref)
+        claim = self._claim_of(ref, ask_server=_phase(volume) not in ("Released", "Failed"))
         if claim is None:
             # The claim was deleted: release the volume (once), then carry out its reclaim policy.
             if _phase(volume) not in ("Released", "Failed"):
@@ -227,17 +233,31 @@ class PersistentVolumeController(Controller):
         else:
             self._unbind(volume)
 
-    def _claim_of(self, ref: Obj) -> Obj | None:
+    def _claim_of(self, ref: Obj, ask_server: bool) -> Obj | None:
         """The claim a volume's claimRef names, if it is still that very claim. The informer may not have seen a
-        claim made a moment ago (by a provisioner's caller): ask the API server before releasing a volume."""
+        claim made a moment ago (by a provisioner's caller): with `ask_server`, the API server is asked before a
+        volume is released (upstream asks only for volumes not yet Released or Failed, as here)."""
         claim_key = key(ref.get("namespace") or "", ref.get("name") or "")
         claim = self.claims.get(claim_key)
-        if claim is None or claim["metadata"].get("uid") != ref.get("uid"):
+        if ask_server and (claim is None or claim["metadata"].get("uid") != ref.get("uid")):
             try:
                 claim = self.client.get(CLAIMS, ref.get("name") or "", ref.get("namespace") or "")
             except errors.NotFound:
                 return None
-        return claim if claim["metadata"].get("uid") == ref.get("uid") else None
+        return claim if claim is not None and claim["metadata"].get("uid") == ref.get("uid") else None
+
+    def _assign_default_class(self, claim: Obj) -> bool:
+        """Retroactive default StorageClass: a claim created while no class was the default, and that still
+        names none (storageClassName unset, not ""), gets the default class once there is one."""
+        if (claim.get("spec") or {}).get("storageClassName") is not None or _has(claim, storage.BETA_CLASS_ANNOTATION):
+            return False
+        chosen = storage.default_class(self.classes.list())
+        if chosen is None:
+            return False
+        updated = meta.deep_copy(claim)
+        updated["spec"]["storageClassName"] = chosen["metadata"]["name"]
+        self.claims.mutation(self.client.replace(CLAIMS, updated))
+        return True
 
     # What a claim's class says
 
