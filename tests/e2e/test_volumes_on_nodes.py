@@ -11,6 +11,7 @@ run here, so a local-path volume's directory is a directory of this machine.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -350,3 +351,88 @@ def test_a_pod_goes_to_the_node_of_its_volume_or_says_why_it_cannot(env: Env) ->
     eventually(lambda: 'persistentvolumeclaim "missing" not found' in reason("orphan"), "orphan's reason")
     assert reason("orphan").startswith("0/2 nodes are available: ")
     assert not env.pod(ns, "stuck")["spec"].get("nodeName")
+
+
+# NFS: the export is served by a test node container (images/node, with nfs-kernel-server) running the kernel's
+# NFS server; both kubelets mount it with the kernel's NFS client. Both need NFS in the kernel, which not every
+# test machine has (a kernel built without modules has neither): then the test is skipped, saying what is missing.
+
+
+def nfs_missing() -> str:
+    """Why NFS cannot be tested here, or "" when it can."""
+    import shutil
+
+    kernel = Path("/proc/filesystems").read_text()
+    for fs in ("nfs", "nfsd"):
+        if f"\t{fs}\n" not in kernel:
+            probe = subprocess.run(["modprobe", fs], capture_output=True, text=True) if shutil.which("modprobe") \
+                else None
+            if probe is None or probe.returncode != 0 or f"\t{fs}\n" not in Path("/proc/filesystems").read_text():
+                return (f"kernel {os.uname().release} has no {fs} (not in /proc/filesystems; modprobe {fs}: "
+                        f"{'not installed' if probe is None else (probe.stderr.strip() or probe.returncode)})")
+    if not shutil.which("mount.nfs"):
+        return "mount.nfs is missing (nfs-common: make deps)"
+    from test_two_nodes import NODE_IMAGE
+
+    if subprocess.run(["docker", "run", "--rm", "--entrypoint", "/bin/sh", NODE_IMAGE, "-c",
+                       "command -v exportfs"], capture_output=True).returncode != 0:
+        return f"{NODE_IMAGE} has no nfs-kernel-server: rebuild it (images/node/build.sh)"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def nfs_server(env: Env) -> Iterator[str]:
+    """A node container exporting /srv/nfs read-write; yields its address."""
+    missing = nfs_missing()
+    if missing:
+        pytest.skip(f"NFS cannot run on this machine: {missing}")
+    from test_two_nodes import NODE_FLAGS, NODE_IMAGE
+
+    name = f"kubeling-nfs-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["docker", "run", "-d", "--name", name, "--hostname", name, *NODE_FLAGS,
+                    "--label", "io.kubeling.test=volumes-nfs", NODE_IMAGE], check=True, capture_output=True)
+    try:
+        def run(*cmd: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["docker", "exec", name, *cmd], capture_output=True, text=True, timeout=60)
+
+        eventually(lambda: run("systemctl", "is-system-running").stdout.strip() in ("running", "degraded"),
+                   "the NFS node's systemd", timeout=60)
+        run("mkdir", "-p", "/srv/nfs")
+        run("chmod", "777", "/srv/nfs")
+        run("sh", "-c", "echo '/srv/nfs *(rw,sync,no_subtree_check,no_root_squash,insecure)' > /etc/exports")
+        started = run("systemctl", "restart", "nfs-server")
+        assert started.returncode == 0, started.stderr
+        ip = subprocess.run(["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}"
+                             "{{end}}", name], capture_output=True, text=True, check=True).stdout.strip()
+        yield ip
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+
+
+def test_an_nfs_volume_is_shared_by_pods_on_two_kubelets(env: Env, nfs_server: str) -> None:
+    ns = env.namespace()
+    env.create("/api/v1/persistentvolumes", {
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{ns}-nfs"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                 "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+                 "nfs": {"server": nfs_server, "path": "/srv/nfs"}}})
+    env.create(f"/api/v1/namespaces/{ns}/persistentvolumeclaims",
+               {**claim_obj("shared", class_name="", volumeName=f"{ns}-nfs"),
+                "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}},
+                         "storageClassName": "", "volumeName": f"{ns}-nfs"}})
+    env.wait_bound(ns, "shared")
+    writer, reader = env.nodes
+    env.create(f"/api/v1/namespaces/{ns}/pods", pod_obj("writer", "shared", f"echo from-{ns} > /data/{ns}; sleep 3600",
+                                                        nodeName=writer))
+    env.wait_running(ns, "writer")
+    env.create(f"/api/v1/namespaces/{ns}/pods", pod_obj("reader", "shared", f"sleep 2; grep -q from-{ns} /data/{ns}",
+                                                        restart="OnFailure", nodeName=reader))
+    done = eventually(lambda: (p := env.pod(ns, "reader")) and p.get("status", {}).get("phase") == "Succeeded"
+                      and p, "the pod on the other node to read the file")
+    assert done["spec"]["nodeName"] == reader
+    # An inline nfs volume sees the same export.
+    inline = pod_obj("inline", "unused", f"grep -q from-{ns} /data/{ns}", restart="OnFailure", nodeName=reader)
+    inline["spec"]["volumes"] = [{"name": "data", "nfs": {"server": nfs_server, "path": "/srv/nfs"}}]
+    env.create(f"/api/v1/namespaces/{ns}/pods", inline)
+    eventually(lambda: (p := env.pod(ns, "inline")) and p.get("status", {}).get("phase") == "Succeeded",
+               "the inline nfs pod to read the file")
