@@ -1,0 +1,134 @@
+"""Volume benchmark: what a claim per pod costs a StatefulSet, on one real kubelet (Docker).
+
+Starts a private etcd and API server (tests/cluster.py), the scheduler, the controller-manager (every controller:
+the StatefulSet controller, the PV binder, the local-path provisioner) and a kubelet, creates the default
+`local-path` StorageClass (nodePath in a temporary directory), then in each round creates two StatefulSets of
+`--replicas` busybox pods (default OrderedReady pod management, as a user gets it): one without claims, one with a
+`volumeClaimTemplates` entry, so each of its pods waits for the scheduler to pick its node, the binder to ask, the
+provisioner to make the PV, the binder to bind it, and the kubelet to make the directory. Times each from its
+create request to the moment all its pods are Running with Ready=True. The order alternates between rounds.
+Prints a Markdown section for docs/benchmarks.md.
+
+    .venv/bin/python bench/volumes.py                # 5 replicas, 3 rounds
+    .venv/bin/python bench/volumes.py --rounds 1     # a quick check that the script works
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+from kubelet_harness import BUSYBOX, KubeletProcess, ensure_images, free_pod_cidr, remove_node_containers  # noqa: E402
+
+from cluster import Component, Stack, control_plane  # noqa: E402
+
+TARGET_PER_POD = 1.0  # seconds a claim may add per pod (issue 16)
+TIMEOUT = 300.0
+
+
+def statefulset(name: str, replicas: int, claims: bool) -> dict:
+    spec: dict = {"terminationGracePeriodSeconds": 0,
+                  "containers": [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", "sleep 3600"]}]}
+    body: dict = {"replicas": replicas, "serviceName": name, "selector": {"matchLabels": {"app": name}},
+                  "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}
+    if claims:
+        spec["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+        body["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}}}]
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name}, "spec": body}
+
+
+def ready_count(http: requests.Session, server: str, namespace: str) -> int:
+    pods = http.get(f"{server}/api/v1/namespaces/{namespace}/pods").json().get("items") or []
+    return sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in p["status"].get("conditions") or []))
+
+
+def time_statefulset(http: requests.Session, server: str, replicas: int, claims: bool) -> float:
+    namespace = f"bench-{'claimed' if claims else 'plain'}-{uuid.uuid4().hex[:5]}"
+    http.post(f"{server}/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                   "metadata": {"name": namespace}}).raise_for_status()
+    started = time.monotonic()
+    response = http.post(f"{server}/apis/apps/v1/namespaces/{namespace}/statefulsets",
+                         json=statefulset("web", replicas, claims))
+    response.raise_for_status()
+    while ready_count(http, server, namespace) < replicas:
+        if time.monotonic() - started > TIMEOUT:
+            raise SystemExit(f"{namespace}: not all {replicas} pods Ready within {TIMEOUT}s")
+        time.sleep(0.02)
+    took = time.monotonic() - started
+    # Free the node for the next StatefulSet (the claims and volumes stay; they cost nothing while unused).
+    http.patch(f"{server}/apis/apps/v1/namespaces/{namespace}/statefulsets/web", json={"spec": {"replicas": 0}},
+               headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+    deadline = time.monotonic() + TIMEOUT
+    while http.get(f"{server}/api/v1/namespaces/{namespace}/pods").json().get("items"):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    return took
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--replicas", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    ensure_images()
+    workdir = Path(tempfile.mkdtemp(prefix="kubeling-bench-volumes-"))
+    local_dir = workdir / "local-path"
+    node, network = f"bench-vol-{uuid.uuid4().hex[:6]}", f"kubeling-bv{uuid.uuid4().hex[:4]}"
+    results: dict[bool, list[float]] = {False: [], True: []}
+    with control_plane(f"/bench-volumes-{uuid.uuid4().hex[:6]}") as (_, server), Stack() as stack:
+        kubelet = KubeletProcess(server.url, workdir, node, network, pod_cidr=free_pod_cidr(),
+                                 extra=["--local-path-dir", str(local_dir)])
+        try:
+            stack.start(kubelet)
+            stack.start(Component("scheduler", server.url, workdir, ["--leader-elect=false"]))
+            stack.start(Component("controller-manager", server.url, workdir, ["--leader-elect=false"]))
+            http = requests.Session()
+            http.post(f"{server.url}/apis/storage.k8s.io/v1/storageclasses", json={
+                "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": "local-path",
+                             "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                "provisioner": "kubeling.io/local-path", "reclaimPolicy": "Delete",
+                "volumeBindingMode": "WaitForFirstConsumer", "parameters": {"nodePath": str(local_dir)}},
+            ).raise_for_status()
+            time_statefulset(http, server.url, 1, True)  # warm up: first image use, first volume
+            for round_ in range(args.rounds):
+                for claims in ((False, True) if round_ % 2 == 0 else (True, False)):
+                    took = time_statefulset(http, server.url, args.replicas, claims)
+                    results[claims].append(took)
+                    print(f"round {round_ + 1}: {'with' if claims else 'without'} claims {took:.2f}s",
+                          file=sys.stderr)
+        finally:
+            remove_node_containers(node)
+            subprocess.run(["docker", "network", "rm", network], capture_output=True)
+    plain, claimed = statistics.median(results[False]), statistics.median(results[True])
+    per_pod = (claimed - plain) / args.replicas
+    print(f"## Volumes (bench/volumes.py)\n\nCommand: `.venv/bin/python bench/volumes.py --replicas {args.replicas} "
+          f"--rounds {args.rounds}` ({platform.python_version()}, one kubelet on Docker, a busy machine).\n")
+    print(f"| StatefulSet of {args.replicas} busybox pods | median s to all Ready | runs (s) |")
+    print("|---|---:|---|")
+    print(f"| without claims | {plain:.2f} | {', '.join(f'{t:.2f}' for t in results[False])} |")
+    print(f"| one local-path claim per pod | {claimed:.2f} | {', '.join(f'{t:.2f}' for t in results[True])} |")
+    verdict = "met" if per_pod < TARGET_PER_POD else "NOT met"
+    print(f"\nClaims add {per_pod:.2f} s per pod (ratio {claimed / plain:.2f}x); target under "
+          f"{TARGET_PER_POD:.0f} s per pod: {verdict}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
