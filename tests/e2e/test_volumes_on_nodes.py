@@ -353,6 +353,26 @@ def test_a_pod_goes_to_the_node_of_its_volume_or_says_why_it_cannot(env: Env) ->
     assert not env.pod(ns, "stuck")["spec"].get("nodeName")
 
 
+
+def test_a_local_path_volume_outside_the_provisioners_directory_is_not_mounted(env: Env) -> None:
+    ns = env.namespace()
+    outside = env.workdir / f"outside-{ns}"
+    outside.mkdir()
+    pv = static_local_volume(f"{ns}-escape", outside, env.nodes[0])
+    pv["metadata"]["annotations"] = {"pv.kubernetes.io/provisioned-by": "kubeling.io/local-path"}
+    env.create("/api/v1/persistentvolumes", pv)
+    env.create(f"/api/v1/namespaces/{ns}/persistentvolumeclaims",
+               claim_obj("escape", class_name="", volumeName=f"{ns}-escape"))
+    env.wait_bound(ns, "escape")
+    env.create(f"/api/v1/namespaces/{ns}/pods", pod_obj("nosy", "escape", "echo x > /data/x; sleep 3600"))
+    eventually(lambda: any(e.get("reason") == "FailedMount" and "refusing to mount it" in e.get("message", "")
+                           for e in env.events(ns, "nosy")), "the FailedMount event")
+    pod = env.pod(ns, "nosy")
+    assert pod["status"]["phase"] == "Pending"
+    waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "ContainerCreating"
+    assert list(outside.iterdir()) == []
+
 # NFS: the export is served by a test node container (images/node, with nfs-kernel-server) running the kernel's
 # NFS server; both kubelets mount it with the kernel's NFS client. Both need NFS in the kernel, which not every
 # test machine has (a kernel built without modules has neither): then the test is skipped, saying what is missing.
