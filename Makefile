@@ -14,6 +14,9 @@ APT_PACKAGES += iproute2
 APT_PACKAGES += openssl
 # bench/dns.py measures `kubeling dns` next to dnsmasq.
 APT_PACKAGES += dnsmasq-base
+# The kubelet mounts nfs volumes with mount.nfs (nfs-common); the NFS test serves its export from a test node
+# container (images/node has nfs-kernel-server) and is skipped, saying why, on a kernel without NFS.
+APT_PACKAGES += nfs-common
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 # `make up` provisions machines with Ansible: Vagrant VMs when vagrant is installed, else systemd containers.
 PROVIDER ?= $(if $(shell command -v vagrant 2>/dev/null),vagrant,docker)

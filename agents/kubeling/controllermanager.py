@@ -37,6 +37,7 @@ CONTROLLERS = {
     "persistentvolume-binder": "kubeling.controllers.persistentvolume:PersistentVolumeController",
     "pvc-protection": "kubeling.controllers.persistentvolume:PVCProtectionController",
     "pv-protection": "kubeling.controllers.persistentvolume:PVProtectionController",
+    "local-path-provisioner": "kubeling.controllers.localpath:LocalPathProvisioner",
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from kubeling.api.types import Obj
 from kubeling.scheduler import plugins as plugin_registry
 from kubeling.scheduler.framework import SUCCESS, Code, NodeInfo, PodInfo, Status, extension_points
+from kubeling.scheduler.plugins.volumebinding import VolumeAccess
 
 MIN_FEASIBLE_NODES = 100
 MIN_FEASIBLE_PERCENTAGE = 5
@@ -32,18 +33,34 @@ NO_VICTIMS = "No preemption victims found for incoming pod"
 class Framework:
     """The enabled plugins, sorted by extension point."""
 
-    def __init__(self, plugins: Iterable[Any] | None = None) -> None:
-        self.plugins = list(plugin_registry.default_plugins() if plugins is None else plugins)
+    def __init__(self, plugins: Iterable[Any] | None = None, volumes: VolumeAccess | None = None) -> None:
+        self.plugins = list(plugin_registry.default_plugins(volumes) if plugins is None else plugins)
         points = {id(p): extension_points(p) for p in self.plugins}  # raises if a plugin misses an interface
         self.pre_filters = [p for p in self.plugins if "pre_filter" in points[id(p)]]
         self.filters = [p for p in self.plugins if "filter" in points[id(p)]]
         self.pre_scores = [p for p in self.plugins if "pre_score" in points[id(p)]]
         self.scorers = [p for p in self.plugins if "score" in points[id(p)] and p.weight]
+        self.pre_binders = [p for p in self.plugins if "pre_bind" in points[id(p)]]
 
-    def filters_for(self, pod: PodInfo) -> list[Any]:
-        """Run pre_filter; the filters left to run for this pod (those that answered SKIP are dropped)."""
-        skipped = {p.name for p in self.pre_filters if p.pre_filter(pod).code is Code.SKIP}
-        return [f for f in self.filters if f.name not in skipped]
+    def filters_for(self, pod: PodInfo) -> tuple[list[Any], Status]:
+        """Run pre_filter: the filters left to run for this pod (those that answered SKIP are dropped), and
+        SUCCESS, or the first rejection (the pod fits no node, as upstream's PreFilter failing)."""
+        skipped = set()
+        for plugin in self.pre_filters:
+            status = plugin.pre_filter(pod)
+            if status.code is Code.SKIP:
+                skipped.add(plugin.name)
+            elif status.code is not Code.SUCCESS:
+                return [], dataclasses.replace(status, plugin=plugin.name)
+        return [f for f in self.filters if f.name not in skipped], SUCCESS
+
+    def pre_bind(self, pod: PodInfo, node: str) -> Status:
+        """Run every pre_bind plugin in order; the first failure stops the binding."""
+        for plugin in self.pre_binders:
+            status = plugin.pre_bind(pod, node)
+            if status.code is not Code.SUCCESS:
+                return dataclasses.replace(status, plugin=plugin.name)
+        return SUCCESS
 
     def scorers_for(self, pod: PodInfo) -> list[Any]:
         skipped = {p.name for p in self.pre_scores if p.pre_score(pod).code is Code.SKIP}
@@ -74,8 +91,12 @@ def schedule(framework: Framework, pod: PodInfo, nodes: Sequence[NodeInfo], star
     total = len(nodes)
     if total == 0:
         return Result(None, NO_NODES)
+    filters, rejected = framework.filters_for(pod)
+    if rejected is not SUCCESS:  # as upstream: every node gets the pre_filter's status, the message says it once
+        everywhere = {node.name: rejected for node in nodes}
+        return Result(None, fit_error_message(total, everywhere, "; ".join(rejected.reasons)), 0, 0, everywhere)
     wanted = feasible_nodes_to_find(total, percentage)
-    checks = [plugin.filter for plugin in framework.filters_for(pod)]
+    checks = [plugin.filter for plugin in filters]
     feasible: list[NodeInfo] = []
     statuses: dict[str, Status] = {}
     start %= total
@@ -120,8 +141,9 @@ def select_host(pod: PodInfo, feasible: Sequence[NodeInfo], totals: Sequence[int
     return candidates[zlib.crc32(pod.uid.encode()) % len(candidates)]
 
 
-def fit_error_message(total: int, statuses: dict[str, Status]) -> str:
-    """Upstream's FitError text: reason counts sorted as strings, then what preemption would say.
+def fit_error_message(total: int, statuses: dict[str, Status], pre_filter_message: str = "") -> str:
+    """Upstream's FitError text: the pre_filter's message or the reason counts sorted as strings, then what
+    preemption would say.
 
     kubeling does not preempt; the preemption part is what upstream prints when no lower-priority pod could
     make room: nodes rejected for good are "not helpful", the others have "no victims".
@@ -130,7 +152,9 @@ def fit_error_message(total: int, statuses: dict[str, Status]) -> str:
         return NO_NODES
     reasons = collections.Counter(reason for status in statuses.values() for reason in status.reasons)
     message = f"0/{total} nodes are available:"
-    if reasons:
+    if pre_filter_message:
+        message += f" {pre_filter_message}."
+    elif reasons:
         message += " " + ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items())) + "."
     preemption = collections.Counter(
         NOT_HELPFUL if status.code is Code.UNSCHEDULABLE_AND_UNRESOLVABLE else NO_VICTIMS

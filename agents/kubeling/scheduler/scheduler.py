@@ -2,7 +2,8 @@
 runs on a pool of threads so the next pod is scheduled while the last one's binding is in flight.
 
 The cycle for one pod: pop it, run filters and scores over a consistent cache (under the cache lock), assume
-it onto the chosen node, and hand the binding to a worker. A pod that fits nowhere gets `PodScheduled=False`
+it onto the chosen node, and hand the binding to a worker (which first runs the PreBind plugins: VolumeBinding
+waits there until the pod's claims are bound on that node). A pod that fits nowhere gets `PodScheduled=False`
 (reason Unschedulable) and a FailedScheduling event, and waits in the queue until nodes or pods change.
 """
 
@@ -29,6 +30,7 @@ from kubeling.scheduler.cache import Cache, counts_on_node
 from kubeling.scheduler.framework import PodInfo, ready_status
 from kubeling.scheduler.generic import Framework, schedule
 from kubeling.scheduler.queue import SchedulingQueue
+from kubeling.scheduler.volumecache import VolumeCache
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +75,12 @@ class Scheduler:
                  percentage_of_nodes_to_score: int = 0, bind_workers: int = 16,
                  assumed_pod_ttl: float = 30.0) -> None:
         self.client, self.recorder = client, recorder
-        self.framework = framework or Framework()
         self.percentage = percentage_of_nodes_to_score
         self.cache = Cache(assumed_pod_ttl)
         self.queue = SchedulingQueue()
+        # Claims, volumes and classes for VolumeBinding; any change may let a waiting pod fit.
+        self.volumes = VolumeCache(client, self.queue.move_all)
+        self.framework = framework or Framework(volumes=self.volumes)
         self.pods = Informer(client, PODS)
         self.nodes = Informer(client, NODES)
         self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
@@ -128,9 +132,10 @@ class Scheduler:
 
     def run(self, stop: threading.Event) -> None:
         """Start informers, wait for their caches, then schedule until `stop` is set (returns at once)."""
-        self.pods.start()
-        self.nodes.start()
-        if not wait_for_cache_sync(self.pods, self.nodes, timeout=120):
+        informers = (self.pods, self.nodes, *self.volumes.informers())
+        for informer in informers:
+            informer.start()
+        if not wait_for_cache_sync(*informers, timeout=120):
             raise SystemExit("scheduler: informer caches did not sync")
         threading.Thread(target=self._loop, args=(stop,), name="schedule", daemon=True).start()
         threading.Thread(target=self._housekeeping, args=(stop,), name="cache-cleanup", daemon=True).start()
@@ -192,6 +197,16 @@ class Scheduler:
     # Binding and reporting (on the binder threads)
 
     def _bind(self, pod: Obj, info: PodInfo, node: str, queued_at: float) -> None:
+        prepared = self.framework.pre_bind(info, node)  # e.g. VolumeBinding: claims bound on `node` first
+        if not prepared.ok:
+            message = f'running PreBind plugin "{prepared.plugin}": {"; ".join(prepared.reasons)}'
+            log.warning("binding %s to %s failed: %s; retrying with backoff", info.key, node, message)
+            ATTEMPTS.labels("error", PROFILE).inc()
+            self.cache.forget(info.uid)
+            self.queue.add_backoff(info.key)
+            self.queue.move_all()
+            self.recorder.event(pod, "Warning", "FailedScheduling", message)
+            return
         try:
             self.client.bind(info.namespace, info.name, node, pod["metadata"].get("uid"))
         except (errors.NotFound, errors.Conflict) as exc:

@@ -46,3 +46,9 @@ def test_kubectl_on_the_master_uses_the_admin_kubeconfig(host):
     result = host.run("kubectl get --raw=/readyz")
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_the_default_storage_class_exists(host):
+    result = host.run("kubectl --kubeconfig=/etc/kubeling/admin.conf get storageclass local-path --no-headers")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.split()[:4] == ["local-path", "(default)", "kubeling.io/local-path", "Delete"]
