@@ -173,7 +173,7 @@ def ready_nodes() -> set[str]:
 
 def leftovers(node: str) -> list[str]:
     """What reset.yml must have removed: our units, directories, chains and routes."""
-    script = ("ls -d /etc/kubeling /opt/kubeling /var/lib/kubeling /var/lib/etcd/kubeling "
+    script = ("ls -d /etc/kubeling /opt/kubeling /var/lib/kubeling /var/lib/etcd/kubeling* "
               "/etc/systemd/system/kubeling-* /etc/systemd/system/etcd.service.d/kubeling.conf 2>/dev/null; "
               "iptables-save | grep -E '^:(KUBE|KUBELING)-' ; ip -4 route show proto 77")
     return node_exec(node, "sh", "-c", script).stdout.split("\n")[:-1]
