@@ -210,13 +210,12 @@ def writing_key() -> str:
 def check_secrets_at_rest(tmp_path: Path, timings: dict[str, float]) -> None:
     """A Secret's value and its base64 form are nowhere in etcd's files, kubectl still reads it, and the key
     rotation playbook leaves every Secret encrypted with the new key."""
-    value = f"at-rest-{uuid.uuid4().hex}"
-    kubectl("create", "secret", "generic", "at-rest", "--from-literal", f"password={value}")
-    kubectl("create", "configmap", "at-rest", "--from-literal", f"note={value}")
+    name, value, plain = f"at-rest-{uuid.uuid4().hex[:6]}", f"secret-{uuid.uuid4().hex}", f"plain-{uuid.uuid4().hex}"
+    kubectl("create", "secret", "generic", name, "--from-literal", f"password={value}")
+    kubectl("create", "configmap", name, "--from-literal", f"note={plain}")
     # The ConfigMap is not encrypted: its value in etcd's files shows that grep would find the Secret's too.
-    assert in_etcd_files(value), "the ConfigMap's value should be readable in etcd's files"
-    kubectl("delete", "configmap", "at-rest")
-    shown = kubectl("get", "secret", "at-rest", "-o", "jsonpath={.data.password}")
+    assert in_etcd_files(plain), "the ConfigMap's value should be readable in etcd's files"
+    shown = kubectl("get", "secret", name, "-o", "jsonpath={.data.password}")
     assert base64.b64decode(shown).decode() == value
     for form in (value, shown):
         assert in_etcd_files(form) == [], f"{form!r} is in etcd's files"
@@ -229,8 +228,8 @@ def check_secrets_at_rest(tmp_path: Path, timings: dict[str, float]) -> None:
     stored = stored_secrets()
     assert stored and all(v.startswith(f"k8s:enc:aescbc:v1:{second}:".encode()) for v in stored.values()), \
         {k: v[:40] for k, v in stored.items()}
-    assert "k8s:enc:aescbc:v1:" + first not in (ROOT / "artifacts" / "pki" / "encryption-config.yaml").read_text()
-    assert base64.b64decode(kubectl("get", "secret", "at-rest", "-o", "jsonpath={.data.password}")).decode() == value
+    assert first not in (ROOT / "artifacts" / "pki" / "encryption-config.yaml").read_text()  # the old key is gone
+    assert base64.b64decode(kubectl("get", "secret", name, "-o", "jsonpath={.data.password}")).decode() == value
 
 
 def playbook_refused(name: str, *args: str) -> str:
