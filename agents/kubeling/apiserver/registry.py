@@ -19,7 +19,7 @@ from kubeling.api.types import Obj
 from kubeling.apiserver.strategies import Strategies, Strategy
 from kubeling.apiserver.strategies.base import NO_CLAIMS
 from kubeling.apiserver.strategies.core.namespace import check_open as namespace_check_open
-from kubeling.storage.store import KeyTaken, ListResult, Predicate, Store
+from kubeling.storage.store import KeyTaken, ListResult, Predicate, Store, is_stale
 
 # Server-owned metadata: whatever a client sends for these is replaced.
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
@@ -270,7 +270,8 @@ class Registry:
             raise errors.StatusError(
                 422, f'{rtype.kind} "{old_meta["name"]}" is invalid: metadata.finalizers: Forbidden: no new '
                 "finalizers can be added if the object is being deleted", "Invalid")
-        if new == current:
+        if new == current and not is_stale(current):
+            # (A stale object, read from a value an older key wrote, is written again: that re-encrypts it.)
             if current_may_be_stale:
                 # "Nothing to change" judged on a cached copy may be wrong (etcd may hold a newer object the
                 # patch does change): re-read etcd and judge again, as upstream's GuaranteedUpdate does.

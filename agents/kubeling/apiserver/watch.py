@@ -44,7 +44,8 @@ class Watcher:
         for rtype in RESOURCES:
             if rtype.create_only:
                 continue  # nothing stored, nothing to watch
-            hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype))
+            hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype),
+                           transformer=self.store.transformer(rtype))
             hub.start(revision)
             self.hubs[rtype.plural] = hub
 

@@ -31,7 +31,9 @@ def test_ports(host):
 def test_files_and_modes(host):
     assert host.file("/etc/kubeling/apiserver.env").mode == 0o644
     assert "--tls-cert-file=/etc/kubeling/pki/apiserver.crt" in host.file("/etc/kubeling/apiserver.env").content_string
-    for key in ("apiserver.key", "sa.key", "admin.key"):
+    assert "--encryption-provider-config=/etc/kubeling/pki/encryption-config.yaml" in host.file(
+        "/etc/kubeling/apiserver.env").content_string
+    for key in ("apiserver.key", "sa.key", "admin.key", "encryption-config.yaml"):
         assert host.file(f"/etc/kubeling/pki/{key}").mode == 0o600, key
     assert host.file("/etc/kubeling/scheduler.conf").mode == 0o600
 
