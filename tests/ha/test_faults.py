@@ -272,6 +272,7 @@ def test_partition_a_worker(battery: Battery) -> None:
         node = battery.client.get(NODES, name)
         return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions") or [])
 
+    battery.roll()
     cut = time.monotonic()
     for rule in PARTITION:
         cluster.exec(victim, "iptables", "-I", *rule[:1], "1", *rule[1:], "-j", "DROP", timeout=30)
@@ -341,7 +342,7 @@ def test_restart_every_api_server_under_twenty_informers(battery: Battery) -> No
         def updated(old: dict[str, Any], new: dict[str, Any], into: set[int] = revisions) -> None:
             into.add(int(new["metadata"]["resourceVersion"]))
 
-        informer.add_handler(added, updated)
+        informer.add_handler(added, updated, added)  # a deletion's event carries the deletion's revision
         informers.append(informer.start())
         seen.append(revisions)
     try:
