@@ -20,10 +20,11 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from kubeling.api.resources import must_lookup
 from kubeling.client import errors
@@ -45,6 +46,31 @@ MASTER_DAEMONS = ["kubeling-apiserver", "kubeling-scheduler", "kubeling-controll
 WORKER_DAEMONS = ["kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns"]
 PARTITION = [["INPUT", "-i", "eth0"], ["OUTPUT", "-o", "eth0"], ["FORWARD", "-i", "eth0"], ["FORWARD", "-o", "eth0"]]
 QUOTA_DROPIN = "/etc/systemd/system/etcd.service.d/zz-fault-quota.conf"
+
+
+def soon(check: Callable[[], Any], what: str, timeout: float, interval: float = 1.0) -> Any:
+    """`eventually`, where an API error or a broken connection (a fault in progress) counts as "not yet"."""
+
+    def attempt() -> Any:
+        try:
+            return check()
+        except (errors.ApiError, requests.RequestException, OSError) as exc:
+            return FailedAttempt(exc)
+
+    return eventually(attempt, what, timeout, interval)
+
+
+class FailedAttempt:
+    """A falsy answer that keeps the error, so a timeout shows the last one."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return repr(self.error)
 
 
 def web_and_db() -> list[dict[str, Any]]:
@@ -78,7 +104,7 @@ class Battery:
         self.client = Client(self.config, "fault-battery", retries=2, timeout=15)
         self.figures: dict[str, Any] = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
         cluster.kubectl("create", "namespace", NS, check=False)
-        eventually(lambda: cluster.kubectl("apply", "-f", "-", input=json.dumps(
+        soon(lambda: cluster.kubectl("apply", "-f", "-", input=json.dumps(
             {"apiVersion": "v1", "kind": "List", "items": web_and_db()}), check=False).returncode == 0,
             "the workloads applied", 120, interval=3)
         self.wait_converged(300)
@@ -100,7 +126,7 @@ class Battery:
         """Start a rollout of `web` (a new template annotation), as `kubectl rollout restart` does."""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + f"-{time.monotonic_ns()}"
         patch = {"spec": {"template": {"metadata": {"annotations": {"faults.kubeling.io/rolled-at": stamp}}}}}
-        eventually(lambda: self.client.patch(DEPLOYMENTS, "web", patch, NS), "the rollout started", 60)
+        soon(lambda: self.client.patch(DEPLOYMENTS, "web", patch, NS), "the rollout started", 60)
 
     def rollout_done(self) -> bool:
         web = self.client.get(DEPLOYMENTS, "web", NS)
@@ -115,7 +141,7 @@ class Battery:
         return len(pods) == DB_REPLICAS and all(ready(p) for p in pods)
 
     def wait_converged(self, timeout: float = 300) -> None:
-        eventually(lambda: self.rollout_done() and self.db_ready(), "web rolled out and db ready", timeout, 2)
+        soon(lambda: self.rollout_done() and self.db_ready(), "web rolled out and db ready", timeout, 2)
 
     def pods(self, selector: str) -> list[dict[str, Any]]:
         return self.client.list(PODS, NS, label_selector=selector).get("items") or []
@@ -178,13 +204,13 @@ def test_kill_9_of_every_daemon_in_turn(battery: Battery) -> None:
             assert pid, f"{unit} is not running on {node}"
             killed = time.monotonic()
             cluster.exec(node, "kill", "-9", str(pid), timeout=30)
-            eventually(lambda n=node, u=unit, p=pid: battery.main_pid(n, u) not in (0, p) and battery.active(n, u),
+            soon(lambda n=node, u=unit, p=pid: battery.main_pid(n, u) not in (0, p) and battery.active(n, u),
                        f"{unit} on {node} restarted", 60)
             if unit == "etcd":  # never take the next member while this one has not rejoined
-                eventually(lambda n=node: battery.etcdctl(n, "endpoint", "health", timeout=30).returncode == 0,
+                soon(lambda n=node: battery.etcdctl(n, "endpoint", "health", timeout=30).returncode == 0,
                            f"etcd on {node} healthy", 90, 2)
             if unit == "kubeling-apiserver":
-                eventually(lambda n=node: cluster.exec(n, "/etc/keepalived/check-apiserver", timeout=30)
+                soon(lambda n=node: cluster.exec(n, "/etc/keepalived/check-apiserver", timeout=30)
                            .returncode == 0, f"the API server on {node} ready", 90, 2)
             slowest[unit] = max(slowest.get(unit, 0.0), time.monotonic() - killed)
     battery.record("kill9", seconds_until_back_by_daemon={u: round(s, 1) for u, s in sorted(slowest.items())})
@@ -200,22 +226,22 @@ def test_stop_the_master_holding_the_virtual_address(battery: Battery) -> None:
     stopped = time.monotonic()
     try:
         cluster.stop(holder)
-        eventually(battery.api_answers, "the API answering through the virtual address", 120, 0.5)
+        soon(battery.api_answers, "the API answering through the virtual address", 120, 0.5)
         api_seconds = time.monotonic() - stopped
-        new_holder = eventually(cluster.vip_holder, "a new holder of the virtual address", 60)
+        new_holder = soon(cluster.vip_holder, "a new holder of the virtual address", 60)
         assert new_holder != holder
         probe = f"bind-probe-{int(time.time())}"
         created = time.monotonic()
-        eventually(lambda: battery.client.create(PODS, {
+        soon(lambda: battery.client.create(PODS, {
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": probe},
             "spec": {"terminationGracePeriodSeconds": 0,
                      "containers": [{"name": "c", "image": "kubeling/web:1"}]}}, NS), "the probe pod created", 60)
-        eventually(lambda: (battery.client.get(PODS, probe, NS).get("spec") or {}).get("nodeName"),
+        soon(lambda: (battery.client.get(PODS, probe, NS).get("spec") or {}).get("nodeName"),
                    "the probe pod bound by the new scheduler leader", 120, 0.5)
         bind_seconds = time.monotonic() - created
         battery.client.delete(PODS, probe, NS)
         for lease in ("kube-scheduler", "kube-controller-manager"):
-            eventually(lambda name=lease: cluster.lease_holder(name) not in ("", holder), f"{lease} moved", 90, 2)
+            soon(lambda name=lease: cluster.lease_holder(name) not in ("", holder), f"{lease} moved", 90, 2)
         battery.record("vip_master_stopped", seconds_until_api_answers=round(api_seconds, 1),
                        seconds_until_new_pod_binds=round(bind_seconds, 1),
                        seconds_from_stop_until_bound=round(time.monotonic() - stopped, 1))
@@ -249,7 +275,7 @@ def test_stop_one_etcd_member_write_start_it(battery: Battery) -> None:
         finally:
             battery.load.resume()
 
-    eventually(caught_up, f"etcd on {member} caught up", 120, 2)
+    soon(caught_up, f"etcd on {member} caught up", 120, 2)
     battery.record("etcd_member_stopped", acknowledged_writes_while_down=acks, longest_write_gap_seconds=round(gap, 1),
                    seconds_until_caught_up=round(time.monotonic() - restarted, 1))
     battery.check("etcd_member_stopped")
@@ -277,15 +303,15 @@ def test_partition_a_worker(battery: Battery) -> None:
     for rule in PARTITION:
         cluster.exec(victim, "iptables", "-I", *rule[:1], "1", *rule[1:], "-j", "DROP", timeout=30)
     try:
-        eventually(lambda: not node_ready(victim), f"{victim} NotReady", 120, 1)
+        soon(lambda: not node_ready(victim), f"{victim} NotReady", 120, 1)
         not_ready = time.monotonic() - cut
-        eventually(web_elsewhere, f"web's pods running on {other}", 180, 1)
+        soon(web_elsewhere, f"web's pods running on {other}", 180, 1)
         elsewhere = time.monotonic() - cut
     finally:
         for rule in PARTITION:
             cluster.exec(victim, "iptables", "-D", *rule, "-j", "DROP", timeout=30)
     healed = time.monotonic()
-    eventually(lambda: node_ready(victim), f"{victim} Ready again", 120, 1)
+    soon(lambda: node_ready(victim), f"{victim} Ready again", 120, 1)
 
     def no_stale_containers() -> bool:
         uids = {p["metadata"]["uid"] for p in battery.client.list(PODS, NS).get("items") or []}
@@ -293,7 +319,7 @@ def test_partition_a_worker(battery: Battery) -> None:
                                "--format", '{{.Label "io.kubernetes.pod.uid"}}', timeout=30).stdout.split()
         return not set(running) - uids
 
-    eventually(no_stale_containers, f"the stale containers on {victim} removed", 120, 2)
+    soon(no_stale_containers, f"the stale containers on {victim} removed", 120, 2)
     battery.record("worker_partitioned", worker=victim, seconds_until_not_ready=round(not_ready, 1),
                    seconds_until_pods_running_elsewhere=round(elsewhere, 1),
                    seconds_from_heal_until_clean=round(time.monotonic() - healed, 1))
@@ -354,7 +380,7 @@ def test_restart_every_api_server_under_twenty_informers(battery: Battery) -> No
             thread.start()
         for thread in restarters:
             thread.join(130)
-        eventually(lambda: all(cluster.exec(m, "/etc/keepalived/check-apiserver", timeout=30).returncode == 0
+        soon(lambda: all(cluster.exec(m, "/etc/keepalived/check-apiserver", timeout=30).returncode == 0
                                for m in cluster.masters), "every API server ready again", 120, 2)
         time.sleep(5)  # writes through the restarted servers
         battery.load.pause()
@@ -366,7 +392,7 @@ def test_restart_every_api_server_under_twenty_informers(battery: Battery) -> No
             def all_seen() -> list[int]:
                 return [len(expected - s) for s in seen]
 
-            eventually(lambda: not any(all_seen()), "every informer to see every revision", 60, 1)
+            soon(lambda: not any(all_seen()), "every informer to see every revision", 60, 1)
         finally:
             battery.load.resume()
         relists = [i.client.lists - 1 for i in informers]  # type: ignore[attr-defined]
@@ -390,7 +416,7 @@ def set_quota(battery: Battery, quota: int | None) -> None:
                                  f"printf '%s' '{content}' > {QUOTA_DROPIN}", timeout=30)
         battery.cluster.exec(master, "systemctl", "daemon-reload", timeout=60)
         battery.cluster.exec(master, "systemctl", "restart", "etcd", timeout=120)
-        eventually(lambda m=master: battery.etcdctl(m, "endpoint", "health", timeout=30).returncode == 0,
+        soon(lambda m=master: battery.etcdctl(m, "endpoint", "health", timeout=30).returncode == 0,
                    f"etcd on {master} healthy", 120, 2)
 
 
@@ -433,7 +459,7 @@ def test_etcd_out_of_space(battery: Battery) -> None:
         for m in cluster.masters:
             assert battery.etcdctl(m, "defrag", timeout=120).returncode == 0
         assert battery.etcdctl(master, "alarm", "disarm").returncode == 0
-        eventually(lambda: filler.patch(CONFIGMAPS, "fill-0", {"data": {"blob": "small"}}, NS),
+        soon(lambda: filler.patch(CONFIGMAPS, "fill-0", {"data": {"blob": "small"}}, NS),
                    "writes accepted again", 60, 1)
         battery.record("etcd_out_of_space", quota_bytes=quota, seconds_to_refuse_a_write=round(took, 2),
                        refused_with=str(refused)[:200],
