@@ -264,7 +264,7 @@ def test_stop_one_etcd_member_write_start_it(battery: Battery) -> None:
     finally:
         cluster.exec(member, "systemctl", "start", "etcd", timeout=60)
     restarted = time.monotonic()
-    assert acks > 0 and gap < 10, f"writes stopped with one etcd member down: {acks} acknowledged, gap {gap:.1f}s"
+    assert acks > 0 and gap < 15, f"writes stopped with one etcd member down: {acks} acknowledged, gap {gap:.1f}s"
     others = [m for m in cluster.masters if m != member]
 
     def caught_up() -> bool:
