@@ -5,10 +5,8 @@ does the same with every API server of the HA cluster (tests/ha/test_faults.py).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
-import threading
 import time
 import uuid
 from typing import Any
@@ -20,6 +18,7 @@ from kubeling.api.resources import must_lookup
 from kubeling.client.api import Client
 from kubeling.client.config import ClientConfig
 from kubeling.client.informer import Informer
+from support.faultload import WriteLoad, lost_writes
 from support.polling import wait_until
 
 CONFIGMAPS = must_lookup("", "configmaps")
@@ -70,35 +69,25 @@ def test_informers_resume_their_watch_across_an_api_server_restart_without_relis
         informer.add_handler(note, note_new, note)
         informers.append(informer.start())
         seen.append(revisions)
-    stop = threading.Event()
-
-    def write() -> None:
-        count = 0
-        while not stop.wait(0.05):
-            count += 1
-            with contextlib.suppress(requests.RequestException):
-                requests.post(url, json={"metadata": {"name": f"cm-{count}"}}, timeout=5)
-                if count % 3 == 0:
-                    requests.delete(f"{url}/cm-{count - 1}", timeout=5)
-
-    writer = threading.Thread(target=write, daemon=True)
+    load = WriteLoad(Client(ClientConfig(server.url), retries=0, timeout=5), namespace, writers=4)
     try:
         assert all(i.wait_for_sync(60) for i in informers)
         since = int(requests.get(url, timeout=10).json()["metadata"]["resourceVersion"])
-        writer.start()
+        load.start()
         time.sleep(2)
         server.stop()
         time.sleep(2)  # writes fail meanwhile; informers back off and try again
         server.start()
         time.sleep(3)
-        stop.set()
-        writer.join(10)
+        load.pause()
         until = int(requests.get(url, timeout=10).json()["metadata"]["resourceVersion"])
         expected = etcd_revisions(etcd, f"{server.prefix}/configmaps/{namespace}/", since, until)
         assert len(expected) > 10, expected
         wait_until(lambda: all(expected <= s for s in seen), 60, "every informer to see every revision etcd has")
         assert [i.client.lists for i in informers] == [1] * INFORMERS  # type: ignore[attr-defined]
+        assert lost_writes(load.ledger, load.stored()) == []  # the fault battery's ledger, across the restart
+        assert load.failure_count > 0  # some writes did meet the stopped server
     finally:
-        stop.set()
+        load.stop()
         for informer in informers:
             informer.stop()
