@@ -1,7 +1,8 @@
-"""Informers across an API server restart: 20 informers watch ConfigMaps while a writer writes; the API server is
-stopped and started again. Each informer resumes its watch from the last resourceVersion it saw (no relist) and
-misses no change: its revisions are checked against etcd's own history (`etcdctl watch --rev`). The fault battery
-does the same with every API server of the HA cluster (tests/ha/test_faults.py)."""
+"""Informers across an API server restart: 20 informers watch ConfigMaps while the fault battery's write load
+(tests/support/faultload.py) writes; the API server is stopped and started again. Each informer resumes its watch
+from the last resourceVersion it saw (no relist) and misses no change: its revisions are checked against etcd's own
+history (`etcdctl watch --rev`). Nor is any acknowledged write lost. The fault battery does the same with every API
+server of the HA cluster (tests/ha/test_faults.py)."""
 
 from __future__ import annotations
 
