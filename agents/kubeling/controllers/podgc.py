@@ -7,7 +7,7 @@ containers are stopped, deletes it for good. Some pods have no kubelet left to d
 and force-deletes (grace period 0), after marking them `Failed` when they had not finished:
 
 - terminated pods (Succeeded or Failed) beyond `--terminated-pod-gc-threshold`, oldest first;
-- terminating pods on a node tainted `node.kubernetes.io/out-of-service` (NoExecute) that is not Ready: the
+- terminating pods on a node tainted `node.kubernetes.io/out-of-service` that is not Ready: the
   administrator says the machine is gone, so its pods may run elsewhere (StatefulSet pods included);
 - orphans: pods bound to a node that no longer exists. A missing node is first kept in quarantine for
   `quarantine_time` (the node cache may lag behind, or the node may be re-registering), then asked of the API
@@ -81,11 +81,12 @@ def terminated_over_threshold(pods: list[Obj], threshold: int) -> list[Obj]:
 
 
 def out_of_service_nodes(nodes: list[Obj]) -> set[str]:
-    """The nodes an administrator declared gone: tainted out-of-service (NoExecute) and not Ready."""
+    """The nodes an administrator declared gone: tainted out-of-service (any effect; NoExecute is usual, it also
+    evicts the pods) and not Ready."""
     found = set()
     for node in nodes:
         taints = (node.get("spec") or {}).get("taints") or []
-        tainted = any(t.get("key") == OUT_OF_SERVICE and t.get("effect") == "NoExecute" for t in taints)
+        tainted = any(t.get("key") == OUT_OF_SERVICE for t in taints)
         ready = (get_condition(node, "Ready") or {}).get("status") == "True"
         if tainted and not ready:
             found.add(node["metadata"]["name"])
@@ -97,7 +98,7 @@ def terminating_on(pods: list[Obj], nodes: set[str]) -> list[Obj]:
 
 
 def unscheduled_terminating(pods: list[Obj]) -> list[Obj]:
-    return [p for p in pods if is_terminating(p) and not node_name(p)]
+    return [p for p in pods if p["metadata"].get("deletionTimestamp") and not node_name(p)]
 
 
 def missing_nodes(pods: list[Obj], existing: set[str]) -> set[str]:
