@@ -4,8 +4,11 @@ oldest first; terminating pods on out-of-service nodes and unscheduled terminati
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
+from kubeling import controllermanager
 from kubeling.api.resources import must_lookup
 from kubeling.controllers.options import PodGCOptions
 from kubeling.controllers.podgc import PodGCController, terminated_over_threshold
@@ -112,3 +115,12 @@ def test_a_pod_already_gone_is_not_an_error() -> None:
     del f.client.objects[("pods", "default", "orphan")]
     f.sync("node:gone")  # the status patch finds nothing: no error, nothing more to do
     assert force_deleted(f) == []
+
+
+def test_the_controller_manager_flag_sets_the_threshold() -> None:
+    parser = argparse.ArgumentParser()
+    controllermanager.add_arguments(parser)
+    assert "podgc" in controllermanager.selected("*")
+    options = controllermanager.OPTIONS["podgc"](parser.parse_args(["--terminated-pod-gc-threshold=5"]))
+    assert options == PodGCOptions(terminated_pod_gc_threshold=5)
+    assert controllermanager.OPTIONS["podgc"](parser.parse_args([])) == PodGCOptions()
