@@ -11,7 +11,12 @@ from kubeling import component
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.controllers.base import Controller, InformerFactory
-from kubeling.controllers.options import NodeIpamOptions, NodeLifecycleOptions, RootCACertPublisherOptions
+from kubeling.controllers.options import (
+    NodeIpamOptions,
+    NodeLifecycleOptions,
+    PodGCOptions,
+    RootCACertPublisherOptions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,7 @@ CONTROLLERS = {
     "cronjob": "kubeling.controllers.cronjob:CronJobController",
     "nodelifecycle": "kubeling.controllers.nodelifecycle:NodeLifecycleController",
     "nodeipam": "kubeling.controllers.nodeipam:NodeIpamController",
+    "podgc": "kubeling.controllers.podgc:PodGCController",
     "endpoint": "kubeling.controllers.endpoints:EndpointsController",
     "endpointslice": "kubeling.controllers.endpointslice:EndpointSliceController",
     "garbagecollector": "kubeling.controllers.garbagecollector:GarbageCollector",
@@ -53,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how long a node may go without renewing its Lease before it is marked NotReady")
     parser.add_argument("--node-monitor-period", type=component._seconds,
                         default=NodeLifecycleOptions.node_monitor_period, help="how often node health is checked")
+    parser.add_argument("--terminated-pod-gc-threshold", type=int,
+                        default=PodGCOptions.terminated_pod_gc_threshold,
+                        help="finished pods kept before PodGC deletes the oldest (0: keep them all)")
     parser.add_argument("--cluster-cidr", default=NodeIpamOptions.cluster_cidr,
                         help="CIDR range for pod IPs (node IPAM)")
     parser.add_argument("--allocate-node-cidrs", type=component._bool, default=NodeIpamOptions.allocate_node_cidrs,
@@ -87,6 +96,7 @@ def selected(spec: str) -> list[str]:
 OPTIONS: dict[str, Callable[[argparse.Namespace], object]] = {
     "nodelifecycle": lambda args: NodeLifecycleOptions(node_monitor_grace_period=args.node_monitor_grace_period,
                                                        node_monitor_period=args.node_monitor_period),
+    "podgc": lambda args: PodGCOptions(terminated_pod_gc_threshold=args.terminated_pod_gc_threshold),
     "nodeipam": lambda args: NodeIpamOptions(cluster_cidr=args.cluster_cidr,
                                              allocate_node_cidrs=args.allocate_node_cidrs,
                                              node_cidr_mask_size=args.node_cidr_mask_size),

@@ -24,7 +24,7 @@ from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.resourcequota import ResourceQuotaAdmission
 from kubeling.apiserver.strategies.core.namespace import SYSTEM_NAMESPACES
 from kubeling.apiserver.watch import Watcher
-from kubeling.storage.etcd import EtcdError
+from kubeling.storage.etcd import EtcdError, NoSpace
 from kubeling.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(EtcdError)
     def on_etcd(error: EtcdError) -> Response:
         log.error("storage error: %s", error)
+        if isinstance(error, NoSpace):
+            # Not a passing unavailability that a client should retry: as upstream, a 500 that says what etcd said
+            # ("etcdserver: mvcc: database space exceeded"), until an operator frees space.
+            return status_response(errors.StatusError(500, str(error), "InternalError"))
         return status_response(errors.StatusError(503, f"storage is unavailable: {error}", "ServiceUnavailable"))
 
     @app.errorhandler(HTTPException)

@@ -42,6 +42,11 @@ class Compacted(EtcdError):
         self.compact_revision = compact_revision
 
 
+class NoSpace(EtcdError):
+    """etcd's space quota (--quota-backend-bytes) is used up: it raised the NOSPACE alarm and refuses every write
+    until an operator frees space and disarms the alarm (docs/reliability.md); reads and deletions still work."""
+
+
 @dataclasses.dataclass(frozen=True)
 class KeyValue:
     key: str
@@ -169,6 +174,8 @@ class EtcdClient:
                 message = _error_message(content)
                 if "compacted" in message:
                     raise Compacted(0)
+                if "database space exceeded" in message:
+                    raise NoSpace(message)
                 raise EtcdError(f"etcd {path}: {status} {message}")
             return fastjson.loads(content) if content else {}
         raise EtcdError(f"etcd unreachable at {', '.join(self.endpoints)}: {last_error}")
