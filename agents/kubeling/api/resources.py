@@ -22,6 +22,8 @@ SUBRESOURCE_VERBS = {
     "exec": ("create", "get"),
     "attach": ("create", "get"),
     "portforward": ("create", "get"),
+    # HTTP forwarded to a pod or a Service's endpoint (apiserver/proxy.py): any method, authorized by it.
+    "proxy": ("create", "delete", "get", "patch", "update"),
 }
 
 
@@ -75,9 +77,9 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="Node", plural="nodes", namespaced=False, short_names=("no",),
                  subresources=("status",)),
     ResourceType(**_core, kind="Pod", plural="pods", short_names=("po",), categories=("all",),
-                 subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward")),
+                 subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward", "proxy")),
     ResourceType(**_core, kind="Service", plural="services", short_names=("svc",), categories=("all",),
-                 subresources=("status",)),
+                 subresources=("status", "proxy")),
     ResourceType(**_core, kind="Endpoints", plural="endpoints", short_names=("ep",)),
     ResourceType(**_core, kind="ConfigMap", plural="configmaps", short_names=("cm",)),
     ResourceType(**_core, kind="Secret", plural="secrets"),

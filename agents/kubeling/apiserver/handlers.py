@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request
 
 from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
-from kubeling.apiserver import access, logs, protobuf, streaming, watch
+from kubeling.apiserver import access, logs, protobuf, proxy, streaming, watch
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import finalize as finalize_namespace
 from kubeling.apiserver.strategies.core.pod import bind as bind_pod
@@ -78,6 +78,16 @@ def core(path: str) -> Response:
                  methods=["GET"], websocket=True)
 def pod_stream(namespace: str, name: str, subresource: str) -> Response:
     return dispatch("", "v1", f"namespaces/{namespace}/pods/{name}/{subresource}")
+
+
+# `services/proxy` and `pods/proxy` carry a path of their own after `proxy`, which the catch-all cannot resolve.
+@blueprint.route("/api/v1/namespaces/<namespace>/<any(services, pods):resource>/<name>/proxy", methods=proxy.METHODS)
+@blueprint.route("/api/v1/namespaces/<namespace>/<any(services, pods):resource>/<name>/proxy/",
+                 methods=proxy.METHODS, defaults={"rest": ""})
+@blueprint.route("/api/v1/namespaces/<namespace>/<any(services, pods):resource>/<name>/proxy/<path:rest>",
+                 methods=proxy.METHODS)
+def proxied(namespace: str, resource: str, name: str, rest: str | None = None) -> Response:
+    return proxy.forward(registry(), resource, namespace, name, rest)
 
 
 @blueprint.route("/apis/<group>/<version>/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
