@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assumed-pod-ttl", type=component._seconds, default=30.0,
                         help="how long a pod bound by this scheduler counts on its node before the informer "
                              "confirms the binding")
+    parser.add_argument("--record-decisions", type=component._bool, nargs="?", const=True, default=True,
+                        help="write each decision (every filter's verdict on every node, every score, the node "
+                             "chosen) on the pod as kube-scheduler-simulator's annotations; false for large "
+                             "clusters")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     def start() -> None:
         recorder = EventRecorder(client, PROFILE)
         scheduler = Scheduler(client, recorder, percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
-                              bind_workers=args.bind_workers, assumed_pod_ttl=args.assumed_pod_ttl)
+                              bind_workers=args.bind_workers, assumed_pod_ttl=args.assumed_pod_ttl,
+                              record_decisions=args.record_decisions)
         scheduler.run(stop)
 
     component.run_with_leader_election(args, client, "kube-scheduler", start, stop)
