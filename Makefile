@@ -14,6 +14,8 @@ APT_PACKAGES += iproute2
 APT_PACKAGES += openssl
 # bench/dns.py measures `kubeling dns` next to dnsmasq.
 APT_PACKAGES += dnsmasq-base
+# tests/e2e/test_live_view.py opens the live view in headless Chromium through selenium and chromedriver.
+APT_PACKAGES += chromium chromium-driver
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 # `make up` provisions machines with Ansible: Vagrant VMs when vagrant is installed, else systemd containers.
 PROVIDER ?= $(if $(shell command -v vagrant 2>/dev/null),vagrant,docker)

@@ -198,7 +198,7 @@ function renderArchitecture() {
   const heartbeat = nodes.map((n) => `${n.metadata.name}: ${ago((leaseOf("kube-node-lease", n.metadata.name) || {
     spec: {} }).spec.renewTime)}`);
   const picture = document.getElementById("architecture");
-  picture.replaceChildren(
+  picture.replaceChildren(...[
     svg("defs", {}, svg("marker", { id: "head", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 6,
                                     markerHeight: 6, orient: "auto-start-reverse" },
                         svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#7a869c" }))),
@@ -222,7 +222,7 @@ function renderArchitecture() {
     arrow(295, 49, 285, 80, "watch, bind"), arrow(495, 49, 340, 80, "watch, write"),
     arrow(300, 170, 300, 136, "watch, status"), arrow(400, 187, 440, 187, "Docker API"),
     arrow(135, 187, 200, 120, "watch"), arrow(135, 237, 200, 130, "watch"), arrow(400, 230, 440, 237, ""),
-  );
+  ].flat());
 }
 
 // ---- nodes and pods -----------------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ function normalEvent(e) {
 function eventLine(event) {
   const what = `${(event.regarding.kind || "").toLowerCase()}/${event.regarding.name || ""}`;
   return el("li", { class: `event ${event.type}`, "data-controller": event.controller,
-                    "data-namespace": event.namespace, "data-reason": event.reason },
+                    "data-namespace": event.namespace, "data-reason": event.reason, "data-regarding": what },
     el("span", { class: "when" }, clock(event.time)), " ",
     el("span", { class: "who" }, event.controller), " ",
     event.action ? el("span", { class: "action" }, event.action) : null, " ",
