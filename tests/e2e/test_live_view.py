@@ -26,6 +26,7 @@ from test_kubelet_tls import KUBECTL, Cluster, eventually
 
 from cluster import ROOT, Component, KubelingProcess, free_port, stop_group, wait_for
 from kubeling.dashboard.manifest import PROXY_PATH
+from support.pki import Pair
 
 pytestmark = pytest.mark.e2e
 
@@ -38,14 +39,22 @@ BOUND = 60.0  # how long the page may take to show a change: generous, the machi
 
 
 class Dashboard(KubelingProcess):
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
+    """`kubeling dashboard` serving HTTPS with a certificate of the cluster's CA, as on a worker."""
+
+    def __init__(self, workdir: Path, cert: Pair, ca: Path) -> None:
+        self.port, self.cert, self.ca = free_port(), cert, ca
         self.log_path = workdir / f"dashboard-{self.port}.log"
 
     def start(self) -> Dashboard:
-        self.spawn(["dashboard", "--address", "127.0.0.1", "--port", str(self.port)],
-                   f"http://127.0.0.1:{self.port}/healthz")
-        return self
+        self.spawn(["dashboard", "--address", "127.0.0.1", "--port", str(self.port),
+                    "--tls-cert-file", str(self.cert.cert), "--tls-private-key-file", str(self.cert.key)], None)
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"https://127.0.0.1:{self.port}/healthz", verify=str(self.ca), timeout=2).ok:
+                    return self
+            assert time.monotonic() < deadline and self.proc and self.proc.poll() is None, self.logs()
+            time.sleep(0.1)
 
 
 class KubectlProxy:
@@ -82,7 +91,8 @@ class LiveCluster(Cluster):
             "--root-ca-file", str(self.ca.cert)])
         self.scheduler = Component("scheduler", self.url, workdir, [
             "--kubeconfig", str(self.kubeconfig("scheduler", self.ca.issue("system:kube-scheduler")))])
-        self.dashboard = Dashboard(workdir)
+        self.dashboard = Dashboard(workdir, self.ca.issue("dashboard", server=True, client=False,
+                                                          sans=["127.0.0.1"]), self.ca.cert)
         self.nobody = self.kubeconfig("nobody", self.ca.issue("nobody"))  # authenticated, bound to nothing
 
     def publish_dashboard(self) -> None:
@@ -219,8 +229,10 @@ def test_a_user_without_rights_sees_the_refusal_on_the_page(live: LiveCluster, b
         assert "refused" in text and 'User "nobody" cannot list resource "pods"' in text, text
         assert browser.find_element(By.ID, "whoami").text == "you are nobody"
         assert not browser.find_elements(By.CSS_SELECTOR, ".pod[data-pod]")
-        # Anonymous users do not get the page at all.
+        # Anonymous users do not get the page at all, and the dashboard itself speaks only TLS.
         anonymous = requests.get(live.url + PROXY_PATH, verify=str(live.ca.cert), timeout=30)
         assert anonymous.status_code in (401, 403)
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{live.dashboard.port}/", timeout=10)
     finally:
         proxy.stop()

@@ -8,12 +8,15 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kubeling.api.rbac import request_attributes
+from kubeling.dashboard import cli as dashboard
 from support.memoryapi import MemoryAPI
+from support.pki import CA
 
 PROXY = "/api/v1/namespaces/kube-system/services/http:dash:http/proxy"
 
@@ -128,6 +131,26 @@ def test_a_backend_that_does_not_answer_is_a_503(api: MemoryAPI) -> None:
     response = api.client.get(PROXY + "/")
     assert response.status_code == 503
     assert "error trying to reach service" in response.get_json()["message"]
+
+
+def test_an_https_backend_is_reached_over_tls_without_verifying_it(api: MemoryAPI, tmp_path: Path) -> None:
+    """The dashboard's own server (kubeling dashboard) with a certificate of a CA the API server does not know."""
+    pair = CA.create(tmp_path / "ca", "elsewhere").issue("dash", server=True, client=False, sans=["127.0.0.1"])
+    server = dashboard.make_server("127.0.0.1", 0, str(pair.cert), str(pair.key))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoints(api, server.server_address[1], NODE_REF)
+        page = api.client.get("/api/v1/namespaces/kube-system/services/https:dash:http/proxy/")
+        assert page.status_code == 200 and b"kubeling live view" in page.get_data()
+        assert page.headers["Content-Type"].startswith("text/html")
+        assert api.client.get("/api/v1/namespaces/kube-system/services/https:dash:http/proxy/app.js").status_code == 200
+        assert api.client.get("/api/v1/namespaces/kube-system/services/https:dash:http/proxy/../cli.py").status_code \
+            == 404
+        # Plain HTTP to a TLS port: the backend does not answer it.
+        assert api.client.get("/api/v1/namespaces/kube-system/services/http:dash:http/proxy/").status_code == 503
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_pods_proxy_refuses_a_loopback_pod_address(api: MemoryAPI) -> None:

@@ -1,13 +1,14 @@
 """`services/proxy` and `pods/proxy`: the API server forwards an HTTP request to a Service's endpoint or a pod.
 
-`GET /api/v1/namespaces/kube-system/services/http:kubeling-dashboard:http/proxy/index.html` reaches
-`http://<a ready endpoint of kubeling-dashboard, port "http">/index.html`. This is how `kubectl proxy` users reach
+`GET /api/v1/namespaces/kube-system/services/https:kubeling-dashboard:https/proxy/index.html` reaches
+`https://<a ready endpoint of kubeling-dashboard, port "https">/index.html`. This is how `kubectl proxy` users reach
 add-ons such as the dashboard: the request is authenticated and authorized like any other (as `get`, `create`, …
 on `services/proxy`, by its HTTP method: api/rbac.py), then forwarded without the caller's credential, and the
 answer is streamed back as it arrives.
 
 The name in the path is `name`, `name:port` or `scheme:name:port`; the port is the Service port's name, or its
-number (which picks the port of that number).
+number (which picks the port of that number). As upstream, an https backend's certificate is not verified: the
+address comes from an Endpoints object, not from a name a certificate could be checked against.
 
 Which addresses may be proxied to: as upstream, an Endpoints address must say what it belongs to (`targetRef`), and
 that must be true: a Pod of the namespace whose IPs include it. kubeling's add-ons (the dashboard) run as host
@@ -29,6 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import requests
+import urllib3
 from flask import Response, current_app, redirect, request
 
 from kubeling.api import errors
@@ -44,6 +46,7 @@ DROPPED = HOP_BY_HOP | {"authorization"}
 CONNECT_TIMEOUT = 5.0
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _SESSION_KEY = "kubeling.proxy_session"
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # unverified on purpose, see the docstring
 
 
 def split_scheme_name_port(name: str) -> tuple[str, str, str]:
@@ -168,6 +171,7 @@ def _session() -> requests.Session:
     if session is None:
         session = current_app.extensions[_SESSION_KEY] = requests.Session()
         session.trust_env = False  # no HTTP proxy from the environment between the API server and its backends
+        session.verify = False  # as upstream's proxy transport (InsecureSkipVerify): see the module docstring
     return session
 
 

@@ -1,7 +1,9 @@
 """`kubeling dashboard`: serve the live view's static files, and print the objects that make it reachable.
 
-The page is reached through the API server's service proxy (apiserver/proxy.py), as upstream add-ons are. This
-daemon runs on the masters (roles/dashboard), not in a pod, so the objects that publish it are written by the role:
+The page is reached through the API server's service proxy (apiserver/proxy.py), as upstream add-ons are. It
+serves HTTPS with the node's certificate (nothing but TLS answers off a node's loopback; like upstream's, the
+service proxy does not verify a backend's certificate, and forwards no credential). This daemon runs on the
+workers (roles/dashboard), not in a pod, so the objects that publish it are written by the role:
 `kubeling dashboard --print-manifest --advertise NODE=ADDRESS …` prints them (manifest.py), and the role pipes
 them to `kubectl apply`.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 import argparse
 import logging
 import mimetypes
+import socket
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,13 +27,16 @@ from kubeling.dashboard import manifest
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-DEFAULT_PORT = 9090  # upstream's dashboard served plain HTTP on 9090
+DEFAULT_PORT = 9090  # the port upstream's dashboard served on before it moved to 8443
+HANDSHAKE_SECONDS = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default="127.0.0.1",
                         help="address to serve the page on (the node's, so that every API server reaches it)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve the page on")
+    parser.add_argument("--tls-cert-file", default="", help="serve HTTPS with this certificate (else plain HTTP)")
+    parser.add_argument("--tls-private-key-file", default="", help="the certificate's key")
     parser.add_argument("--print-manifest", action="store_true",
                         help="print the Service, Endpoints, Role and RoleBinding that publish the page, and exit")
     parser.add_argument("--advertise", action="append", default=[], metavar="NODE=ADDRESS",
@@ -46,17 +53,41 @@ def run(args: argparse.Namespace) -> int:
         yaml.safe_dump_all(objects, sys.stdout, sort_keys=False)
         return 0
     component.setup_logging(args.v)
-    server = make_server(args.address, args.port)
+    server = make_server(args.address, args.port, args.tls_cert_file, args.tls_private_key_file)
     stop = component.wait_for_signal()
     component.when_stopped(stop, server.shutdown)
-    log.info("serving the live view on http://%s:%d/", args.address, server.server_address[1])
+    scheme = "https" if args.tls_cert_file else "http"
+    log.info("serving the live view on %s://%s:%d/", scheme, args.address, server.server_address[1])
     server.serve_forever()
     server.server_close()
     return 0
 
 
-def make_server(address: str, port: int) -> ThreadingHTTPServer:
-    """An HTTP server for the files in static/ (and /healthz), nothing else."""
+class TLSServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer over TLS, the handshake in each connection's own thread (a slow client holds no other)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext):
+        self.context = context
+        super().__init__(address, handler)
+
+    def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        request.settimeout(HANDSHAKE_SECONDS)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError) as exc:
+            log.debug("TLS handshake with %s failed: %s", client_address, exc)
+            return
+        tls.settimeout(None)
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
+
+
+def make_server(address: str, port: int, cert: str = "", key: str = "") -> ThreadingHTTPServer:
+    """An HTTP(S) server for the files in static/ (and /healthz), nothing else."""
     files = {path.name: path for path in STATIC.iterdir() if path.is_file()}
 
     class Handler(BaseHTTPRequestHandler):
@@ -81,6 +112,10 @@ def make_server(address: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, *args: object) -> None:
             pass
 
+    if cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key or None)
+        return TLSServer((address, port), Handler, context)
     server = ThreadingHTTPServer((address, port), Handler)
     server.daemon_threads = True
     return server
