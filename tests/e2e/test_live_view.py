@@ -117,11 +117,13 @@ def live(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster
             pytest.fail(f"{binary} is missing: run `make deps` (Debian's chromium and chromium-driver)")
     cluster = LiveCluster(tmp_path_factory.mktemp("live-view"), etcd.url)
     with contextlib.ExitStack() as stack:
+        # Callbacks run last-in first-out: the node's containers and network go once the kubelet has stopped
+        # (a running kubelet would start its pods' containers again).
+        stack.callback(subprocess.run, ["docker", "network", "rm", cluster.network], capture_output=True)
+        stack.callback(remove_node_containers, cluster.node)
         for part in (cluster.server, cluster.controllers, cluster.scheduler, cluster.kubelet, cluster.dashboard):
             part.start()
             stack.callback(part.stop)
-        stack.callback(remove_node_containers, cluster.node)
-        stack.callback(subprocess.run, ["docker", "network", "rm", cluster.network], capture_output=True)
         eventually(lambda: (n := cluster.get(f"/api/v1/nodes/{cluster.node}")) and n.get("status", {}).get("nodeInfo"),
                    "the node to register", 60)
         cluster.publish_dashboard()
