@@ -94,6 +94,7 @@ class LiveCluster(Cluster):
         self.dashboard = Dashboard(workdir, self.ca.issue("dashboard", server=True, client=False,
                                                           sans=["127.0.0.1"]), self.ca.cert)
         self.nobody = self.kubeconfig("nobody", self.ca.issue("nobody"))  # authenticated, bound to nothing
+        self.ghost = f"ghost-{self.node}"
 
     def publish_dashboard(self) -> None:
         manifest = subprocess.run(
@@ -126,6 +127,9 @@ def live(etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster
             stack.callback(part.stop)
         eventually(lambda: (n := cluster.get(f"/api/v1/nodes/{cluster.node}")) and n.get("status", {}).get("nodeInfo"),
                    "the node to register", 60)
+        # A Node no kubelet runs: never Ready, so the scheduling table has a rejected row to show.
+        response = cluster.call("POST", "/api/v1/nodes", {"metadata": {"name": cluster.ghost}})
+        assert response.status_code == 201, response.text
         cluster.publish_dashboard()
         yield cluster
 
@@ -195,13 +199,21 @@ def test_the_admin_watches_a_deployment_scale_and_opens_a_pods_scheduling_table(
                             for e in browser.find_elements(By.CSS_SELECTOR, "#timeline .event")} == {(controller, ns)},
                    "only the ReplicaSet controller's events in the namespace")
 
-        # A pod's scheduling table: the one node passed every filter and was chosen.
-        browser.find_element(By.CSS_SELECTOR, f'.node[data-node="{live.node}"] .pod[data-pod^="{ns}/"]').click()
-        table, _ = wait_until(lambda: browser.find_element(By.ID, "sched-table"), "the scheduling table")
-        chosen = table.find_element(By.CSS_SELECTOR, "tr.selected")
-        assert chosen.get_attribute("data-node") == live.node
-        assert "✓" in chosen.text and not table.find_elements(By.CSS_SELECTOR, "td.rejected")
-        story = browser.find_element(By.ID, "story").text
+        # A pod's scheduling table: the kubelet's node passed every filter and was chosen; the ghost was not ready.
+        # (The page redraws on every watch event, so each look at it is retried until it holds still.)
+        pod_chip = f'.node[data-node="{live.node}"] .pod[data-pod^="{ns}/"]'
+        wait_until(lambda: browser.find_element(By.CSS_SELECTOR, pod_chip).click() or True, "a pod to click")
+
+        def table() -> tuple[str, bool, int, str]:
+            chosen = browser.find_element(By.CSS_SELECTOR, "#sched-table tr.selected")
+            ghost = browser.find_element(By.CSS_SELECTOR, f'#sched-table tr[data-node="{live.ghost}"] td.rejected')
+            return (chosen.get_attribute("data-node"), "✓" in chosen.text,
+                    len(chosen.find_elements(By.CSS_SELECTOR, "td.rejected")), ghost.text)
+
+        shown, _ = wait_until(table, "the scheduling table")
+        assert shown[:3] == (live.node, True, 0) and "not ready" in shown[3], shown
+        story, _ = wait_until(lambda: (t := browser.find_element(By.ID, "story").text) and "Scheduled" in t and t,
+                              "the pod's story")
         assert "created by ReplicaSet/web-" in story and "Scheduled" in story
 
         ARTIFACTS.mkdir(exist_ok=True)
@@ -225,9 +237,8 @@ def test_a_user_without_rights_sees_the_refusal_on_the_page(live: LiveCluster, b
     try:
         # The page itself is open to every authenticated user (the manifest's Role); the data is not.
         browser.get(proxy.url + PROXY_PATH)
-        banner, _ = wait_until(lambda: (b := browser.find_element(By.ID, "refusal")).is_displayed() and b,
-                               "the refusal")
-        text = banner.text
+        text, _ = wait_until(lambda: (b := browser.find_element(By.ID, "refusal")).is_displayed() and b.text,
+                             "the refusal")
         assert "refused" in text and 'User "nobody" cannot list resource "pods"' in text, text
         assert browser.find_element(By.ID, "whoami").text == "you are nobody"
         assert not browser.find_elements(By.CSS_SELECTOR, ".pod[data-pod]")
