@@ -233,14 +233,40 @@ function podClass(pod) {
   return (pod.status && pod.status.phase) || "Pending";
 }
 
+// Chips and cards are kept from one drawing to the next (by pod and node name), so a pod that changes phase or
+// node is the same element moving and changing colour, and a click lands on what it aimed at.
+const chipElements = new Map();
+const cardElements = new Map();
+
 function podChip(pod) {
+  const podKey = key(pod);
+  let chip = chipElements.get(podKey);
+  if (!chip) {
+    chip = el("span", { "data-pod": podKey, onclick: () => selectPod(podKey) }, pod.metadata.name);
+    chip.classList.add("new");  // a moment's highlight as it arrives
+    setTimeout(() => chip.classList.remove("new"), 1500);
+    chipElements.set(podKey, chip);
+  }
   const cls = podClass(pod);
-  return el("span", { class: `pod ${cls}`, "data-pod": key(pod), "data-phase": cls,
-                      title: `${key(pod)}: ${cls}`, onclick: () => selectPod(key(pod)) }, pod.metadata.name);
+  chip.className = `pod ${cls}${chip.classList.contains("new") ? " new" : ""}`;
+  chip.dataset.phase = cls;
+  chip.title = `${podKey}: ${cls}${pod.spec.nodeName ? ` on ${pod.spec.nodeName}` : ""}`;
+  return chip;
 }
 
 function nodeReady(node) {
   return ((node.status || {}).conditions || []).some((c) => c.type === "Ready" && c.status === "True");
+}
+
+function nodeCard(name, title, detail, notReady) {
+  let card = cardElements.get(name);
+  if (!card) {
+    card = el("div", { class: "node", "data-node": name }, el("h4", {}), el("div", { class: "pods" }));
+    cardElements.set(name, card);
+  }
+  card.classList.toggle("notready", notReady);
+  card.firstChild.replaceChildren(title, " ", el("small", {}, detail));
+  return card;
 }
 
 function renderNodes() {
@@ -251,20 +277,22 @@ function renderNodes() {
     byNode.get(where).push(pod);
   }
   const names = [...new Set([...state.nodes.keys(), ...byNode.keys()])].filter((n) => n).sort();
-  const cards = names.map((name) => {
-    const node = state.nodes.get(name);
-    const ready = node ? nodeReady(node) : false;
-    const pods = (byNode.get(name) || []).sort((a, b) => key(a).localeCompare(key(b)));
-    return el("div", { class: `node${ready ? "" : " notready"}`, "data-node": name },
-      el("h4", {}, name, " ", el("small", {}, ready ? "Ready" : "NotReady", ` · ${pods.length} pods`)),
-      el("div", { class: "pods" }, pods.map(podChip)));
-  });
   const waiting = byNode.get("") || [];
-  if (waiting.length) {
-    cards.unshift(el("div", { class: "node", "data-node": "" },
-      el("h4", {}, "not scheduled yet ", el("small", {}, `${waiting.length} pods`)),
-      el("div", { class: "pods" }, waiting.map(podChip))));
-  }
+  if (waiting.length) names.unshift("");
+  const cards = names.map((name) => {
+    const pods = (byNode.get(name) || []).sort((a, b) => key(a).localeCompare(key(b)));
+    let card;
+    if (name === "") {
+      card = nodeCard("", "not scheduled yet", `${pods.length} pods`, false);
+    } else {
+      const ready = state.nodes.has(name) && nodeReady(state.nodes.get(name));
+      card = nodeCard(name, name, `${ready ? "Ready" : "NotReady"} · ${pods.length} pods`, !ready);
+    }
+    card.lastChild.replaceChildren(...pods.map(podChip));  // moves kept chips here, in order
+    return card;
+  });
+  for (const podKey of chipElements.keys()) if (!state.pods.has(podKey)) chipElements.delete(podKey);
+  for (const name of cardElements.keys()) if (!names.includes(name)) cardElements.delete(name);
   document.getElementById("nodes").replaceChildren(...cards);
   if (state.selectedPod) renderPod();
 }
