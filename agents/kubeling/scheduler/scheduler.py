@@ -219,7 +219,9 @@ class Scheduler:
             self.cache.finish_binding(info.uid)
             ATTEMPTS.labels("scheduled", PROFILE).inc()
             E2E_SECONDS.labels(PROFILE).observe(time.monotonic() - queued_at)
-            self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {info.key} to {node}")
+            self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {info.key} to {node}",
+                                action="Binding", related={"kind": "Node", "apiVersion": "v1",
+                                                           "metadata": {"name": node}})
 
     def _record_failure(self, pod: Obj, result: Result) -> None:
         message = result.message
