@@ -49,9 +49,10 @@ def stored_field_selector(view: ResourceType, text: str | None) -> str | None:
 
 def dispatch(target: handlers.Target, legacy_watch: bool) -> Response:
     view = target.rtype
-    if target.rtype.stores_as is None:
+    if view.stores_as is None:
         raise LookupError(f"{view.qualified} is not a view")
-    stored = must_lookup(*view.stores_as)
+    group, plural = view.stores_as
+    stored = must_lookup(group, plural)
     out, into = conversions(view)
     reg = handlers.registry()
     namespace, name = target.namespace, target.name or ""

@@ -71,12 +71,13 @@ class EventRecorder:
                  ) -> None:
         self.client, self.component, self.host = client, component, host
         self.instance = host or f"{component}-{socket.gethostname()}"
+        self._queue: queue.Queue[_Item]
+        # (reporting controller, uid, type, reason, message) → (namespace, name, count)
+        self._recent: dict[tuple[str, str, str, str, str], tuple[str, str, int]]
         if _shared is not None:
             self._queue, self._recent = _shared._queue, _shared._recent
             return
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=1000)
-        # (recorder, uid, type, reason, message) → (namespace, name, count)
-        self._recent: dict[tuple[str, str, str, str, str], tuple[str, str, int]] = {}
+        self._queue, self._recent = queue.Queue(maxsize=1000), {}
         threading.Thread(target=self._run, name=f"events {component}", daemon=True).start()
 
     def for_controller(self, component: str) -> EventRecorder:

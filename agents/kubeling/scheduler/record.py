@@ -62,7 +62,7 @@ def result_annotations(trace: Trace, selected: str | None) -> dict[str, str]:
     }
 
 
-def annotations(pod: Obj, trace: Trace, selected: str | None) -> dict[str, str]:
+def for_pod(pod: Obj, trace: Trace, selected: str | None) -> dict[str, str]:
     """What to write on `pod` for this attempt: its result, and the history with the pod's previous result
     appended (at most HISTORY_LIMIT entries). Empty when the result is the one already on the pod."""
     current = (pod.get("metadata") or {}).get("annotations") or {}

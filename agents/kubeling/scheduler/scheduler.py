@@ -200,7 +200,7 @@ class Scheduler:
 
     def _bind(self, pod: Obj, info: PodInfo, result: Result, queued_at: float) -> None:
         node = result.node or ""
-        annotations = record.annotations(pod, result.trace, node) if result.trace else None
+        annotations = record.for_pod(pod, result.trace, node) if result.trace else None
         try:
             self.client.bind(info.namespace, info.name, node, pod["metadata"].get("uid"), annotations=annotations)
         except (errors.NotFound, errors.Conflict) as exc:
@@ -227,7 +227,7 @@ class Scheduler:
         message = result.message
         self.recorder.event(pod, "Warning", "FailedScheduling", message)
         for _ in range(3):
-            annotations = record.annotations(pod, result.trace, None) if result.trace else {}
+            annotations = record.for_pod(pod, result.trace, None) if result.trace else {}
             updated = with_unschedulable_condition(pod, message, annotations)
             if updated is None:
                 return
