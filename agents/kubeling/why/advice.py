@@ -42,7 +42,7 @@ def _affinity(match: re.Match[str], pod: Obj, node: str) -> str:
 
 RULES: list[Rule] = [
     (re.compile(r"untolerated taint \{([^:}]*): ?([^}]*)\}"), _taint),
-    (re.compile(r"Insufficient (\S+)"), _resources),
+    (re.compile(r"Insufficient ([A-Za-z0-9./-]*[A-Za-z0-9])"), _resources),
     (re.compile(r"Too many pods"), lambda m, pod, node: f"{node} runs its maximum of pods: delete some, or add a node"),
     (re.compile(r"didn't match Pod's node affinity/selector"), _affinity),
     (re.compile(r"were unschedulable"), lambda m, pod, node: f"the node is cordoned: kubectl uncordon {node}"),
