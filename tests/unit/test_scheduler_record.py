@@ -95,3 +95,24 @@ def test_the_record_rides_on_the_unschedulable_status_write_and_does_not_requeue
     assert _schedulable_view(updated) == _schedulable_view(new_pod)
     # Already unschedulable with the same record: nothing to write.
     assert with_unschedulable_condition(updated, "0/1 nodes are available", {}) is None
+
+
+def test_a_large_cluster_record_keeps_the_chosen_the_best_and_every_reason():
+    nodes = [node(f"n{i:02}") for i in range(40)]
+    nodes += [node(f"t{i:02}", taints=[TAINT]) for i in range(15)]
+    nodes += [node(f"c{i:02}", unschedulable=True) for i in range(5)]
+    result = decide(pod(), nodes)
+    annotations = record.for_pod(pod(), result.trace, result.node, limit=10)
+    parsed = rec.read({"metadata": {"annotations": annotations}})
+    assert len(parsed["filter"]) == 10 and parsed["recorded"] == 10
+    assert (parsed["evaluated"], parsed["feasible"]) == (60, 40)
+    assert result.node in parsed["filter"] and result.node in parsed["finalscore"]
+    reasons = {next(reversed(v.values())) for v in parsed["filter"].values()}
+    assert {"passed", "node(s) had untolerated taint {dedicated: gpu}", "node(s) were unschedulable"} <= reasons
+    # The runner-up kept is the best of the others.
+    totals = {n: sum(s.values()) for n, s in result.trace.final_scores.items() if n != result.node}
+    assert max(totals, key=totals.get) in parsed["finalscore"] or max(totals.values()) in (
+        sum(s.values()) for n, s in parsed["finalscore"].items() if n != result.node)
+    # 0 keeps every node.
+    everything = rec.read({"metadata": {"annotations": record.for_pod(pod(), result.trace, result.node, limit=0)}})
+    assert len(everything["filter"]) == 60

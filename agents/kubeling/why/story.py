@@ -114,7 +114,7 @@ def scheduling(pod: Obj, events: list[Obj]) -> dict[str, Any]:
         "finalScores": record["finalscore"].get(chosen, {}),
         "runnerUp": {"node": others[0][1], "score": others[0][0],
                      "finalScores": record["finalscore"].get(others[0][1], {})} if others else None,
-        "evaluated": len(record["filter"]), "feasible": len(record["filter"]) - len(rejected),
+        "evaluated": record["evaluated"], "feasible": record["feasible"], "recordedNodes": record["recorded"],
         "rejected": sorted(rejected, key=lambda r: r["node"]),
         "message": condition.get("message", "") if not chosen else "",
         "attempts": len(record["history"]) + 1,
@@ -273,7 +273,9 @@ def _render_pod(story: Story) -> list[str]:
         else:
             lines.append(f"   no node fits ({sched['attempts']} attempt{'s' if sched['attempts'] > 1 else ''} "
                          f"recorded): {sched['message']}")
-        lines.append(f"   {sched['feasible']} of {sched['evaluated']} nodes passed every filter")
+        kept = sched["recordedNodes"]
+        lines.append(f"   {sched['feasible']} of {sched['evaluated']} nodes passed every filter"
+                     + (f" (the record keeps {kept} of them)" if kept < sched["evaluated"] else ""))
         for rejected in sched["rejected"]:
             lines.append(f"   rejected {rejected['node']}: {rejected['plugin']}: {rejected['reason']}")
     for event in sched["events"]:
