@@ -43,7 +43,7 @@ def test_scores_raw_and_weighted_add_up_to_the_choice():
                         containers=[builders.container(resources={"requests": {"cpu": "3"}})])
     nodes = snapshot([node("a"), node("b")], [busy])
     result = schedule(Framework(), PodInfo(pod()), nodes, record=True)
-    annotations = record.annotations(pod(), result.trace, result.node)
+    annotations = record.for_pod(pod(), result.trace, result.node)
     parsed = rec.read({"metadata": {"annotations": annotations}})
     assert parsed["selected"] == result.node == "a"
     totals = rec.totals(parsed)
@@ -59,7 +59,7 @@ def test_scores_raw_and_weighted_add_up_to_the_choice():
 
 def test_unschedulable_pod_has_no_selected_node_and_no_scores():
     result = decide(pod(cpu="64"), [node("a"), node("b")])
-    annotations = record.annotations(pod(), result.trace, result.node)
+    annotations = record.for_pod(pod(), result.trace, result.node)
     assert annotations[rec.SELECTED] == ""
     assert json.loads(annotations[rec.FILTER])["a"]["NodeResourcesFit"] == "Insufficient cpu"
     assert annotations[rec.SCORE] == "{}" and annotations[rec.FINAL_SCORE] == "{}"
@@ -70,13 +70,13 @@ def test_history_keeps_earlier_different_results_bounded():
     new_pod = pod(cpu="64")
     for attempt in range(8):
         nodes = [node(f"n{i}") for i in range(attempt + 1)]  # a new node each time: a different result
-        annotations = record.annotations(new_pod, decide(new_pod, nodes).trace, None)
+        annotations = record.for_pod(new_pod, decide(new_pod, nodes).trace, None)
         new_pod["metadata"].setdefault("annotations", {}).update(annotations)
     history = rec.history(new_pod["metadata"]["annotations"])
     assert len(history) == record.HISTORY_LIMIT
     assert set(json.loads(history[-1][rec.FILTER])) == {f"n{i}" for i in range(7)}
     # The same result again writes nothing.
-    assert record.annotations(new_pod, decide(new_pod, [node(f"n{i}") for i in range(8)]).trace, None) == {}
+    assert record.for_pod(new_pod, decide(new_pod, [node(f"n{i}") for i in range(8)]).trace, None) == {}
 
 
 def test_recording_off_leaves_no_trace_and_the_same_choice():
@@ -89,9 +89,30 @@ def test_recording_off_leaves_no_trace_and_the_same_choice():
 
 def test_the_record_rides_on_the_unschedulable_status_write_and_does_not_requeue_the_pod():
     new_pod = pod(cpu="64")
-    annotations = record.annotations(new_pod, decide(new_pod, [node("a")]).trace, None)
+    annotations = record.for_pod(new_pod, decide(new_pod, [node("a")]).trace, None)
     updated = with_unschedulable_condition(new_pod, "0/1 nodes are available", annotations)
     assert updated["metadata"]["annotations"][rec.SELECTED] == ""
     assert _schedulable_view(updated) == _schedulable_view(new_pod)
     # Already unschedulable with the same record: nothing to write.
     assert with_unschedulable_condition(updated, "0/1 nodes are available", {}) is None
+
+
+def test_a_large_cluster_record_keeps_the_chosen_the_best_and_every_reason():
+    nodes = [node(f"n{i:02}") for i in range(40)]
+    nodes += [node(f"t{i:02}", taints=[TAINT]) for i in range(15)]
+    nodes += [node(f"c{i:02}", unschedulable=True) for i in range(5)]
+    result = decide(pod(), nodes)
+    annotations = record.for_pod(pod(), result.trace, result.node, limit=10)
+    parsed = rec.read({"metadata": {"annotations": annotations}})
+    assert len(parsed["filter"]) == 10 and parsed["recorded"] == 10
+    assert (parsed["evaluated"], parsed["feasible"]) == (60, 40)
+    assert result.node in parsed["filter"] and result.node in parsed["finalscore"]
+    reasons = {next(reversed(v.values())) for v in parsed["filter"].values()}
+    assert {"passed", "node(s) had untolerated taint {dedicated: gpu}", "node(s) were unschedulable"} <= reasons
+    # The runner-up kept is the best of the others.
+    totals = {n: sum(s.values()) for n, s in result.trace.final_scores.items() if n != result.node}
+    assert max(totals, key=totals.get) in parsed["finalscore"] or max(totals.values()) in (
+        sum(s.values()) for n, s in parsed["finalscore"].items() if n != result.node)
+    # 0 keeps every node.
+    everything = rec.read({"metadata": {"annotations": record.for_pod(pod(), result.trace, result.node, limit=0)}})
+    assert len(everything["filter"]) == 60

@@ -13,6 +13,11 @@ the live view). The keys and value shapes are the simulator's debuggable schedul
 - `result-history`: the earlier, different results (oldest first, bounded), each a map of the keys above.
 
 Every value is a string, numbers too, as the simulator writes them.
+
+The simulator records every node; in a cluster of hundreds of nodes that is hundreds of kilobytes on every pod, so
+kubeling keeps the nodes a reader needs (the chosen one, the best of the others, and for each different reason a
+node was turned down, the first nodes it turned down: `--record-decisions-max-nodes`) and says how many it left
+out in one annotation of its own, `kubeling.io/decision-nodes`: {"evaluated": N, "feasible": M, "recorded": K}.
 """
 
 from __future__ import annotations
@@ -29,13 +34,14 @@ FINAL_SCORE = PREFIX + "finalscore-result"
 PREFILTER = PREFIX + "prefilter-result-status"
 SELECTED = PREFIX + "selected-node"
 HISTORY = PREFIX + "result-history"
-RESULT_KEYS = (FILTER, SCORE, FINAL_SCORE, PREFILTER, SELECTED)
+NODES = "kubeling.io/decision-nodes"  # how many nodes were evaluated, passed, and kept in the record
+RESULT_KEYS = (FILTER, SCORE, FINAL_SCORE, PREFILTER, SELECTED, NODES)
 PASSED = "passed"
 
 
 def is_record_key(key: str) -> bool:
     """An annotation the scheduler writes itself (a change to it is no reason to try the pod again)."""
-    return key.startswith(PREFIX)
+    return key.startswith(PREFIX) or key == NODES
 
 
 def history(annotations: dict[str, str]) -> list[dict[str, str]]:
@@ -64,8 +70,13 @@ def parse(annotations: dict[str, str]) -> dict[str, Any] | None:
         return {node: {plugin: int(score) for plugin, score in scores.items()}
                 for node, scores in table(key).items() if isinstance(scores, dict)}
 
-    return {"filter": table(FILTER), "score": ints(SCORE), "finalscore": ints(FINAL_SCORE),
-            "prefilter": table(PREFILTER), "selected": annotations.get(SELECTED, "")}
+    filters = table(FILTER)
+    counts = table(NODES)
+    feasible = sum(1 for verdicts in filters.values() if set(verdicts.values()) <= {PASSED})
+    return {"filter": filters, "score": ints(SCORE), "finalscore": ints(FINAL_SCORE),
+            "prefilter": table(PREFILTER), "selected": annotations.get(SELECTED, ""),
+            "evaluated": int(counts.get("evaluated", len(filters))), "feasible": int(counts.get("feasible", feasible)),
+            "recorded": len(filters)}
 
 
 def read(pod: Obj) -> dict[str, Any] | None:

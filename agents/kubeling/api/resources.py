@@ -39,6 +39,11 @@ class ResourceType:
     subresources: tuple[str, ...] = ()
     # Reviews (SelfSubjectAccessReview, …) are only ever created, answered and forgotten: nothing is stored.
     create_only: bool = False
+    # Another API's view of objects stored as `stores_as` (group, plural), converted both ways by the server
+    # (events.k8s.io/v1 events are core/v1 events: apiserver/views.py).
+    stores_as: tuple[str, str] | None = None
+    # Answered by the server from the cluster's state on every read, never stored (componentstatuses).
+    computed: bool = False
 
     @property
     def singular(self) -> str:
@@ -59,7 +64,14 @@ class ResourceType:
 
     @property
     def verbs(self) -> tuple[str, ...]:
+        if self.computed:
+            return ("get", "list")
         return ("create",) if self.create_only else ALL_VERBS
+
+    @property
+    def stored(self) -> bool:
+        """Objects of this type are kept in etcd under its own plural (not a view, not computed, not a review)."""
+        return not (self.create_only or self.computed or self.stores_as)
 
     @property
     def has_status(self) -> bool:
@@ -84,6 +96,10 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="ConfigMap", plural="configmaps", short_names=("cm",)),
     ResourceType(**_core, kind="Secret", plural="secrets"),
     ResourceType(**_core, kind="Event", plural="events", short_names=("ev",)),
+    ResourceType(group="events.k8s.io", version="v1", kind="Event", plural="events", short_names=("ev",),
+                 stores_as=("", "events")),
+    ResourceType(**_core, kind="ComponentStatus", plural="componentstatuses", namespaced=False, short_names=("cs",),
+                 computed=True),
     ResourceType(**_core, kind="ServiceAccount", plural="serviceaccounts", short_names=("sa",),
                  subresources=("token",)),
     ResourceType(group="coordination.k8s.io", version="v1", kind="Lease", plural="leases"),

@@ -18,12 +18,14 @@ from flask import Blueprint, Response, current_app, request
 
 from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
-from kubeling.apiserver import access, logs, protobuf, proxy, streaming, watch
+from kubeling.apiserver import access, componentstatus, logs, protobuf, proxy, streaming, views, watch
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import finalize as finalize_namespace
 from kubeling.apiserver.strategies.core.pod import bind as bind_pod
 from kubeling.fastpath import fastjson
 from kubeling.storage.store import Predicate
+
+Convert = Callable[[dict[str, Any]], dict[str, Any]]
 
 blueprint = Blueprint("resources", __name__)
 
@@ -98,6 +100,12 @@ def grouped(group: str, version: str, path: str) -> Response:
 def dispatch(group: str, version: str, path: str) -> Response:
     target, legacy_watch = resolve(group, version, path)
     method = request.method
+    if target.rtype.stores_as:
+        return views.dispatch(target, legacy_watch)
+    if target.rtype.computed:
+        if method != "GET" or legacy_watch or flag("watch"):
+            raise errors.StatusError(405, f"{method} is not supported on {target.rtype.plural}", "MethodNotAllowed")
+        return componentstatus.serve(target.rtype, target.name)
     if target.rtype.create_only:
         if method != "POST" or target.name is not None:
             raise errors.StatusError(405, "the server does not allow this method on the requested resource",
@@ -111,7 +119,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
         if target.subresource == "log":
             return logs.pod_log(registry(), target.namespace or "", target.name or "")
         if target.name is None:
-            if legacy_watch or _flag("watch"):
+            if legacy_watch or flag("watch"):
                 return watch_collection(target)
             return list_collection(target)
         if legacy_watch:
@@ -125,7 +133,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
             # No PodDisruptionBudgets here, so every eviction is allowed: it is a delete with the given options.
             eviction = read_body()
             options = eviction.get("deleteOptions") or {}
-            registry().delete(target.rtype, target.namespace, target.name or "", options, dry_run=_dry_run(options))
+            registry().delete(target.rtype, target.namespace, target.name or "", options, dry_run=dry_run(options))
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
         if target.subresource == "token":
             return _json(access.token_request(registry(), target.namespace or "", target.name or "", read_body()), 201)
@@ -135,7 +143,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
             raise errors.StatusError(405, f"the server does not allow this method on {target.rtype.plural}")
         body = read_body()
         access.admit_create(target.rtype, target.namespace, body)
-        created = registry().create(target.rtype, target.namespace, body, dry_run=_dry_run(), owned=True)
+        created = registry().create(target.rtype, target.namespace, body, dry_run=dry_run(), owned=True)
         return render(target.rtype, created, 201)
     if target.name is None:
         if method == "DELETE":
@@ -200,11 +208,11 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _flag(name: str) -> bool:
+def flag(name: str) -> bool:
     return request.args.get(name, "").lower() in ("true", "1")
 
 
-def _dry_run(options: dict[str, Any] | None = None) -> bool:
+def dry_run(options: dict[str, Any] | None = None) -> bool:
     values = list((options or {}).get("dryRun") or [])
     if request.environ.get("QUERY_STRING"):  # most requests have none, and parsing an empty one still costs
         values = request.args.getlist("dryRun") + values
@@ -258,10 +266,12 @@ def render(rtype: ResourceType, obj: dict[str, Any], status: int = 200) -> Respo
     return _json(obj, status)
 
 
-def make_predicate(rtype: ResourceType) -> Predicate | None:
+def make_predicate(rtype: ResourceType, field_selector: str | None = None) -> Predicate | None:
+    """The request's label and field selectors as a test of stored objects (`field_selector`: the field selector
+    to use instead of the request's, a view's rewritten into the stored form's names)."""
     label = selectors.parse_label_selector(request.args.get("labelSelector"))
     allowed = registry().strategy(rtype).field_selectors
-    field = selectors.parse_field_selector(request.args.get("fieldSelector"), allowed)
+    field = selectors.parse_field_selector(field_selector or request.args.get("fieldSelector"), allowed)
     if label.empty and field.empty:
         return None
 
@@ -281,15 +291,18 @@ def get_object(target: Target) -> Response:
     return render(target.rtype, obj)
 
 
-def list_collection(target: Target) -> Response:
+def list_collection(target: Target, predicate: Predicate | None = None, convert: Convert | None = None) -> Response:
+    """`convert`: how a view shows stored objects (views.py), with its `predicate` on the stored form."""
     rtype = target.rtype
     result = registry().list(
         rtype,
         target.namespace,
-        predicate=make_predicate(rtype),
+        predicate=predicate if convert else make_predicate(rtype),
         limit=_int_arg("limit"),
         continue_token=request.args.get("continue", ""),
     )
+    if convert:
+        result.items = [convert(obj) for obj in result.items]
     table_version = wants_table()
     if table_version:
         table = registry().strategy(rtype).table(
@@ -307,10 +320,11 @@ def list_collection(target: Target) -> Response:
     return _json(body)
 
 
-def watch_collection(target: Target) -> Response:
+def watch_collection(target: Target, predicate: Predicate | None = None, convert: Convert | None = None) -> Response:
     rtype = target.rtype
     strategy = registry().strategy(rtype)
-    predicate = make_predicate(rtype)
+    if convert is None:
+        predicate = make_predicate(rtype)
     if target.name is not None:
         field = selectors.parse_field_selector(f"metadata.name={target.name}", strategy.field_selectors)
         previous = predicate
@@ -318,11 +332,12 @@ def watch_collection(target: Target) -> Response:
     options = watch.WatchOptions(
         resource_version=request.args.get("resourceVersion", ""),
         timeout_seconds=_int_arg("timeoutSeconds"),
-        bookmarks=_flag("allowWatchBookmarks"),
+        bookmarks=flag("allowWatchBookmarks"),
         table_version=wants_table(),
         include_object=request.args.get("includeObject", "Metadata"),
         table=strategy.table,
         gone=hung_up_probe(request.environ),
+        convert=convert,
     )
     stream = current_app.extensions["kubeling.watcher"].stream(rtype, target.namespace, predicate, options)
     first = next(stream)  # raises 410 Expired before the response starts, as a plain Status reply
@@ -365,7 +380,7 @@ def put_object(target: Target) -> Response:
     if target.subresource == "finalize":
         return render(target.rtype, finalize_namespace(reg, target.name or "", body))
     obj = reg.update(target.rtype, target.namespace, target.name or "", body, subresource=target.subresource,
-                     dry_run=_dry_run())
+                     dry_run=dry_run())
     return render(target.rtype, obj)
 
 
@@ -377,7 +392,7 @@ def patch_object(target: Target) -> Response:
 
         return _json(write_scale(target, lambda scale: apply_patch(content_type, scale, raw, "Scale")))
     obj, created = registry().patch(target.rtype, target.namespace, target.name or "", content_type, raw,
-                                    subresource=target.subresource, dry_run=_dry_run())
+                                    subresource=target.subresource, dry_run=dry_run())
     return render(target.rtype, obj, 201 if created else 200)
 
 
@@ -403,26 +418,29 @@ def delete_object(target: Target) -> Response:
         raise errors.StatusError(405, f"DELETE is not supported on {target.subresource}", "MethodNotAllowed")
     options = delete_options()
     obj, _ = registry().delete(target.rtype, target.namespace, target.name or "", options,
-                                  dry_run=_dry_run(options))
+                                  dry_run=dry_run(options))
     return _json(obj)
 
 
-def delete_collection(target: Target) -> Response:
+def delete_collection(target: Target, predicate: Predicate | None = None, convert: Convert | None = None,
+                      stored: ResourceType | None = None) -> Response:
+    """`convert`, `stored`: for a view (views.py), how it shows objects of the `stored` resource."""
     rtype = target.rtype
     options = delete_options()
-    dry_run = _dry_run(options)
+    dry = dry_run(options)
     reg = registry()
-    result = reg.list(rtype, target.namespace, predicate=make_predicate(rtype))
+    writes = stored or rtype
+    result = reg.list(writes, target.namespace, predicate=predicate if convert else make_predicate(rtype))
     deleted = []
     for obj in result.items:
         try:
-            gone_obj, _ = reg.delete(rtype, obj["metadata"].get("namespace"), obj["metadata"]["name"], options,
-                                     dry_run=dry_run)
+            gone_obj, _ = reg.delete(writes, obj["metadata"].get("namespace"), obj["metadata"]["name"], options,
+                                     dry_run=dry)
         except errors.StatusError as exc:
             if exc.code == 404:
                 continue
             raise
-        deleted.append(gone_obj)
+        deleted.append(convert(gone_obj) if convert else gone_obj)
     body = {"kind": rtype.list_kind, "apiVersion": rtype.api_version,
             "metadata": {"resourceVersion": str(result.revision)}, "items": deleted}
     return _json(body)

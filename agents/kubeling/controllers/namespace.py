@@ -37,7 +37,7 @@ CONDITIONS_OK = {
 
 def namespaced_types() -> list[ResourceType]:
     """Every namespaced resource; events last, so the story of the deletion stays readable to the end."""
-    types = [r for r in RESOURCES if r.namespaced]
+    types = [r for r in RESOURCES if r.namespaced and r.stored]
     return sorted(types, key=lambda r: r.kind == "Event")
 
 

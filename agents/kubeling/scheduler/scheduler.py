@@ -77,9 +77,10 @@ def _node_view(node: Obj) -> tuple[Any, ...]:
 class Scheduler:
     def __init__(self, client: Client, recorder: EventRecorder, *, framework: Framework | None = None,
                  percentage_of_nodes_to_score: int = 0, bind_workers: int = 16,
-                 assumed_pod_ttl: float = 30.0, record_decisions: bool = True) -> None:
+                 assumed_pod_ttl: float = 30.0, record_decisions: bool = True,
+                 record_max_nodes: int = record.MAX_NODES) -> None:
         self.client, self.recorder = client, recorder
-        self.record_decisions = record_decisions
+        self.record_decisions, self.record_max_nodes = record_decisions, record_max_nodes
         self.framework = framework or Framework()
         self.percentage = percentage_of_nodes_to_score
         self.cache = Cache(assumed_pod_ttl)
@@ -200,7 +201,7 @@ class Scheduler:
 
     def _bind(self, pod: Obj, info: PodInfo, result: Result, queued_at: float) -> None:
         node = result.node or ""
-        annotations = record.annotations(pod, result.trace, node) if result.trace else None
+        annotations = record.for_pod(pod, result.trace, node, self.record_max_nodes) if result.trace else None
         try:
             self.client.bind(info.namespace, info.name, node, pod["metadata"].get("uid"), annotations=annotations)
         except (errors.NotFound, errors.Conflict) as exc:
@@ -219,13 +220,15 @@ class Scheduler:
             self.cache.finish_binding(info.uid)
             ATTEMPTS.labels("scheduled", PROFILE).inc()
             E2E_SECONDS.labels(PROFILE).observe(time.monotonic() - queued_at)
-            self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {info.key} to {node}")
+            self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {info.key} to {node}",
+                                action="Binding", related={"kind": "Node", "apiVersion": "v1",
+                                                           "metadata": {"name": node}})
 
     def _record_failure(self, pod: Obj, result: Result) -> None:
         message = result.message
         self.recorder.event(pod, "Warning", "FailedScheduling", message)
         for _ in range(3):
-            annotations = record.annotations(pod, result.trace, None) if result.trace else {}
+            annotations = record.for_pod(pod, result.trace, None, self.record_max_nodes) if result.trace else {}
             updated = with_unschedulable_condition(pod, message, annotations)
             if updated is None:
                 return

@@ -1,8 +1,8 @@
 """Printers for the core (`v1`) group: pods, nodes, namespaces, services, endpoints, config maps, secrets,
-service accounts and events.
+service accounts, events and component statuses.
 
 Upstream (v1.32): pkg/printers/internalversion/printers.go, printPod, printNode, printNamespace, printService,
-printEndpoints, printConfigMap, printSecret, printServiceAccount, printEvent.
+printEndpoints, printConfigMap, printSecret, printServiceAccount, printEvent, printComponentStatus.
 """
 
 from __future__ import annotations
@@ -477,6 +477,23 @@ def _event_cells(ev: dict[str, Any], now: datetime) -> list[Any]:
     ]  # fmt: skip
 
 
+# Upstream's componentStatusColumnDefinitions and printComponentStatus.
+_COMPONENT_STATUS_COLUMNS = [
+    NAME,
+    column("Status", "Status of the component conditions"),
+    column("Message", "Message of the component conditions"),
+    column("Error", "Error of the component conditions"),
+]
+
+
+def _component_status_cells(cs: dict[str, Any], now: datetime) -> list[Any]:
+    for condition in cs.get("conditions") or []:
+        if condition.get("type") == "Healthy":
+            status = "Healthy" if condition.get("status") == "True" else "Unhealthy"
+            return [object_name(cs), status, condition.get("message", ""), condition.get("error", "")]
+    return [object_name(cs), "Unknown", "", ""]
+
+
 GROUP = ""
 
 # kind → how it prints; the package registry collects these.
@@ -490,4 +507,5 @@ PRINTERS: dict[str, Printer] = {
     "Secret": Printer(_SECRET_COLUMNS, _secret_cells),
     "ServiceAccount": Printer(_SERVICEACCOUNT_COLUMNS, _serviceaccount_cells),
     "Event": Printer(_EVENT_COLUMNS, _event_cells),
+    "ComponentStatus": Printer(_COMPONENT_STATUS_COLUMNS, _component_status_cells),
 }

@@ -139,6 +139,8 @@ SCHEMAS: dict[str, Struct] = {
                          fieldPath=STR),
         reason=STR, message=STR, type=STR, count=INT, source=S(component=STR, host=STR),
         firstTimestamp=STR, lastTimestamp=STR, eventTime=STR, reportingComponent=STR, reportingInstance=STR,
+        action=STR, series=S(count=INT, lastObservedTime=STR),
+        related=S(kind=STR, namespace=STR, name=STR, uid=STR, apiVersion=STR, resourceVersion=STR, fieldPath=STR),
     ),
     "ServiceAccount": root(secrets=Arr(ANY_OBJ), imagePullSecrets=Arr(S(name=STR)),
                            automountServiceAccountToken=BOOL),
