@@ -399,7 +399,12 @@ function schedulingTable(pod) {
               el("td", {}, final[node] ? String(total) : ""));
   });
   const verdict = selected ? `The scheduler chose ${selected}.` : "No node fits: the pod is unschedulable.";
-  return el("div", {}, el("p", {}, verdict), el("table", { class: "sched", id: "sched-table" }, head, rows));
+  // A large cluster's record is bounded: the chosen node, the best others, one node per distinct rejection.
+  const counts = parseJSON(annotations["kubeling.io/decision-nodes"]);
+  const bounded = counts && counts.recorded < counts.evaluated
+    ? ` Showing ${counts.recorded} of the ${counts.evaluated} nodes evaluated (${counts.feasible} passed every filter).`
+    : "";
+  return el("div", {}, el("p", {}, verdict + bounded), el("table", { class: "sched", id: "sched-table" }, head, rows));
 }
 
 function story(pod) {
