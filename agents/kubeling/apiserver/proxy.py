@@ -44,6 +44,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
                         "transfer-encoding", "upgrade", "host", "content-length"})
 DROPPED = HOP_BY_HOP | {"authorization"}
 CONNECT_TIMEOUT = 5.0
+MAX_BODY_BYTES = 3 * 1024 * 1024  # a request body forwarded, at most (the API's own limit)
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _SESSION_KEY = "kubeling.proxy_session"
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # unverified on purpose, see the docstring
@@ -155,7 +156,12 @@ def forward(registry: Registry, resource: str, namespace: str, name: str, rest: 
     query = request.query_string.decode("latin-1")
     url = f"{base}/{rest}" + (f"?{query}" if query else "")
     headers = {key: value for key, value in request.headers.items() if key.lower() not in DROPPED}
-    body = request.get_data() if request.method in ("POST", "PUT", "PATCH", "DELETE") else None
+    body = None
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise errors.StatusError(413, f"Request entity too large: limit is {MAX_BODY_BYTES}",
+                                     "RequestEntityTooLarge")
+        body = request.stream.read(MAX_BODY_BYTES)
     try:
         upstream = _session().request(request.method, url, headers=headers, data=body, stream=True,
                                       allow_redirects=False, timeout=(CONNECT_TIMEOUT, None))
