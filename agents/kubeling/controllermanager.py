@@ -46,6 +46,15 @@ CONTROLLERS = {
     "local-path-provisioner": "kubeling.controllers.localpath:LocalPathProvisioner",
 }
 
+# The name each controller reports its Events as (reportingController, source.component), as upstream's.
+REPORTING_NAMES = {"nodelifecycle": "node-controller", "nodeipam": "cidrAllocator",
+                   "endpointslice": "endpoint-slice-controller", "garbagecollector": "garbage-collector-controller",
+                   "root-ca-cert-publisher": "root-ca-cert-publisher"}
+
+
+def reporting_name(controller: str) -> str:
+    return REPORTING_NAMES.get(controller, f"{controller}-controller")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     component.add_client_arguments(parser)
@@ -109,7 +118,7 @@ def build(name: str, client: Client, informers: InformerFactory, recorder: Event
     module_name, class_name = CONTROLLERS[name].split(":")
     cls: type[Controller] = getattr(importlib.import_module(module_name), class_name)
     options = OPTIONS[name](args) if name in OPTIONS else None
-    return cls(client, informers, recorder, options)
+    return cls(client, informers, recorder.for_controller(reporting_name(name)), options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
     def start_controllers() -> None:
         informers = InformerFactory(client, args.resync_period)
-        recorder = EventRecorder(client, "controller-manager")
+        recorder = EventRecorder(client, "kube-controller-manager")
         controllers = [build(name, client, informers, recorder, args) for name in names]
         informers.start()
         if not informers.wait_for_sync(120):

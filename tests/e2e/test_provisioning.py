@@ -36,8 +36,10 @@ NODES = ("etcd-1", "master-1", "worker-1", "worker-2")
 # What runs where: etcd on its node, the control plane on the master, Docker and the node agents on each worker.
 UNITS = {"etcd-1": ["etcd"],
          "master-1": ["kubeling-apiserver", "kubeling-scheduler", "kubeling-controller-manager"],
-         "worker-1": ["docker", "kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns"],
-         "worker-2": ["docker", "kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns"]}
+         "worker-1": ["docker", "kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns",
+                      "kubeling-dashboard"],
+         "worker-2": ["docker", "kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns",
+                      "kubeling-dashboard"]}
 # Where certificates live: every node's /etc/kubeling (pki/, the kubeconfigs, the bundle they came in) and, on the
 # controller, artifacts/pki and artifacts/admin.conf.
 NODE_PKI_DIRS = ("/etc/kubeling",)

@@ -22,6 +22,8 @@ SUBRESOURCE_VERBS = {
     "exec": ("create", "get"),
     "attach": ("create", "get"),
     "portforward": ("create", "get"),
+    # HTTP forwarded to a pod or a Service's endpoint (apiserver/proxy.py): any method, authorized by it.
+    "proxy": ("create", "delete", "get", "patch", "update"),
 }
 
 
@@ -37,6 +39,11 @@ class ResourceType:
     subresources: tuple[str, ...] = ()
     # Reviews (SelfSubjectAccessReview, …) are only ever created, answered and forgotten: nothing is stored.
     create_only: bool = False
+    # Another API's view of objects stored as `stores_as` (group, plural), converted both ways by the server
+    # (events.k8s.io/v1 events are core/v1 events: apiserver/views.py).
+    stores_as: tuple[str, str] | None = None
+    # Answered by the server from the cluster's state on every read, never stored (componentstatuses).
+    computed: bool = False
 
     @property
     def singular(self) -> str:
@@ -57,7 +64,14 @@ class ResourceType:
 
     @property
     def verbs(self) -> tuple[str, ...]:
+        if self.computed:
+            return ("get", "list")
         return ("create",) if self.create_only else ALL_VERBS
+
+    @property
+    def stored(self) -> bool:
+        """Objects of this type are kept in etcd under its own plural (not a view, not computed, not a review)."""
+        return not (self.create_only or self.computed or self.stores_as)
 
     @property
     def has_status(self) -> bool:
@@ -75,13 +89,17 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(**_core, kind="Node", plural="nodes", namespaced=False, short_names=("no",),
                  subresources=("status",)),
     ResourceType(**_core, kind="Pod", plural="pods", short_names=("po",), categories=("all",),
-                 subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward")),
+                 subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward", "proxy")),
     ResourceType(**_core, kind="Service", plural="services", short_names=("svc",), categories=("all",),
-                 subresources=("status",)),
+                 subresources=("status", "proxy")),
     ResourceType(**_core, kind="Endpoints", plural="endpoints", short_names=("ep",)),
     ResourceType(**_core, kind="ConfigMap", plural="configmaps", short_names=("cm",)),
     ResourceType(**_core, kind="Secret", plural="secrets"),
     ResourceType(**_core, kind="Event", plural="events", short_names=("ev",)),
+    ResourceType(group="events.k8s.io", version="v1", kind="Event", plural="events", short_names=("ev",),
+                 stores_as=("", "events")),
+    ResourceType(**_core, kind="ComponentStatus", plural="componentstatuses", namespaced=False, short_names=("cs",),
+                 computed=True),
     ResourceType(**_core, kind="ServiceAccount", plural="serviceaccounts", short_names=("sa",),
                  subresources=("token",)),
     ResourceType(**_core, kind="PersistentVolume", plural="persistentvolumes", namespaced=False, short_names=("pv",),

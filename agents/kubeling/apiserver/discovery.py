@@ -104,6 +104,8 @@ def resource_list(group_version: str, rtypes: list[ResourceType]) -> dict[str, A
                 sub_group, sub_version, sub_entry["kind"] = SUBRESOURCE_KINDS[sub]
                 if sub_group:
                     sub_entry["group"], sub_entry["version"] = sub_group, sub_version
+            if sub == "proxy":
+                sub_entry["kind"] = f"{rtype.kind}ProxyOptions"  # PodProxyOptions, ServiceProxyOptions
             resources.append(sub_entry)
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
 

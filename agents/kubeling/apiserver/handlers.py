@@ -18,13 +18,15 @@ from flask import Blueprint, Response, current_app, request
 
 from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
-from kubeling.apiserver import access, logs, protobuf, streaming, watch, watch_websocket
+from kubeling.apiserver import access, componentstatus, logs, protobuf, proxy, streaming, views, watch, watch_websocket
 from kubeling.apiserver.eviction import evict
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import finalize as finalize_namespace
 from kubeling.apiserver.strategies.core.pod import bind as bind_pod
 from kubeling.fastpath import fastjson
 from kubeling.storage.store import Predicate
+
+Convert = Callable[[dict[str, Any]], dict[str, Any]]
 
 blueprint = Blueprint("resources", __name__)
 
@@ -92,6 +94,16 @@ def pod_stream(namespace: str, name: str, subresource: str) -> Response:
     return dispatch("", "v1", f"namespaces/{namespace}/pods/{name}/{subresource}")
 
 
+# `services/proxy` and `pods/proxy` carry a path of their own after `proxy`, which the catch-all cannot resolve.
+@blueprint.route("/api/v1/namespaces/<namespace>/<any(services, pods):resource>/<name>/proxy", methods=proxy.METHODS)
+@blueprint.route("/api/v1/namespaces/<namespace>/<any(services, pods):resource>/<name>/proxy/",
+                 methods=proxy.METHODS, defaults={"rest": ""})
+@blueprint.route("/api/v1/namespaces/<namespace>/<any(services, pods):resource>/<name>/proxy/<path:rest>",
+                 methods=proxy.METHODS)
+def proxied(namespace: str, resource: str, name: str, rest: str | None = None) -> Response:
+    return proxy.forward(registry(), resource, namespace, name, rest)
+
+
 @blueprint.route("/apis/<group>/<version>/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def grouped(group: str, version: str, path: str) -> Response:
     return dispatch(group, version, path)
@@ -100,6 +112,12 @@ def grouped(group: str, version: str, path: str) -> Response:
 def dispatch(group: str, version: str, path: str) -> Response:
     target, legacy_watch = resolve(group, version, path)
     method = request.method
+    if target.rtype.stores_as:
+        return views.dispatch(target, legacy_watch)
+    if target.rtype.computed:
+        if method != "GET" or legacy_watch or flag("watch"):
+            raise errors.StatusError(405, f"{method} is not supported on {target.rtype.plural}", "MethodNotAllowed")
+        return componentstatus.serve(target.rtype, target.name)
     if target.rtype.create_only:
         if method != "POST" or target.name is not None:
             raise errors.StatusError(405, "the server does not allow this method on the requested resource",
@@ -113,7 +131,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
         if target.subresource == "log":
             return logs.pod_log(registry(), target.namespace or "", target.name or "")
         if target.name is None:
-            if legacy_watch or _flag("watch"):
+            if legacy_watch or flag("watch"):
                 return watch_collection(target)
             return list_collection(target)
         if legacy_watch:
@@ -125,8 +143,8 @@ def dispatch(group: str, version: str, path: str) -> Response:
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
         if target.subresource == "eviction":
             eviction = read_body()
-            dry_run = _dry_run(eviction.get("deleteOptions") or {})
-            return _json(evict(registry(), target.namespace or "", target.name or "", eviction, dry_run), 201)
+            return _json(evict(registry(), target.namespace or "", target.name or "", eviction,
+                               dry_run(eviction.get("deleteOptions") or {})), 201)
         if target.subresource == "token":
             return _json(access.token_request(registry(), target.namespace or "", target.name or "", read_body()), 201)
         if target.name is not None:
@@ -135,7 +153,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
             raise errors.StatusError(405, f"the server does not allow this method on {target.rtype.plural}")
         body = read_body()
         access.admit_create(target.rtype, target.namespace, body)
-        created = registry().create(target.rtype, target.namespace, body, dry_run=_dry_run(), owned=True)
+        created = registry().create(target.rtype, target.namespace, body, dry_run=dry_run(), owned=True)
         return render(target.rtype, created, 201)
     if target.name is None:
         if method == "DELETE":
@@ -200,11 +218,11 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _flag(name: str) -> bool:
+def flag(name: str) -> bool:
     return request.args.get(name, "").lower() in ("true", "1")
 
 
-def _dry_run(options: dict[str, Any] | None = None) -> bool:
+def dry_run(options: dict[str, Any] | None = None) -> bool:
     values = list((options or {}).get("dryRun") or [])
     if request.environ.get("QUERY_STRING"):  # most requests have none, and parsing an empty one still costs
         values = request.args.getlist("dryRun") + values
@@ -258,10 +276,12 @@ def render(rtype: ResourceType, obj: dict[str, Any], status: int = 200) -> Respo
     return _json(obj, status)
 
 
-def make_predicate(rtype: ResourceType) -> Predicate | None:
+def make_predicate(rtype: ResourceType, field_selector: str | None = None) -> Predicate | None:
+    """The request's label and field selectors as a test of stored objects (`field_selector`: the field selector
+    to use instead of the request's, a view's rewritten into the stored form's names)."""
     label = selectors.parse_label_selector(request.args.get("labelSelector"))
     allowed = registry().strategy(rtype).field_selectors
-    field = selectors.parse_field_selector(request.args.get("fieldSelector"), allowed)
+    field = selectors.parse_field_selector(field_selector or request.args.get("fieldSelector"), allowed)
     if label.empty and field.empty:
         return None
 
@@ -281,15 +301,18 @@ def get_object(target: Target) -> Response:
     return render(target.rtype, obj)
 
 
-def list_collection(target: Target) -> Response:
+def list_collection(target: Target, predicate: Predicate | None = None, convert: Convert | None = None) -> Response:
+    """`convert`: how a view shows stored objects (views.py), with its `predicate` on the stored form."""
     rtype = target.rtype
     result = registry().list(
         rtype,
         target.namespace,
-        predicate=make_predicate(rtype),
+        predicate=predicate if convert else make_predicate(rtype),
         limit=_int_arg("limit"),
         continue_token=request.args.get("continue", ""),
     )
+    if convert:
+        result.items = [convert(obj) for obj in result.items]
     table_version = wants_table()
     if table_version:
         table = registry().strategy(rtype).table(
@@ -307,19 +330,22 @@ def list_collection(target: Target) -> Response:
     return _json(body)
 
 
-def watch_collection(target: Target) -> Response:
+def watch_collection(target: Target, predicate: Predicate | None = None, convert: Convert | None = None) -> Response:
     if watch_websocket.is_upgrade():
-        return watch_websocket.serve(lambda gone: open_watch(target, gone))
-    stream = open_watch(target, hung_up_probe(request.environ))
+        return watch_websocket.serve(lambda gone: open_watch(target, gone, predicate, convert))
+    stream = open_watch(target, hung_up_probe(request.environ), predicate, convert)
     request.environ["kubeling.stream"] = True  # send the headers now, not with the first event
     return Response(stream, mimetype="application/json", direct_passthrough=True)
 
 
-def open_watch(target: Target, gone: Callable[[], bool] | None) -> Iterator[bytes]:
-    """The watch's encoded events; a resourceVersion too old (410 Expired) is raised here, before any answer."""
+def open_watch(target: Target, gone: Callable[[], bool] | None, predicate: Predicate | None = None,
+               convert: Convert | None = None) -> Iterator[bytes]:
+    """The watch's encoded events (`convert` turns stored objects into another API's view, with its own
+    `predicate`); a resourceVersion too old (410 Expired) is raised here, before any answer."""
     rtype = target.rtype
     strategy = registry().strategy(rtype)
-    predicate = make_predicate(rtype)
+    if convert is None:
+        predicate = make_predicate(rtype)
     if target.name is not None:
         field = selectors.parse_field_selector(f"metadata.name={target.name}", strategy.field_selectors)
         previous = predicate
@@ -327,11 +353,12 @@ def open_watch(target: Target, gone: Callable[[], bool] | None) -> Iterator[byte
     options = watch.WatchOptions(
         resource_version=request.args.get("resourceVersion", ""),
         timeout_seconds=_int_arg("timeoutSeconds"),
-        bookmarks=_flag("allowWatchBookmarks"),
+        bookmarks=flag("allowWatchBookmarks"),
         table_version=wants_table(),
         include_object=request.args.get("includeObject", "Metadata"),
         table=strategy.table,
         gone=gone,
+        convert=convert,
     )
     stream = current_app.extensions["kubeling.watcher"].stream(rtype, target.namespace, predicate, options)
     first = next(stream)  # raises 410 Expired before the response starts, as a plain Status reply
@@ -373,7 +400,7 @@ def put_object(target: Target) -> Response:
     if target.subresource == "finalize":
         return render(target.rtype, finalize_namespace(reg, target.name or "", body))
     obj = reg.update(target.rtype, target.namespace, target.name or "", body, subresource=target.subresource,
-                     dry_run=_dry_run())
+                     dry_run=dry_run())
     return render(target.rtype, obj)
 
 
@@ -392,7 +419,7 @@ def patch_object(target: Target) -> Response:
 
         return _json(write_scale(target, patched))
     obj, created = registry().patch(target.rtype, target.namespace, target.name or "", content_type, raw,
-                                    subresource=target.subresource, dry_run=_dry_run())
+                                    subresource=target.subresource, dry_run=dry_run())
     return render(target.rtype, obj, 201 if created else 200)
 
 
@@ -418,26 +445,29 @@ def delete_object(target: Target) -> Response:
         raise errors.StatusError(405, f"DELETE is not supported on {target.subresource}", "MethodNotAllowed")
     options = delete_options()
     obj, _ = registry().delete(target.rtype, target.namespace, target.name or "", options,
-                                  dry_run=_dry_run(options))
+                                  dry_run=dry_run(options))
     return _json(obj)
 
 
-def delete_collection(target: Target) -> Response:
+def delete_collection(target: Target, predicate: Predicate | None = None, convert: Convert | None = None,
+                      stored: ResourceType | None = None) -> Response:
+    """`convert`, `stored`: for a view (views.py), how it shows objects of the `stored` resource."""
     rtype = target.rtype
     options = delete_options()
-    dry_run = _dry_run(options)
+    dry = dry_run(options)
     reg = registry()
-    result = reg.list(rtype, target.namespace, predicate=make_predicate(rtype))
+    writes = stored or rtype
+    result = reg.list(writes, target.namespace, predicate=predicate if convert else make_predicate(rtype))
     deleted = []
     for obj in result.items:
         try:
-            gone_obj, _ = reg.delete(rtype, obj["metadata"].get("namespace"), obj["metadata"]["name"], options,
-                                     dry_run=dry_run)
+            gone_obj, _ = reg.delete(writes, obj["metadata"].get("namespace"), obj["metadata"]["name"], options,
+                                     dry_run=dry)
         except errors.StatusError as exc:
             if exc.code == 404:
                 continue
             raise
-        deleted.append(gone_obj)
+        deleted.append(convert(gone_obj) if convert else gone_obj)
     body = {"kind": rtype.list_kind, "apiVersion": rtype.api_version,
             "metadata": {"resourceVersion": str(result.revision)}, "items": deleted}
     return _json(body)

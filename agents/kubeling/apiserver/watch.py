@@ -30,6 +30,8 @@ class WatchOptions:
     table: Callable[..., dict[str, Any]] | None = None
     # Says whether the client has hung up; checked once a second, so a watch nobody reads ends promptly.
     gone: Callable[[], bool] | None = None
+    # For a view of another resource's objects (apiserver/views.py): how it shows a stored object.
+    convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 class Watcher:
@@ -42,8 +44,8 @@ class Watcher:
     def start(self) -> None:
         revision = self.store.etcd.revision()
         for rtype in RESOURCES:
-            if rtype.create_only:
-                continue  # nothing stored, nothing to watch
+            if not rtype.stored:
+                continue  # nothing stored, or stored as another resource (whose hub it shares)
             hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype),
                            transformer=self.store.transformer(rtype))
             hub.start(revision)
@@ -94,7 +96,9 @@ class Watcher:
         after: int,
     ) -> Iterator[bytes]:
         deadline = time.monotonic() + (options.timeout_seconds or DEFAULT_TIMEOUT)
-        shared = not options.table_version  # plain JSON lines are the same for every watcher of an event
+        # Plain JSON lines are the same for every watcher of an event through the same API (a view's differ).
+        shared = not options.table_version
+        line_key = "" if options.convert is None else " " + options.convert.__module__ + options.convert.__name__
         next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
         last_revision = after
         try:
@@ -116,9 +120,9 @@ class Watcher:
                         continue
                     kind, obj = line
                     if shared:
-                        encoded = event.lines.get(kind)
+                        encoded = event.lines.get(kind + line_key)
                         if encoded is None:
-                            encoded = event.lines[kind] = encode(kind, obj)
+                            encoded = event.lines[kind + line_key] = encode(kind, obj)
                         lines.append(encoded)
                     else:
                         lines.append(encode(kind, obj))
@@ -170,12 +174,15 @@ def _line(kind: str, obj: dict[str, Any]) -> bytes:
 
 
 def _encoder(rtype: ResourceType, options: WatchOptions) -> Callable[[str, dict[str, Any]], bytes]:
+    convert = options.convert
     if not options.table_version:
 
         def plain(kind: str, obj: dict[str, Any]) -> bytes:
             if kind == "BOOKMARK":
                 # client-go decodes every event object, and refuses one without a kind.
                 obj = {**obj, "kind": rtype.kind, "apiVersion": rtype.api_version}
+            elif convert is not None and kind != "ERROR":
+                obj = convert(obj)
             return _line(kind, obj)
 
         return plain
@@ -185,6 +192,8 @@ def _encoder(rtype: ResourceType, options: WatchOptions) -> Callable[[str, dict[
     def as_table(kind: str, obj: dict[str, Any]) -> bytes:
         if kind in ("BOOKMARK", "ERROR"):
             return _line(kind, obj)
+        if convert is not None:
+            obj = convert(obj)
         table = to_table([obj], include_object=options.include_object,
                          resource_version=obj["metadata"].get("resourceVersion", ""))
         table["apiVersion"] = api_version

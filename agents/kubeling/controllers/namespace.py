@@ -36,10 +36,11 @@ CONDITIONS_OK = {
 
 
 def namespaced_types() -> list[ResourceType]:
-    """Every namespaced resource that can be listed and deleted (as upstream's deleter keeps only resources with
-    the `list` and `deletecollection` verbs: a LocalSubjectAccessReview is answered, never stored); events last, so
-    the story of the deletion stays readable to the end."""
-    types = [r for r in RESOURCES if r.namespaced and {"list", "deletecollection"} <= set(r.verbs)]
+    """Every namespaced resource stored as itself that can be listed and deleted (as upstream's deleter keeps only
+    resources with the `list` and `deletecollection` verbs: a LocalSubjectAccessReview is answered, never stored;
+    events.k8s.io Events are the core Events, deleted once); events last, so the story of the deletion stays readable
+    to the end."""
+    types = [r for r in RESOURCES if r.namespaced and r.stored and {"list", "deletecollection"} <= set(r.verbs)]
     return sorted(types, key=lambda r: r.kind == "Event")
 
 

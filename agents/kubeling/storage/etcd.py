@@ -212,6 +212,23 @@ class EtcdClient:
         kvs, revision, _, _ = self.range(key)
         return (kvs[0] if kvs else None), revision
 
+    def health(self, index: int, timeout: float = 2.0) -> tuple[bool, str]:
+        """Ask endpoint `index` itself (no fail-over) for etcd's /health: (healthy, its reply or the error).
+        What upstream's componentstatus probe reads for each etcd server."""
+        conn = self._new_connection(index)
+        try:
+            response = conn.request("GET", "/health", b"", None, timeout=timeout)
+        except OSError as exc:
+            return False, str(exc) or type(exc).__name__
+        finally:
+            conn.close()
+        text = response.body.decode(errors="replace").strip()
+        try:
+            healthy = response.status == 200 and json.loads(text).get("health") == "true"
+        except (ValueError, AttributeError):
+            healthy = False
+        return healthy, text
+
     def revision(self) -> int:
         """The store's current revision."""
         _, revision, _, _ = self.range("\0", count_only=True)

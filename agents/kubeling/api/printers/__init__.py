@@ -27,6 +27,7 @@ from kubeling.api.printers import (
     coordination,
     core,
     discovery,
+    events,
     policy,
     rbac,
     scheduling,
@@ -53,7 +54,7 @@ INCLUDE_OBJECT_VALUES = ("None", "Metadata", "Object")
 
 PRINTERS: dict[tuple[str, str], Printer] = {
     (module.GROUP, kind): printer
-    for module in (core, volumes, apps, batch, coordination, discovery, policy, rbac, scheduling, storage)
+    for module in (core, volumes, apps, batch, coordination, discovery, events, policy, rbac, scheduling, storage)
     for kind, printer in module.PRINTERS.items()
 }
 
