@@ -111,7 +111,8 @@ def schedule(framework: Framework, pod: PodInfo, nodes: Sequence[NodeInfo], star
                       trace=trace)
     wanted = feasible_nodes_to_find(total, percentage)
     checks = [plugin.filter for plugin in filters]
-    names = [plugin.name for plugin in filters]
+    if trace is not None:
+        trace.filter_plugins = [plugin.name for plugin in filters]
     feasible: list[NodeInfo] = []
     statuses: dict[str, Status] = {}
     start %= total
@@ -123,12 +124,12 @@ def schedule(framework: Framework, pod: PodInfo, nodes: Sequence[NodeInfo], star
             if status is not SUCCESS and status.code is not Code.SUCCESS:
                 statuses[node.name] = status
                 if trace is not None:
-                    trace.rejected(node.name, names, checks.index(check), status.reasons)
+                    trace.reject(node.name, checks.index(check), status.reasons)
                 break
         else:
             feasible.append(node)
             if trace is not None:
-                trace.passed(node.name, names)
+                trace.passed.append(node.name)
             if len(feasible) >= wanted:
                 break
     if not feasible:
@@ -142,6 +143,8 @@ def schedule(framework: Framework, pod: PodInfo, nodes: Sequence[NodeInfo], star
 def score(framework: Framework, pod: PodInfo, feasible: Sequence[NodeInfo], trace: Trace | None = None) -> list[int]:
     """Weighted sum of each plugin's normalised (0..100) scores, one total per feasible node."""
     totals = [0] * len(feasible)
+    if trace is not None:
+        trace.scored_nodes, trace.totals = [node.name for node in feasible], totals
     for plugin in framework.scorers_for(pod):
         rate = plugin.score
         raw = [rate(pod, node) for node in feasible]
@@ -149,8 +152,7 @@ def score(framework: Framework, pod: PodInfo, feasible: Sequence[NodeInfo], trac
         weight = plugin.weight
         totals = [total + value * weight for total, value in zip(totals, normalized, strict=True)]
         if trace is not None:
-            trace.scored(plugin.name, [node.name for node in feasible], raw,
-                         [value * weight for value in normalized])
+            trace.scores[plugin.name], trace.totals = (raw, normalized, weight), totals
     return totals
 
 

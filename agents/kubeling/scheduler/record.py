@@ -10,6 +10,7 @@ unschedulable status update; never in a write of their own.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 from typing import Any
 
@@ -23,78 +24,88 @@ MAX_NODES = 20
 
 @dataclasses.dataclass
 class Trace:
-    """One scheduling attempt as the framework saw it."""
+    """One scheduling attempt as the framework saw it, kept the cheap way while deciding (a name appended per
+    node, a list kept per score plugin); the per-node tables are built afterwards, for the nodes recorded only."""
 
     prefilter: dict[str, str] = dataclasses.field(default_factory=dict)  # plugin → success / skip
-    filters: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # node → plugin → passed / why
-    scores: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)  # node → plugin → raw
-    final_scores: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)  # node → plugin → weighted
+    filter_plugins: list[str] = dataclasses.field(default_factory=list)  # the filters that ran, in order
+    passed: list[str] = dataclasses.field(default_factory=list)  # nodes that passed every filter
+    rejected: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)  # node → (rejecting filter, why)
+    scored_nodes: list[str] = dataclasses.field(default_factory=list)  # the nodes scored, in the lists' order
+    scores: dict[str, tuple[list[int], list[int], int]] = dataclasses.field(default_factory=dict)
+    # ^ plugin → (raw scores, normalized scores, weight), one score per scored node
+    totals: list[int] = dataclasses.field(default_factory=list)  # each scored node's weighted sum
 
-    def passed(self, node: str, plugins: list[str]) -> None:
-        self.filters[node] = dict.fromkeys(plugins, rec.PASSED)
+    def reject(self, node: str, rejecting: int, reasons: tuple[str, ...]) -> None:
+        """`filter_plugins[rejecting]` turned the node down: the ones before it passed, the ones after never ran."""
+        self.rejected[node] = (rejecting, ", ".join(reasons) or "rejected")
 
-    def rejected(self, node: str, plugins: list[str], rejecting: int, reasons: tuple[str, ...]) -> None:
-        """`plugins[rejecting]` turned the node down: the ones before it passed, the ones after never ran."""
-        result = dict.fromkeys(plugins[:rejecting], rec.PASSED)
-        result[plugins[rejecting]] = ", ".join(reasons) or "rejected"
-        self.filters[node] = result
+    @property
+    def evaluated(self) -> int:
+        return len(self.passed) + len(self.rejected)
 
-    def scored(self, plugin: str, nodes: list[str], raw: list[int], final: list[int]) -> None:
-        for node, raw_score, final_score in zip(nodes, raw, final, strict=True):
-            self.scores.setdefault(node, {})[plugin] = raw_score
-            self.final_scores.setdefault(node, {})[plugin] = final_score
+    def filters_of(self, node: str) -> dict[str, str]:
+        """plugin → "passed" or the reason, for one evaluated node."""
+        if node not in self.rejected:
+            return dict.fromkeys(self.filter_plugins, rec.PASSED)
+        rejecting, why = self.rejected[node]
+        verdicts = dict.fromkeys(self.filter_plugins[:rejecting], rec.PASSED)
+        verdicts[self.filter_plugins[rejecting]] = why
+        return verdicts
+
+    def scores_of(self, index: int) -> tuple[dict[str, int], dict[str, int]]:
+        """(raw, final) score per plugin of the scored node at `index`."""
+        raw = {plugin: scores[0][index] for plugin, scores in self.scores.items()}
+        final = {plugin: scores[1][index] * scores[2] for plugin, scores in self.scores.items()}
+        return raw, final
 
 
 def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _strings(table: dict[str, dict[str, int]]) -> dict[str, dict[str, str]]:
-    return {node: {plugin: str(score) for plugin, score in scores.items()} for node, scores in table.items()}
-
-
 def nodes_to_keep(trace: Trace, selected: str | None, limit: int) -> list[str]:
     """The nodes a bounded record keeps, at most `limit` (every node when `limit` is 0 or more than evaluated):
     the chosen node; the best-scoring others (up to half the room); one node for each different rejection
-    (plugin and reason), so every reason shows; then more of the rejected and the scored, in that order."""
-    if not limit or len(trace.filters) <= limit:
-        return list(trace.filters)
-    totals = {node: sum(scores.values()) for node, scores in trace.final_scores.items()}
-    scored = sorted((n for n in totals if n != selected), key=lambda n: -totals[n])
-    passed = [n for n, verdicts in trace.filters.items() if n != selected and n not in totals
-              and set(verdicts.values()) == {rec.PASSED}]
-    by_reason: dict[tuple[str, str], list[str]] = {}
-    for node, verdicts in trace.filters.items():
-        plugin, why = next(reversed(verdicts.items()))
-        if why != rec.PASSED:
-            by_reason.setdefault((plugin, why), []).append(node)
+    (plugin and reason), so every reason shows; then more of the rejected and of the passed, in that order."""
+    if not limit or trace.evaluated <= limit:
+        return [*trace.passed, *trace.rejected]
     keep = dict.fromkeys([selected] if selected else [])
-    best = max(limit // 2 - len(keep), 1 if scored else 0)
-    keep.update(dict.fromkeys(scored[:best]))
-    rounds = max((len(nodes) for nodes in by_reason.values()), default=0)
-    for index in range(rounds):  # one node per reason, then a second per reason, ...
+    ranked = heapq.nlargest(limit, range(len(trace.totals)), key=trace.totals.__getitem__)
+    best = [trace.scored_nodes[i] for i in ranked if trace.scored_nodes[i] != selected]
+    keep.update(dict.fromkeys(best[:max(limit // 2 - len(keep), 1)]))
+    by_reason: dict[tuple[int, str], list[str]] = {}
+    for node, verdict in trace.rejected.items():
+        by_reason.setdefault(verdict, []).append(node)
+    for index in range(max((len(nodes) for nodes in by_reason.values()), default=0)):
+        if len(keep) >= limit:  # one node per reason first, then a second per reason, ...
+            break
         keep.update(dict.fromkeys(nodes[index] for nodes in by_reason.values() if index < len(nodes)))
+    for node in [*best, *trace.passed]:
         if len(keep) >= limit:
             break
-    keep.update(dict.fromkeys(scored + passed))
+        keep.setdefault(node)
     return list(keep)[:limit]
 
 
 def result_annotations(trace: Trace, selected: str | None, limit: int = MAX_NODES) -> dict[str, str]:
     """The annotations of one attempt, without the history, keeping at most `limit` nodes (0: all)."""
     kept = nodes_to_keep(trace, selected, limit)
-    feasible = sum(1 for verdicts in trace.filters.values() if set(verdicts.values()) == {rec.PASSED})
-
-    def only_kept(table: dict[str, Any]) -> dict[str, Any]:
-        return {node: table[node] for node in kept if node in table}
-
+    index = {node: i for i, node in enumerate(trace.scored_nodes)}
+    raw: dict[str, dict[str, str]] = {}
+    final: dict[str, dict[str, str]] = {}
+    for node in kept:
+        if node in index:
+            raw_scores, final_scores = trace.scores_of(index[node])
+            raw[node] = {plugin: str(score) for plugin, score in raw_scores.items()}
+            final[node] = {plugin: str(score) for plugin, score in final_scores.items()}
     return {
-        rec.FILTER: _dump(only_kept(trace.filters)),
-        rec.SCORE: _dump(_strings(only_kept(trace.scores))),
-        rec.FINAL_SCORE: _dump(_strings(only_kept(trace.final_scores))),
+        rec.FILTER: _dump({node: trace.filters_of(node) for node in kept}),
+        rec.SCORE: _dump(raw),
+        rec.FINAL_SCORE: _dump(final),
         rec.PREFILTER: _dump(trace.prefilter),
         rec.SELECTED: selected or "",
-        rec.NODES: _dump({"evaluated": len(trace.filters), "feasible": feasible, "recorded": len(kept)}),
+        rec.NODES: _dump({"evaluated": trace.evaluated, "feasible": len(trace.passed), "recorded": len(kept)}),
     }
 
 

@@ -260,8 +260,13 @@ def _render_pod(story: Story) -> list[str]:
     sched = story["scheduling"]
     lines += ["", "2. Where the scheduler put it"]
     if not sched["recorded"]:
-        where = f"on node {sched['node']}" if sched["node"] else "nowhere yet"
-        lines.append(f"   {where} (no decision record on the pod: the scheduler runs with --record-decisions=false)")
+        if sched["node"] and not sched["events"]:
+            lines.append(f"   on node {sched['node']}, named in the pod's spec.nodeName when it was created: the "
+                         "scheduler did not choose")
+        else:
+            where = f"on node {sched['node']}" if sched["node"] else "nowhere yet"
+            lines.append(f"   {where} (no decision record on the pod: the scheduler runs with "
+                         "--record-decisions=false)")
         if sched.get("message"):
             lines.append(f"   {sched['message']}")
     else:
