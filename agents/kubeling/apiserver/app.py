@@ -15,6 +15,7 @@ from kubeling.api.resources import lookup
 from kubeling.apiserver import access, discovery, handlers, strategies
 from kubeling.apiserver.admission import ServiceAccountAdmission
 from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
+from kubeling.apiserver.customresources import CustomResources
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.core.namespace import SYSTEM_NAMESPACES
 from kubeling.apiserver.watch import Watcher
@@ -73,7 +74,10 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     register_error_handlers(app)
     if start_watches:
         watcher.start()
+    custom_resources = CustomResources(registry, watcher)
+    app.extensions["kubeling.customresources"] = custom_resources
     bootstrap(registry, ips, app.config)
+    custom_resources.start()
     access.install(app, authenticator, authorizer, tokens)
     authorizer.start()
     return app

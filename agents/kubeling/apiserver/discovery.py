@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -47,22 +49,42 @@ def core_versions() -> Response:
     })
 
 
-def _group(name: str, version: str) -> dict[str, Any]:
-    gv = {"groupVersion": f"{name}/{version}", "version": version}
-    return {"name": name, "versions": [gv], "preferredVersion": gv}
+def _group(name: str, versions: list[str]) -> dict[str, Any]:
+    listed = [{"groupVersion": f"{name}/{version}", "version": version} for version in versions]
+    return {"name": name, "versions": listed, "preferredVersion": listed[0]}
+
+
+def version_priority(version: str) -> tuple[int, int, int]:
+    """Sort key putting upstream's preferred versions first: GA before beta before alpha, higher numbers first
+    (upstream: apimachinery/pkg/version/helpers.go, CompareKubeAwareVersionStrings)."""
+    match = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if match is None:
+        return (3, 0, 0)  # not a Kubernetes version: after the others
+    major, stage, minor = match.groups()
+    return ({None: 0, "beta": 1, "alpha": 2}[stage], -int(major), -int(minor or 0))
+
+
+def group_version_names() -> dict[str, list[str]]:
+    """Group → its versions, the preferred one first."""
+    out: dict[str, list[str]] = {}
+    for gv in group_versions():
+        if "/" in gv:
+            name, version = gv.split("/")
+            out.setdefault(name, []).append(version)
+    return {name: sorted(versions, key=version_priority) for name, versions in out.items()}
 
 
 @blueprint.route("/apis")
 def groups() -> Response:
-    names = [gv.split("/") for gv in group_versions() if "/" in gv]
-    return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g, v) for g, v in names]})
+    listed = [_group(name, versions) for name, versions in group_version_names().items()]
+    return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": listed})
 
 
 @blueprint.route("/apis/<group>")
 def group(group: str) -> Response:
-    for gv in group_versions():
-        if gv.startswith(group + "/"):
-            return _json({"kind": "APIGroup", "apiVersion": "v1", **_group(group, gv.split("/")[1])})
+    versions = group_version_names().get(group)
+    if versions:
+        return _json({"kind": "APIGroup", "apiVersion": "v1", **_group(group, versions)})
     raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
 
 
@@ -123,9 +145,27 @@ def _v3_path(gv: str) -> str:
 
 @blueprint.route("/openapi/v3")
 def openapi_v3_index() -> Response:
-    paths = {_v3_path(gv): {"serverRelativeURL": f"/openapi/v3/{_v3_path(gv)}?hash=kubeling-1"}
-             for gv in group_versions()}
+    paths = {}
+    for gv, rtypes in group_versions().items():
+        # A group's document changes only with its custom resources' schemas: clients cache it by this hash.
+        custom = [_custom_schema(rtype) for rtype in rtypes if _custom_schema(rtype) is not None]
+        digest = hashlib.sha256(json.dumps(custom, sort_keys=True).encode()).hexdigest()[:16] if custom else "1"
+        paths[_v3_path(gv)] = {"serverRelativeURL": f"/openapi/v3/{_v3_path(gv)}?hash=kubeling-{digest}"}
     return _json({"paths": paths})
+
+
+def _custom_schema(rtype: ResourceType) -> dict[str, Any] | None:
+    """The schema of a custom resource's version, as its CRD gives it (None for built-in resources)."""
+    strategy = current_app.extensions["kubeling.registry"].strategies.get((rtype.group, rtype.plural))
+    versions = getattr(strategy, "versions", None)
+    if not versions or rtype.version not in versions:
+        return None
+    return versions[rtype.version].schema
+
+
+def _schema_name(rtype: ResourceType) -> str:
+    """Upstream's definition name: the group reversed, then version and kind (`com.example.stable.v1.CronTab`)."""
+    return ".".join([*reversed(rtype.group.split(".")), rtype.version, rtype.kind])
 
 
 @blueprint.route("/openapi/v3/<path:gv_path>")
@@ -134,18 +174,47 @@ def openapi_v3(gv_path: str) -> Response:
         if _v3_path(gv) != gv_path:
             continue
         paths: dict[str, Any] = {}
+        schemas: dict[str, Any] = {}
         for rtype in rtypes:
             base = f"/{gv_path}/namespaces/{{namespace}}/{rtype.plural}" if rtype.namespaced else \
                 f"/{gv_path}/{rtype.plural}"
+            gvk = {"group": rtype.group, "version": rtype.version, "kind": rtype.kind}
             paths[f"{base}/{{name}}"] = {"patch": {
-                "x-kubernetes-group-version-kind": {"group": rtype.group, "version": rtype.version,
-                                                    "kind": rtype.kind},
+                "x-kubernetes-group-version-kind": gvk,
                 "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "OK"}},
             }}
-        return _json({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
-                      "paths": paths})
+            schema = _custom_schema(rtype)
+            if schema is not None:
+                # What `kubectl explain` reads: the CRD's schema with the object fields every kind has.
+                properties = {
+                    "apiVersion": {"type": "string", "description": API_VERSION_DOC},
+                    "kind": {"type": "string", "description": KIND_DOC},
+                    "metadata": {"type": "object", "description": METADATA_DOC},
+                    **{k: v for k, v in (schema.get("properties") or {}).items() if k != "metadata"},
+                }
+                schemas[_schema_name(rtype)] = {**schema, "properties": properties,
+                                                "x-kubernetes-group-version-kind": [gvk]}
+        document: dict[str, Any] = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+                                    "paths": paths}
+        if schemas:
+            document["components"] = {"schemas": schemas}
+        return _json(document)
     raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
+
+
+# The descriptions upstream gives the fields every object has (from ObjectMeta's and TypeMeta's SwaggerDoc).
+API_VERSION_DOC = (
+    "APIVersion defines the versioned schema of this representation of an object. Servers should convert "
+    "recognized schemas to the latest internal value, and may reject unrecognized values. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources")
+KIND_DOC = (
+    "Kind is a string value representing the REST resource this object represents. Servers may infer this from "
+    "the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds")
+METADATA_DOC = (
+    "Standard object's metadata. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata")
 
 
 # Health: /livez says the process serves; /readyz and /healthz also need etcd to answer.

@@ -91,7 +91,7 @@ class Registry:
         metadata["uid"] = meta.new_uid()
         metadata["creationTimestamp"] = meta.now()
         strategy.prepare_for_create(obj, asked_name)
-        _refuse(rtype, obj, strategy.validate(obj))
+        _refuse(rtype, obj, strategy.validate(obj), typed=strategy.typed)
         if dry_run:
             return obj
         for _ in range(8):
@@ -253,7 +253,7 @@ class Registry:
             strategy.prepare_for_update(new, current)
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if subresource != "status":
-            _refuse(rtype, new, strategy.validate_update(new, current))
+            _refuse(rtype, new, strategy.validate_update(new, current), typed=strategy.typed)
         if dry_run:
             return new
         expected = int(old_meta["resourceVersion"])
@@ -394,9 +394,9 @@ def _added_finalizers(current: Obj, new: Obj) -> bool:
     return bool(set(new["metadata"].get("finalizers") or []) - set(current["metadata"].get("finalizers") or []))
 
 
-def _refuse(rtype: ResourceType, obj: Obj, causes: list[Obj]) -> None:
-    """Raise the error for what validation found wrong with `obj`, if anything."""
-    if causes and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
+def _refuse(rtype: ResourceType, obj: Obj, causes: list[Obj], *, typed: bool = True) -> None:
+    """Raise the error for what validation found wrong with `obj`, if anything (`typed`: see Strategy.typed)."""
+    if causes and typed and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
         # Upstream's decoder refuses a wrong JSON type before validation ever runs: 400, not 422.
         version = rtype.api_version.rsplit("/", 1)[-1]
         detail = causes[0]["message"].split('": ', 1)[-1]

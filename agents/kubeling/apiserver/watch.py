@@ -46,10 +46,24 @@ class Watcher:
                 continue  # nothing stored, nothing to watch
             hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype))
             hub.start(revision)
-            self.hubs[rtype.plural] = hub
+            self.hubs[rtype.storage_name] = hub
+
+    def add(self, rtype: ResourceType) -> None:
+        """Start watching a resource that appeared at run time (a custom resource), unless watched already."""
+        if rtype.storage_name in self.hubs:
+            return
+        hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype))
+        hub.start(self.store.etcd.revision())
+        self.hubs[rtype.storage_name] = hub
+
+    def remove(self, rtype: ResourceType) -> None:
+        """Stop watching a resource that is no longer served: its open watch streams end."""
+        hub = self.hubs.pop(rtype.storage_name, None)
+        if hub is not None:
+            hub.stop()
 
     def cached(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
-        hub = self.hubs.get(rtype.plural)
+        hub = self.hubs.get(rtype.storage_name)
         return hub.cached(self.store.key(rtype, namespace, name)) if hub else None
 
     def stop(self) -> None:
@@ -64,7 +78,9 @@ class Watcher:
         options: WatchOptions,
     ) -> Iterator[bytes]:
         """Yield encoded watch lines. The first `next()` raises StatusError(410) if the version is too old."""
-        hub = self.hubs[rtype.plural]
+        hub = self.hubs.get(rtype.storage_name)
+        if hub is None:
+            raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
         prefix = self.store.resource_prefix(rtype, namespace)
         encode = _encoder(rtype, options)
         try:

@@ -20,6 +20,7 @@ from typing import Any
 from kubeling.api import meta, printers, validation
 from kubeling.api.defaults import apply_defaults
 from kubeling.api.resources import ResourceType, lookup
+from kubeling.api.selectors import label_selector_string
 from kubeling.api.types import Obj
 
 # Keys a write creates and deletes in the same etcd transaction as the object (a Service's IP and ports).
@@ -31,6 +32,12 @@ COMMON_FIELD_SELECTORS = ("metadata.name", "metadata.namespace")
 
 class Strategy:
     """The default behaviour of a resource; one instance per resource, made once when the server starts."""
+
+    # Built-in kinds are decoded into typed structs, so a field of the wrong JSON type fails decoding (400)
+    # before validation; custom resources are decoded as plain JSON and their schema reports it (422).
+    typed = True
+    # Whether a strategic merge patch applies: it needs the kind's patch strategies, which custom resources lack.
+    strategic_merge = True
 
     def __init__(self, rtype: ResourceType, *, reset_status_on_create: bool = False,
                  selectable_fields: tuple[str, ...] = ()) -> None:
@@ -116,6 +123,28 @@ class Strategy:
             metadata["deletionGracePeriodSeconds"] = grace
             if "generation" in metadata:
                 metadata["generation"] += 1
+
+    # The scale subresource (autoscaling/v1 Scale), for kinds that have one
+
+    def scale(self, obj: Obj) -> Obj:
+        """The object's Scale: spec.replicas, status.replicas and the label selector as a string."""
+        metadata = obj["metadata"]
+        selector = obj.get("spec", {}).get("selector")
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {key: metadata[key] for key in ("name", "namespace", "uid", "resourceVersion",
+                                                        "creationTimestamp") if key in metadata},
+            "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+            "status": {
+                "replicas": obj.get("status", {}).get("replicas", 0),
+                "selector": label_selector_string(selector) if isinstance(selector, dict) else "",
+            },
+        }
+
+    def set_replicas(self, obj: Obj, replicas: int) -> None:
+        """Write a Scale's spec.replicas back into the object."""
+        obj.setdefault("spec", {})["replicas"] = replicas
 
     # Reading
 
