@@ -12,6 +12,7 @@ answer for both, as upstream's RESTMapper answers for the built-in and the disco
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUBRESOURCE_VERBS = {
@@ -128,7 +129,7 @@ _BY_KIND = {(r.group, r.kind): r for r in RESOURCES}
 _custom: dict[tuple[str, str, str], ResourceType] = {}
 
 
-def set_custom(rtypes: list[ResourceType]) -> None:
+def set_custom(rtypes: Sequence[ResourceType]) -> None:
     """Replace the custom resource types this process serves or knows (one entry per served version)."""
     global _custom
     _custom = {(r.group, r.version, r.plural): r for r in rtypes}

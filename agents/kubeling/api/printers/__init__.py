@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubeling.api.errors import bad_request
-from kubeling.api.printers import apps, batch, coordination, core, discovery, rbac
+from kubeling.api.printers import apiextensions, apps, batch, coordination, core, discovery, rbac
 from kubeling.api.printers.common import (
     CREATED_DOC,
     NAME,
@@ -42,7 +42,7 @@ INCLUDE_OBJECT_VALUES = ("None", "Metadata", "Object")
 
 PRINTERS: dict[tuple[str, str], Printer] = {
     (module.GROUP, kind): printer
-    for module in (core, apps, batch, coordination, discovery, rbac)
+    for module in (core, apps, batch, coordination, discovery, rbac, apiextensions)
     for kind, printer in module.PRINTERS.items()
 }
 
