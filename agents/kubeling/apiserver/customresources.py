@@ -119,14 +119,15 @@ class CustomResources:
         """One pass over every definition: accept names and establish, clean up deleted ones, serve the rest."""
         with self._lock:
             crds = self.registry.store.list(CRDS, None).items
-            for crd in crds:
+            for i, crd in enumerate(crds):
                 if crd["metadata"].get("deletionTimestamp"):
                     if CLEANUP_FINALIZER in (crd["metadata"].get("finalizers") or []):
                         self._clean_up(crd)
                     continue
                 status = desired_status(crd, crds)
                 if status != crd.get("status"):
-                    crd = self._write_status(crd, status) or crd
+                    # Served in this same pass: by the time a client sees Established, the resource answers.
+                    crds[i] = self._write_status(crd, status) or crd
             self._serve([crd for crd in crds if established(crd)])
 
     def _write_status(self, crd: Obj, status: Obj) -> Obj | None:
