@@ -119,6 +119,7 @@ class CustomResources:
         """One pass over every definition: accept names and establish, clean up deleted ones, serve the rest."""
         with self._lock:
             crds = self.registry.store.list(CRDS, None).items
+            changed = []
             for i, crd in enumerate(crds):
                 if crd["metadata"].get("deletionTimestamp"):
                     if CLEANUP_FINALIZER in (crd["metadata"].get("finalizers") or []):
@@ -126,9 +127,12 @@ class CustomResources:
                     continue
                 status = desired_status(crd, crds)
                 if status != crd.get("status"):
-                    # Served in this same pass: by the time a client sees Established, the resource answers.
-                    crds[i] = self._write_status(crd, status) or crd
+                    crds[i] = {**crd, "status": status}
+                    changed.append(crds[i])
+            # Serve first, then say so: by the time a client sees Established, the resource answers here.
             self._serve([crd for crd in crds if established(crd)])
+            for crd in changed:
+                self._write_status(crd, crd["status"])
 
     def _write_status(self, crd: Obj, status: Obj) -> Obj | None:
         def change(current: Obj) -> Obj:

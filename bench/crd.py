@@ -1,0 +1,152 @@
+"""Custom resource benchmark: create throughput of a CR with a 20-field schema, next to a ConfigMap of the same
+size, in one run.
+
+Starts a private etcd and API server (tests/cluster.py), establishes a CRD whose schema has 20 typed fields with
+the usual rules (pattern, enum, minimum/maximum, maxLength, a default), then creates CRs and ConfigMaps carrying
+the same 20 values, alternating rounds so that a burst of other load on the machine falls on both sides. Also
+times, in this process, what the schema costs per object (prune, default, validate) without HTTP or etcd.
+Prints Markdown for docs/benchmarks.md. Target: schema validation costs under 30 % of CR create throughput.
+
+    .venv/bin/python bench/crd.py            # full run, about a minute on 2 cores
+    .venv/bin/python bench/crd.py --quick    # a tiny run that checks the script works
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "agents"))
+
+from cluster import control_plane  # noqa: E402
+from kubeling.api.apiextensions.schema import Validator, apply_defaults, prune  # noqa: E402
+
+GROUP = "bench.kubeling.example"
+TIMEOUT = 10.0
+TARGET = 0.30
+
+
+def field_schema(i: int) -> dict[str, Any]:
+    """Field i of the 20: strings, integers and booleans with the rules real CRDs use."""
+    kind = i % 4
+    if kind == 0:
+        return {"type": "string", "maxLength": 64, "pattern": "^[a-z0-9-]+$"}
+    if kind == 1:
+        return {"type": "integer", "minimum": 0, "maximum": 100000}
+    if kind == 2:
+        return {"type": "string", "enum": ["alpha", "beta", "gamma", "delta"]}
+    return {"type": "boolean", "default": False}
+
+
+def field_value(i: int) -> Any:
+    return [f"value-{i:02d}-abcdefgh", 1000 + i, "gamma", True][i % 4]
+
+
+SCHEMA = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+    f"field{i:02d}": field_schema(i) for i in range(20)}}}}
+CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+       "metadata": {"name": f"samples.{GROUP}"},
+       "spec": {"group": GROUP, "scope": "Namespaced",
+                "names": {"plural": "samples", "singular": "sample", "kind": "Sample"},
+                "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": SCHEMA}}]}}
+SPEC = {f"field{i:02d}": field_value(i) for i in range(20)}
+
+
+def sample(name: str) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/v1", "kind": "Sample", "metadata": {"name": name}, "spec": SPEC}
+
+
+def configmap(name: str) -> dict[str, Any]:
+    """The same 20 values as strings: a body of about the same size."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+            "data": {key: str(value).lower() for key, value in SPEC.items()}}
+
+
+def create_phase(url: str, make: Any, count: int, concurrency: int) -> tuple[int, float]:
+    """Create `count` objects with `concurrency` threads; (successes, seconds)."""
+    done = [0]
+    lock = threading.Lock()
+    per_thread = count // concurrency
+
+    def work() -> None:
+        with requests.Session() as session:
+            for _ in range(per_thread):
+                response = session.post(url, json=make(f"o-{uuid.uuid4().hex[:12]}"), timeout=TIMEOUT)
+                if response.status_code == 201:
+                    with lock:
+                        done[0] += 1
+
+    threads = [threading.Thread(target=work) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return done[0], time.perf_counter() - start
+
+
+def schema_cost(rounds: int) -> float:
+    """Microseconds per object for prune + default + validate, in this process."""
+    validator = Validator(SCHEMA)
+    obj = sample("x")
+    start = time.perf_counter()
+    for _ in range(rounds):
+        copied = copy.deepcopy(obj)
+        prune(SCHEMA, copied)
+        apply_defaults(SCHEMA, copied)
+        assert not validator.validate(copied)
+    return (time.perf_counter() - start) / rounds * 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny run that checks the script works")
+    args = parser.parse_args()
+    count, rounds, concurrency = (40, 1, 4) if args.quick else (600, 3, 8)
+    with control_plane() as (_, api):
+        requests.post(f"{api.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=CRD,
+                      timeout=TIMEOUT).raise_for_status()
+        samples_url = f"{api.url}/apis/{GROUP}/v1/namespaces/default/samples"
+        deadline = time.monotonic() + 30
+        while requests.get(samples_url, timeout=TIMEOUT).status_code != 200:
+            if time.monotonic() > deadline:
+                raise SystemExit("the CRD was not served within 30 s")
+            time.sleep(0.1)
+        configmaps_url = f"{api.url}/api/v1/namespaces/default/configmaps"
+        create_phase(samples_url, sample, 40, 4)  # warm up both paths
+        create_phase(configmaps_url, configmap, 40, 4)
+        totals = {"cr": [0, 0.0], "cm": [0, 0.0]}
+        for _ in range(rounds):
+            for key, url, make in (("cm", configmaps_url, configmap), ("cr", samples_url, sample)):
+                done, seconds = create_phase(url, make, count // rounds, concurrency)
+                totals[key][0] += done
+                totals[key][1] += seconds
+    cr_rate = totals["cr"][0] / totals["cr"][1]
+    cm_rate = totals["cm"][0] / totals["cm"][1]
+    overhead = 1 - cr_rate / cm_rate
+    micro = statistics.median(schema_cost(200 if args.quick else 2000) for _ in range(3))
+    print(f"Concurrency {concurrency}, {count} creates of each, {rounds} alternating rounds.\n")
+    print("| object | creates/s | vs ConfigMap |")
+    print("|---|---|---|")
+    print(f"| ConfigMap, 20 data keys | {cm_rate:.0f} | 1.00x |")
+    print(f"| CR, 20-field schema | {cr_rate:.0f} | {cr_rate / cm_rate:.2f}x |")
+    print(f"\nSchema cost per CR in-process (prune + default + validate): {micro:.0f} µs.")
+    verdict = "met" if overhead < TARGET else "NOT met"
+    print(f"Throughput cost of a CR over a ConfigMap: {overhead * 100:.0f} % (target under {TARGET * 100:.0f} %: "
+          f"{verdict}).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
