@@ -12,6 +12,7 @@ status writes are idempotent (a write that changes nothing is skipped).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any
@@ -84,6 +85,9 @@ class CustomResources:
         self.registry = registry
         self.watcher = watcher
         self.served: dict[tuple[str, str], list[Any]] = {}  # (group, plural) → its CustomResourceTypes
+        # CRD name → (what the strategy was made from, the strategy): compiling schemas is not free, so a
+        # strategy is made again only when its definition changed.
+        self._strategies: dict[str, tuple[str, CustomResourceStrategy]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -153,17 +157,27 @@ class CustomResources:
             if not types:
                 continue
             key = (types[0].group, types[0].plural)
-            self.registry.strategies[key] = CustomResourceStrategy(crd)
+            self.registry.strategies[key] = self._strategy(crd)
             for rtype in types:
                 self.watcher.add(rtype)
             served[key] = types
         for key, types in self.served.items():
             if key not in served:
                 self.registry.strategies.pop(key, None)
+                self._strategies.pop(types[0].crd_name, None)
                 self.watcher.remove(types[0])
                 log.info("no longer serving %s.%s", key[1], key[0])
         self.served = served
         resources.set_custom([rtype for types in served.values() for rtype in types])
+
+    def _strategy(self, crd: Obj) -> CustomResourceStrategy:
+        name = crd["metadata"]["name"]
+        made_from = json.dumps([crd["spec"], crd.get("status", {}).get("acceptedNames"),
+                                crd["metadata"].get("deletionTimestamp")], sort_keys=True)
+        cached = self._strategies.get(name)
+        if cached is None or cached[0] != made_from:
+            cached = self._strategies[name] = (made_from, CustomResourceStrategy(crd))
+        return cached[1]
 
     def _clean_up(self, crd: Obj) -> None:
         """Delete the definition's objects; once none is left, let the definition go."""
@@ -171,7 +185,7 @@ class CustomResources:
         if types:
             rtype = types[0]
             key = (rtype.group, rtype.plural)
-            self.registry.strategies[key] = CustomResourceStrategy(crd)  # refuses creates from now on
+            self.registry.strategies[key] = self._strategy(crd)  # refuses creates from now on
             left = self.registry.store.list(rtype, None).items
             for obj in left:
                 if obj["metadata"].get("deletionTimestamp"):
