@@ -155,6 +155,20 @@ def test_create_get_list_with_printer_columns_defaults_and_pruning(kubectl, cron
     assert f"crontab.{group}/my-new-cron-object" in kubectl("get", "all", "-n", ns)
 
 
+def test_unknown_fields_refused_under_strict_validation_and_warned_about_otherwise(kubectl, crontabs):
+    ns, group = crontabs["ns"], crontabs["group"]
+    obj = crontab(group, "strict", cronSpec="* * * * */5", typo="x")
+    result = create(kubectl, ns, obj)  # kubectl 1.32 validates strictly by default, 1.20 leaves it to the server
+    if kubectl.version == "1.32":
+        assert result.returncode != 0
+        assert 'CronTab in version "v1" cannot be handled as a CronTab: strict decoding error: unknown field ' \
+               '"spec.typo"' in result.stderr
+        result = create(kubectl, ns, obj, "--validate=warn")
+    assert result.returncode == 0, result.stderr
+    assert 'Warning: unknown field "spec.typo"' in result.stderr
+    assert "typo" not in get_json(kubectl, ns, "strict")["spec"]
+
+
 def test_patch_merge_and_json_and_strategic_refused(kubectl, crontabs):
     ns, group = crontabs["ns"], crontabs["group"]
     assert create(kubectl, ns, crontab(group, "patched")).returncode == 0

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, after_this_request, current_app, request
 
 from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
@@ -125,6 +125,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
         if target.namespace is None and target.rtype.namespaced:
             raise errors.StatusError(405, f"the server does not allow this method on {target.rtype.plural}")
         body = read_body()
+        check_unknown_fields(target.rtype, body)
         access.admit_create(target.rtype, target.namespace, body)
         created = registry().create(target.rtype, target.namespace, body, dry_run=_dry_run(), owned=True)
         return render(target.rtype, created, 201)
@@ -207,6 +208,29 @@ def _dry_run(options: dict[str, Any] | None = None) -> bool:
         raise errors.invalid(kind, "meta.k8s.io", "", [errors.cause(
             "dryRun", f'Unsupported value: {shown}: supported values: "All"', "FieldValueNotSupported")])
     return bool(values)
+
+
+def check_unknown_fields(rtype: ResourceType, body: Any) -> None:
+    """The `fieldValidation` query parameter, for fields a write would drop: Strict refuses the request (400),
+    Warn (the default) answers with a Warning header per field, Ignore says nothing (upstream: the decoder's
+    strict mode, apiserver/pkg/endpoints/handlers/rest.go)."""
+    mode = request.args.get("fieldValidation", "Warn") if request.environ.get("QUERY_STRING") else "Warn"
+    if mode == "Ignore" or not isinstance(body, dict):
+        return
+    unknown = registry().strategy(rtype).unknown_fields(body)
+    if not unknown:
+        return
+    if mode == "Strict":
+        version = rtype.api_version.rsplit("/", 1)[-1]
+        fields = ", ".join(f'unknown field "{field}"' for field in unknown)
+        raise errors.bad_request(f'{rtype.kind} in version "{version}" cannot be handled as a {rtype.kind}: '
+                                 f"strict decoding error: {fields}")
+
+    @after_this_request
+    def warn(response: Response) -> Response:
+        for field in unknown:
+            response.headers.add("Warning", f'299 - "unknown field \\"{field}\\""')
+        return response
 
 
 def _int_arg(name: str) -> int:
@@ -355,6 +379,8 @@ def put_object(target: Target) -> Response:
         return _json(write_scale(target, lambda scale: body))
     if target.subresource == "finalize":
         return render(target.rtype, finalize_namespace(reg, target.name or "", body))
+    if not target.subresource:
+        check_unknown_fields(target.rtype, body)
     obj = reg.update(target.rtype, target.namespace, target.name or "", body, subresource=target.subresource,
                      dry_run=_dry_run())
     return render(target.rtype, obj)

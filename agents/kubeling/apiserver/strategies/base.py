@@ -63,6 +63,11 @@ class Strategy:
         """The causes that make a new object invalid (empty when it is valid)."""
         return validation.validate(self.rtype, obj, None)
 
+    def unknown_fields(self, obj: Obj) -> list[str]:
+        """The fields of a request body that the kind does not know and a write would drop, for the
+        `fieldValidation` query parameter (kubeling checks this for custom resources only)."""
+        return []
+
     # Update
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:

@@ -95,6 +95,9 @@ class CustomResourceStrategy(Strategy):
     def validate(self, obj: Obj) -> list[Obj]:
         return self._validate(obj, None)
 
+    def unknown_fields(self, obj: Obj) -> list[str]:
+        return prune(self._version(obj).schema, meta.deep_copy(obj))
+
     def _validate(self, obj: Obj, old: Obj | None) -> list[Obj]:
         causes = validate_object(root(), obj, old, namespaced=self.rtype.namespaced, name_check=dns1123_subdomain)
         causes += self._version(obj).validator.validate(obj)
