@@ -325,3 +325,26 @@ def test_a_version_that_is_not_served_is_not_found(apiserver):
     assert (response.status_code, response.json()["reason"]) == (404, "NotFound")
     assert requests.get(f"{apiserver.url}/apis/{group}/v1/widgets", timeout=TIMEOUT).status_code == 200
     requests.delete(crd_url(apiserver.url, f"widgets.{group}"), timeout=TIMEOUT)
+
+
+def test_several_served_versions_show_each_object_in_the_version_asked_for(apiserver):
+    group = f"m{uuid.uuid4().hex[:8]}.example.com"
+    crd = widget_crd(group)
+    beta = json.loads(json.dumps(crd["spec"]["versions"][0]))
+    beta.update(name="v1beta1", storage=False)
+    beta["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["color"]["default"] = "green"
+    crd["spec"]["versions"].append(beta)
+    create_crd(apiserver.url, crd)
+    v1 = f"{apiserver.url}/apis/{group}/v1/namespaces/default/widgets"
+    v1beta1 = f"{apiserver.url}/apis/{group}/v1beta1/namespaces/default/widgets"
+    assert requests.post(v1, json=widget("multi", group=group), timeout=TIMEOUT).status_code == 201
+    stored = requests.get(f"{v1}/multi", timeout=TIMEOUT).json()
+    shown = requests.get(f"{v1beta1}/multi", timeout=TIMEOUT).json()
+    assert stored["apiVersion"] == f"{group}/v1" and "color" not in stored["spec"]
+    assert shown["apiVersion"] == f"{group}/v1beta1" and shown["spec"]["color"] == "green"  # v1beta1's default
+    listed = requests.get(v1beta1, timeout=TIMEOUT).json()
+    assert [w["apiVersion"] for w in listed["items"]] == [f"{group}/v1beta1"]
+    with requests.get(v1beta1, params={"watch": "true", "timeoutSeconds": "1"}, stream=True, timeout=30) as watch:
+        events = [json.loads(line) for line in watch.iter_lines() if line]
+    assert [(e["type"], e["object"]["apiVersion"]) for e in events] == [("ADDED", f"{group}/v1beta1")]
+    requests.delete(crd_url(apiserver.url, f"widgets.{group}"), timeout=TIMEOUT)

@@ -293,7 +293,8 @@ def get_object(target: Target) -> Response:
     obj = registry().get(target.rtype, target.namespace, target.name or "")
     if target.subresource == "scale":
         return _json(scale_of(target.rtype, obj))
-    return render(target.rtype, obj)
+    shown = registry().strategy(target.rtype).reader(target.rtype)
+    return render(target.rtype, shown(obj) if shown else obj)
 
 
 def list_collection(target: Target) -> Response:
@@ -305,6 +306,9 @@ def list_collection(target: Target) -> Response:
         limit=_int_arg("limit"),
         continue_token=request.args.get("continue", ""),
     )
+    shown = registry().strategy(rtype).reader(rtype)
+    if shown is not None:
+        result.items = [shown(obj) for obj in result.items]
     table_version = wants_table()
     if table_version:
         table = registry().strategy(rtype).table(
@@ -337,6 +341,7 @@ def watch_collection(target: Target) -> Response:
         table_version=wants_table(),
         include_object=request.args.get("includeObject", "Metadata"),
         table=strategy.table,
+        shown=strategy.reader(rtype),
         gone=hung_up_probe(request.environ),
     )
     stream = current_app.extensions["kubeling.watcher"].stream(rtype, target.namespace, predicate, options)

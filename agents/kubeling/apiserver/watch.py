@@ -28,6 +28,8 @@ class WatchOptions:
     include_object: str = "Metadata"
     # How objects become Table rows when table_version is set: the resource strategy's `table`.
     table: Callable[..., dict[str, Any]] | None = None
+    # How stored objects are shown in the requested version (Strategy.reader), when not as stored.
+    shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     # Says whether the client has hung up; checked once a second, so a watch nobody reads ends promptly.
     gone: Callable[[], bool] | None = None
 
@@ -109,7 +111,8 @@ class Watcher:
         after: int,
     ) -> Iterator[bytes]:
         deadline = time.monotonic() + (options.timeout_seconds or DEFAULT_TIMEOUT)
-        shared = not options.table_version  # plain JSON lines are the same for every watcher of an event
+        # Plain JSON lines are the same for every watcher of an event, unless objects are shown converted.
+        shared = not options.table_version and options.shown is None
         next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
         last_revision = after
         try:
@@ -120,6 +123,8 @@ class Watcher:
             yield b""  # the caller's probe: the watch is valid and the response can start
             # Each batch goes out as one chunk: one write (and one wake-up of the client) for many events.
             if initial:
+                if options.shown is not None:
+                    initial = [options.shown(obj) for obj in initial]
                 yield b"".join(encode("ADDED", obj) for obj in initial)
             batch: list[Event] | None = first
             while batch is not None:
@@ -130,6 +135,8 @@ class Watcher:
                     if line is None:
                         continue
                     kind, obj = line
+                    if options.shown is not None:
+                        obj = options.shown(obj)
                     if shared:
                         encoded = event.lines.get(kind)
                         if encoded is None:

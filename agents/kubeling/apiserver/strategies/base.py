@@ -14,7 +14,7 @@ The generic registry (`apiserver/registry.py`) calls these hooks and never asks 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubeling.api import meta, printers, validation
@@ -152,6 +152,11 @@ class Strategy:
         obj.setdefault("spec", {})["replicas"] = replicas
 
     # Reading
+
+    def reader(self, rtype: ResourceType) -> Callable[[Obj], Obj] | None:
+        """How a stored object is shown through `rtype`'s version, when that is not as stored (None: as stored).
+        The function must not change its argument: stored objects are shared with the watch cache."""
+        return None
 
     def table(self, objects: list[Obj], **options: Any) -> Obj:
         """The objects as a `meta.k8s.io/v1` Table (upstream's TableConvertor): `printers.to_table`'s options."""

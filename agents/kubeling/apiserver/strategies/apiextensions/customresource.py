@@ -12,12 +12,14 @@ and /status changes nothing else, and metadata.generation counts changes to anyt
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from kubeling.api import errors, meta, printers
 from kubeling.api.apiextensions import table
 from kubeling.api.apiextensions.names import CustomResourceType, resource_types, storage_version, version_of
 from kubeling.api.apiextensions.schema import Validator, apply_defaults, prune
+from kubeling.api.resources import ResourceType
 from kubeling.api.selectors import label_selector_string
 from kubeling.api.types import Obj
 from kubeling.api.validation.common import dns1123_subdomain, invalid
@@ -52,6 +54,7 @@ class _Version:
         self.selectable = tuple(str(f.get("jsonPath", "")).lstrip(".") for f in version.get("selectableFields") or [])
         subresources = version.get("subresources") or {}
         self.has_status = "status" in subresources
+        self.has_defaults = '"default"' in json.dumps(self.schema)
         self.scale = subresources.get("scale")
 
 
@@ -154,7 +157,23 @@ class CustomResourceStrategy(Strategy):
     def set_replicas(self, obj: Obj, replicas: int) -> None:
         _write(obj, (self._version(obj).scale or {}).get("specReplicasPath", ".spec.replicas"), replicas)
 
-    # Reading
+    # Reading: what upstream's conversion (strategy None) and its decoder do to every object read from etcd
+
+    def reader(self, rtype: ResourceType) -> Callable[[Obj], Obj] | None:
+        """Show each object in the requested version (the `None` conversion only changes apiVersion), with the
+        defaults of that version's schema filled in (they may have been added after the object was written)."""
+        version = self.versions.get(rtype.version)
+        if version is None or (len(self.versions) == 1 and not version.has_defaults):
+            return None
+        api_version = rtype.api_version
+
+        def read(obj: Obj) -> Obj:
+            shown = meta.deep_copy(obj)
+            shown["apiVersion"] = api_version
+            apply_defaults(version.schema, shown)
+            return shown
+
+        return read
 
     def table(self, objects: list[Obj], **options: Any) -> Obj:
         version = self._version(objects[0]) if objects else self.versions[self.rtype.version]
