@@ -164,3 +164,16 @@ def test_a_greeting_without_a_message_is_refused(operators):
         "apiVersion": "kubeling.example/v1", "kind": "Greeting", "metadata": {"name": "silent"}, "spec": {}}))
     assert result.returncode != 0
     assert 'The Greeting "silent" is invalid: spec.message: Required value' in result.stderr
+
+
+def test_deleting_a_namespace_deletes_its_custom_resources(operator_server, operators):
+    _, kubectl, _, _ = operators
+    ns = f"other-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", ns)  # not watched by the operator: no finalizer on what is created here
+    kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump({
+        "apiVersion": "kubeling.example/v1", "kind": "Greeting", "metadata": {"name": "left-behind"},
+        "spec": {"message": "bye"}}))
+    kubectl("delete", "namespace", ns, "--wait=false")
+    wait_until(lambda: requests.get(f"{operator_server}/api/v1/namespaces/{ns}", timeout=TIMEOUT).status_code == 404,
+               60, "the namespace controller to empty and remove the namespace")
+    assert greeting(operator_server, ns, "left-behind") is None
