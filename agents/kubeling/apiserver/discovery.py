@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, request
 from kubeling import KUBERNETES_VERSION
 from kubeling.api import errors
 from kubeling.api.resources import SUBRESOURCE_VERBS, ResourceType, group_versions
+from kubeling.apiserver.protobuf import openapiv2
 
 blueprint = Blueprint("discovery", __name__)
 
@@ -129,14 +130,24 @@ def group_resources(group: str, version: str) -> Response:
     return _json(resource_list(gv, rtypes))
 
 
-# OpenAPI. v2: an empty protobuf document, which every kubectl reads as "no schemas", so it validates nothing on
-# the client. v3: one PATCH operation per kind declaring `fieldValidation`, which tells kubectl 1.2x that the server
-# validates, so it sends fieldValidation=Strict and lets us answer with a Status.
+# OpenAPI. v2: the custom resources' definitions in protobuf, else an empty document, which every kubectl reads as
+# "no schemas", so it validates nothing on the client. v3: one PATCH operation per kind declaring `fieldValidation`,
+# which tells kubectl 1.2x that the server validates, so it sends fieldValidation=Strict and lets us answer with a
+# Status; and the custom resources' schemas, which `kubectl explain` reads.
 
 
 @blueprint.route("/openapi/v2")
 def openapi_v2() -> Response:
-    return Response(b"", mimetype="application/octet-stream")
+    # Custom resources' definitions only (protobuf/openapiv2.py): with none, the empty document.
+    definitions = {}
+    for rtypes in group_versions().values():
+        for rtype in rtypes:
+            published = _published_schema(rtype)
+            if published is not None:
+                gvk = {"group": rtype.group, "version": rtype.version, "kind": rtype.kind}
+                definitions[_schema_name(rtype)] = (published, gvk)
+    body = openapiv2.document(definitions, KUBERNETES_VERSION) if definitions else b""
+    return Response(body, mimetype="application/octet-stream")
 
 
 def _v3_path(gv: str) -> str:
@@ -163,6 +174,20 @@ def _custom_schema(rtype: ResourceType) -> dict[str, Any] | None:
     return versions[rtype.version].schema
 
 
+def _published_schema(rtype: ResourceType) -> dict[str, Any] | None:
+    """What `kubectl explain` reads for a custom resource: its CRD's schema with the fields every kind has."""
+    schema = _custom_schema(rtype)
+    if schema is None:
+        return None
+    properties = {
+        "apiVersion": {"type": "string", "description": API_VERSION_DOC},
+        "kind": {"type": "string", "description": KIND_DOC},
+        "metadata": {"type": "object", "description": METADATA_DOC},
+        **{k: v for k, v in (schema.get("properties") or {}).items() if k != "metadata"},
+    }
+    return {**schema, "properties": properties}
+
+
 def _schema_name(rtype: ResourceType) -> str:
     """Upstream's definition name: the group reversed, then version and kind (`com.example.stable.v1.CronTab`)."""
     return ".".join([*reversed(rtype.group.split(".")), rtype.version, rtype.kind])
@@ -184,17 +209,9 @@ def openapi_v3(gv_path: str) -> Response:
                 "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "OK"}},
             }}
-            schema = _custom_schema(rtype)
-            if schema is not None:
-                # What `kubectl explain` reads: the CRD's schema with the object fields every kind has.
-                properties = {
-                    "apiVersion": {"type": "string", "description": API_VERSION_DOC},
-                    "kind": {"type": "string", "description": KIND_DOC},
-                    "metadata": {"type": "object", "description": METADATA_DOC},
-                    **{k: v for k, v in (schema.get("properties") or {}).items() if k != "metadata"},
-                }
-                schemas[_schema_name(rtype)] = {**schema, "properties": properties,
-                                                "x-kubernetes-group-version-kind": [gvk]}
+            published = _published_schema(rtype)
+            if published is not None:
+                schemas[_schema_name(rtype)] = {**published, "x-kubernetes-group-version-kind": [gvk]}
         document: dict[str, Any] = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
                                     "paths": paths}
         if schemas:
