@@ -84,6 +84,11 @@ class GarbageCollector(Controller):
             self._watch(rtype)
         if new:
             self.informers.start()  # starts only the informers not running yet
+        served = {rtype.qualified for rtype in rtypes}
+        for qualified, (rtype, _) in list(self.caches.items()):
+            if rtype.group and lookup(rtype.group, rtype.plural) is None and qualified not in served:
+                del self.caches[qualified]  # its CRD is gone (its objects went first)
+                self.informers.forget(rtype)
 
     # Keys: "<resource>|<object key>", e.g. "replicasets.apps|default/web" or "nodes|worker-1".
 
