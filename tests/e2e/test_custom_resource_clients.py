@@ -348,3 +348,16 @@ def test_several_served_versions_show_each_object_in_the_version_asked_for(apise
         events = [json.loads(line) for line in watch.iter_lines() if line]
     assert [(e["type"], e["object"]["apiVersion"]) for e in events] == [("ADDED", f"{group}/v1beta1")]
     requests.delete(crd_url(apiserver.url, f"widgets.{group}"), timeout=TIMEOUT)
+
+
+def test_every_api_server_on_the_same_etcd_serves_what_one_of_them_established(apiserver, private_apiserver):
+    group = f"ha{uuid.uuid4().hex[:8]}.example.com"
+    create_crd(apiserver.url, widget_crd(group))  # through the session's server
+    other = f"{private_apiserver.url}/apis/{group}/v1/namespaces/default/widgets"
+    wait_until(lambda: requests.get(other, timeout=TIMEOUT).status_code == 200, 30, "the other server to serve it")
+    assert requests.post(other, json=widget("ha", group=group), timeout=TIMEOUT).status_code == 201
+    assert requests.get(f"{apiserver.url}/apis/{group}/v1/namespaces/default/widgets/ha",
+                        timeout=TIMEOUT).status_code == 200
+    requests.delete(crd_url(private_apiserver.url, f"widgets.{group}"), timeout=TIMEOUT)
+    wait_until(lambda: requests.get(f"{apiserver.url}/apis/{group}/v1/widgets", timeout=TIMEOUT).status_code == 404,
+               30, "the first server to stop serving it")
