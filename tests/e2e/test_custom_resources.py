@@ -28,8 +28,8 @@ pytestmark = pytest.mark.e2e
 
 TIMEOUT = 10
 
-# The CRD of the Kubernetes documentation, with its printer columns, status and scale subresources, a default
-# and the category `all`.
+# The CRD of the Kubernetes documentation, with its printer columns, status and scale subresources, a default,
+# the category `all` and one of its own.
 CRONTAB_CRD = yaml.safe_load(r"""
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -94,6 +94,7 @@ spec:
     - ct
     categories:
     - all
+    - schedules
 """)
 
 
@@ -154,6 +155,7 @@ def test_create_get_list_with_printer_columns_defaults_and_pruning(kubectl, cron
     assert "my-new-cron-object" in kubectl("get", "ct", "-n", ns)
     assert "my-new-cron-object" in kubectl("get", "crontab", "my-new-cron-object", "-n", ns)
     assert f"crontab.{group}/my-new-cron-object" in kubectl("get", "all", "-n", ns)
+    assert "my-new-cron-object" in kubectl("get", "schedules", "-n", ns)  # a category of its own
 
 
 def test_unknown_fields_refused_under_strict_validation_and_warned_about_otherwise(kubectl, crontabs):
