@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any
 
 from kubeling.api import conditions, errors, meta, resources
-from kubeling.api.apiextensions.names import CLEANUP_FINALIZER, established, resource_types
+from kubeling.api.apiextensions.names import CLEANUP_FINALIZER, CustomResourceType, established, resource_types
 from kubeling.api.types import Obj
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.strategies.apiextensions.customresource import CustomResourceStrategy
 from kubeling.apiserver.watch import Watcher
+from kubeling.storage.watch import WatchHub
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class CustomResources:
     def __init__(self, registry: Registry, watcher: Watcher) -> None:
         self.registry = registry
         self.watcher = watcher
-        self.served: dict[tuple[str, str], list[Any]] = {}  # (group, plural) → its CustomResourceTypes
+        self.served: dict[tuple[str, str], list[CustomResourceType]] = {}  # (group, plural) → its CustomResourceTypes
         # CRD name → (what the strategy was made from, the strategy): compiling schemas is not free, so a
         # strategy is made again only when its definition changed.
         self._strategies: dict[str, tuple[str, CustomResourceStrategy]] = {}
@@ -101,7 +101,7 @@ class CustomResources:
     def stop(self) -> None:
         self._stop.set()
 
-    def _run(self, hub: Any) -> None:
+    def _run(self, hub: WatchHub) -> None:
         while not self._stop.is_set():
             try:
                 # An empty batch comes every second of quiet: the retry tick of a cleanup that is waiting.
@@ -151,7 +151,7 @@ class CustomResources:
 
     def _serve(self, crds: list[Obj]) -> None:
         """Install a strategy and a watch hub per established definition; drop the ones that went."""
-        served: dict[tuple[str, str], list[Any]] = {}
+        served: dict[tuple[str, str], list[CustomResourceType]] = {}
         for crd in crds:
             types = resource_types(crd)
             if not types:
