@@ -16,6 +16,7 @@ import json
 import re
 import subprocess
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -104,7 +105,7 @@ def crontab(group: str, name: str, **spec: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def crontabs(apiserver, kubectl) -> dict[str, str]:
+def crontabs(apiserver, kubectl) -> Iterator[dict[str, str]]:
     """The docs' CRD in a group of this kubectl version's own, established, and a namespace to use it in."""
     group = f"v{kubectl.version.replace('.', '')}.stable.example.com"
     crd = copy.deepcopy(CRONTAB_CRD)
@@ -114,7 +115,9 @@ def crontabs(apiserver, kubectl) -> dict[str, str]:
     out = kubectl("apply", "-f", "-", input=yaml.safe_dump(crd))
     assert out.strip() == f"customresourcedefinition.apiextensions.k8s.io/crontabs.{group} created"
     kubectl("wait", "--for=condition=established", "--timeout=60s", f"crd/crontabs.{group}")
-    return {"group": group, "ns": ns, "crd": f"crontabs.{group}"}
+    yield {"group": group, "ns": ns, "crd": f"crontabs.{group}"}
+    # Gone before the other kubectl version's copy comes: `kubectl get crontab` must name one resource only.
+    kubectl.run("delete", "crd", f"crontabs.{group}", "--ignore-not-found", timeout=90)
 
 
 def create(kubectl, ns: str, obj: dict[str, Any], *args: str) -> subprocess.CompletedProcess:
@@ -175,6 +178,13 @@ def test_unknown_fields_refused_under_strict_validation_and_warned_about_otherwi
     assert result.returncode == 0, result.stderr
     assert 'Warning: unknown field "spec.typo"' in result.stderr
     assert "typo" not in get_json(kubectl, ns, "strict")["spec"]
+    # A patch is checked too: kubectl patch asks for nothing, so the server's default (Warn) applies.
+    patch = kubectl.run("patch", "crontab", "strict", "-n", ns, "--type=merge", "-p", '{"spec":{"other":1}}')
+    assert 'Warning: unknown field "spec.other"' in patch.stderr
+    if kubectl.version == "1.32":  # kubectl apply on an existing object patches with fieldValidation=Strict
+        applied = kubectl.run("apply", "-n", ns, "-f", "-", check=False, input=json.dumps(
+            crontab(group, "strict", cronSpec="* * * * */5", other=2)))
+        assert 'strict decoding error: unknown field "spec.other"' in applied.stderr
 
 
 def test_patch_merge_and_json_and_strategic_refused(kubectl, crontabs):

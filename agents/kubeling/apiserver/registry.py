@@ -169,8 +169,10 @@ class Registry:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        check_fields: Callable[[Obj], None] | None = None,
     ) -> tuple[Obj, bool]:
-        """PATCH: apply the patch to the live object; server-side apply may create. Returns (object, created)."""
+        """PATCH: apply the patch to the live object; server-side apply may create. Returns (object, created).
+        `check_fields` sees the patched object once, before anything is written (the unknown-field check)."""
         explicit = _patch_names_rv(body)
         for attempt in range(PATCH_ATTEMPTS):
             # A patch that names a resourceVersion must be checked against etcd itself, never a cached copy.
@@ -192,6 +194,8 @@ class Registry:
             patched = apply_patch(content_type, current, body, rtype.kind)
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch did not produce a JSON object")
+            if check_fields is not None and attempt == 0:
+                check_fields(patched)
             new = self._check_body(rtype, namespace, patched)
             new["metadata"]["name"] = name
             sent_rv = new["metadata"].get("resourceVersion")
