@@ -403,11 +403,14 @@ def patch_object(target: Target) -> Response:
         from kubeling.api.patch import apply_patch
 
         return _json(write_scale(target, lambda scale: apply_patch(content_type, scale, raw, "Scale")))
-    check = None
-    if not target.subresource and not registry().strategy(target.rtype).typed:
-        check = lambda patched: check_unknown_fields(target.rtype, patched)  # noqa: E731 - a one-line hook
+
+    def check(patched: Any) -> None:
+        check_unknown_fields(target.rtype, patched)
+
+    checked = not target.subresource and not registry().strategy(target.rtype).typed  # custom resources only
     obj, created = registry().patch(target.rtype, target.namespace, target.name or "", content_type, raw,
-                                    subresource=target.subresource, dry_run=_dry_run(), check_fields=check)
+                                    subresource=target.subresource, dry_run=_dry_run(),
+                                    check_fields=check if checked else None)
     return render(target.rtype, obj, 201 if created else 200)
 
 
