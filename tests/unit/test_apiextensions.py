@@ -227,3 +227,10 @@ def test_a_crd_is_served_once_established_and_gone_with_its_objects():
     finally:
         api.close()
         resources.set_custom([])
+
+
+def test_a_pattern_must_be_a_regular_expression():
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "([a-z"}}}
+    [cause] = structural_errors(schema, "s")
+    assert cause["field"] == "s.properties[a].pattern"
+    assert cause["message"].startswith('Invalid value: "([a-z": must be a valid regular expression, but isn\'t: ')

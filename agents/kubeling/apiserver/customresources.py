@@ -157,7 +157,11 @@ class CustomResources:
             if not types:
                 continue
             key = (types[0].group, types[0].plural)
-            self.registry.strategies[key] = self._strategy(crd)
+            try:
+                self.registry.strategies[key] = self._strategy(crd)
+            except Exception:  # a definition that validation let through but we cannot serve: the others still are
+                log.exception("cannot serve %s", crd["metadata"]["name"])
+                continue
             for rtype in types:
                 self.watcher.add(rtype)
             served[key] = types

@@ -94,6 +94,12 @@ def _node_errors(schema: Schema, path: str, *, root: bool = False, kind: str = "
     if preserve is not None and preserve is not True:
         causes.append(invalid(child(path, "x-kubernetes-preserve-unknown-fields"), preserve,
                               "must be true or undefined"))
+    if "pattern" in schema:
+        try:
+            re.compile(str(schema["pattern"]))
+        except re.error as exc:
+            causes.append(invalid(child(path, "pattern"), schema["pattern"],
+                                  f"must be a valid regular expression, but isn't: {exc}"))
     if "properties" in schema and "additionalProperties" in schema:
         causes.append(forbidden(child(path, "additionalProperties"),
                                 "additionalProperties and properties are mutual exclusive"))
@@ -287,16 +293,21 @@ class Validator:
         self.schema = schema
         plain = to_json_schema(schema)
         self._plain = jsonschema.Draft4Validator(plain, format_checker=_FORMAT_CHECKER)
-        self._quick = fastjsonschema.compile({"$schema": "http://json-schema.org/draft-04/schema#", **plain},
-                                             formats=FORMATS)
+        try:
+            self._quick: Any = fastjsonschema.compile({"$schema": "http://json-schema.org/draft-04/schema#", **plain},
+                                                      formats=FORMATS)
+        except fastjsonschema.JsonSchemaDefinitionException:
+            self._quick = None  # something it cannot compile: jsonschema alone decides
 
     def validate(self, obj: Any) -> Causes:
         """Causes for what is wrong with `obj` (already defaulted and pruned), in upstream's words."""
         body = {key: value for key, value in obj.items() if key != "metadata"}  # ObjectMeta is checked apart
         causes: Causes = []
+        errors: list[jsonschema.ValidationError] = []
         try:
+            if self._quick is None:
+                raise fastjsonschema.JsonSchemaException("not compiled")
             self._quick(body)
-            errors: list[jsonschema.ValidationError] = []
         except fastjsonschema.JsonSchemaException:
             errors = list(self._plain.iter_errors(body))
         for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
