@@ -159,7 +159,7 @@ def openapi_v3_index() -> Response:
     paths = {}
     for gv, rtypes in group_versions().items():
         # A group's document changes only with its custom resources' schemas: clients cache it by this hash.
-        custom = [_custom_schema(rtype) for rtype in rtypes if _custom_schema(rtype) is not None]
+        custom = [schema for schema in map(_custom_schema, rtypes) if schema is not None]
         digest = hashlib.sha256(json.dumps(custom, sort_keys=True).encode()).hexdigest()[:16] if custom else "1"
         paths[_v3_path(gv)] = {"serverRelativeURL": f"/openapi/v3/{_v3_path(gv)}?hash=kubeling-{digest}"}
     return _json({"paths": paths})
