@@ -17,6 +17,8 @@ from kubeling.storage.watch import Event, Expired, WatchHub
 # Upstream holds a watch without timeoutSeconds for 30-60 minutes; kubectl get -w never reconnects, so keep it long.
 DEFAULT_TIMEOUT = 1800
 BOOKMARK_INTERVAL = 10.0
+# How long the watch streams of a resource that is no longer served stay open, to pass on their last events.
+REMOVE_GRACE_SECONDS = 1.0
 
 
 @dataclasses.dataclass
@@ -59,10 +61,11 @@ class Watcher:
         self.hubs[rtype.storage_name] = hub
 
     def remove(self, rtype: ResourceType) -> None:
-        """Stop watching a resource that is no longer served: its open watch streams end."""
+        """Stop watching a resource that is no longer served: no new watch starts, and the open streams end once
+        they had a moment to pass on the last events (the deletions of its objects)."""
         hub = self.hubs.pop(rtype.storage_name, None)
         if hub is not None:
-            hub.stop()
+            threading.Timer(REMOVE_GRACE_SECONDS, hub.stop).start()
 
     def cached(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
         hub = self.hubs.get(rtype.storage_name)
