@@ -138,6 +138,9 @@ def test_create_update_delete_through_the_operator(operator_server, operators):
     done = wait_until(lambda: (g := greeting(operator_server, ns, "hello")) and
                       g.get("status", {}).get("create_greeting") and g, 30, "the status patch")
     assert done["status"]["phase"] == "Ready"
+    lines = kubectl("get", "greetings", "-n", ns).splitlines()  # the CRD's printer columns
+    assert lines[0].split() == ["NAME", "MESSAGE", "PHASE"]
+    assert lines[1].split() == ["hello", "hello,", "kubeling", "Ready"]
     assert done["status"]["create_greeting"] == {"configMap": "hello-greeting"}
     assert any(f.startswith("kopf.zalando.org/") for f in done["metadata"]["finalizers"])  # for the delete handler
     assert PAUSED in second.logs() and "Resuming operations" not in second.logs()
