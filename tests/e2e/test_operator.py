@@ -180,3 +180,22 @@ def test_deleting_a_namespace_deletes_its_custom_resources(operator_server, oper
     wait_until(lambda: requests.get(f"{operator_server}/api/v1/namespaces/{ns}", timeout=TIMEOUT).status_code == 404,
                60, "the namespace controller to empty and remove the namespace")
     assert greeting(operator_server, ns, "left-behind") is None
+
+
+def test_foreground_deletion_of_a_custom_resource_waits_for_its_dependents(operator_server, operators):
+    _, kubectl, _, _ = operators
+    ns = f"fg-{uuid.uuid4().hex[:6]}"  # not watched by the operator: the test plays the controller
+    kubectl("create", "namespace", ns)
+    url = f"{operator_server}/apis/kubeling.example/v1/namespaces/{ns}/greetings"
+    owner = requests.post(url, json={"apiVersion": "kubeling.example/v1", "kind": "Greeting",
+                                     "metadata": {"name": "parent"}, "spec": {"message": "hi"}},
+                          timeout=TIMEOUT).json()
+    ref = {"apiVersion": "kubeling.example/v1", "kind": "Greeting", "name": "parent",
+           "uid": owner["metadata"]["uid"], "blockOwnerDeletion": True}
+    child = requests.post(f"{operator_server}/api/v1/namespaces/{ns}/configmaps", timeout=TIMEOUT, json={
+        "metadata": {"name": "child", "ownerReferences": [ref]}, "data": {"a": "b"}})
+    assert child.status_code == 201, child.text
+    deleted = requests.delete(f"{url}/parent", json={"propagationPolicy": "Foreground"}, timeout=TIMEOUT).json()
+    assert "foregroundDeletion" in deleted["metadata"]["finalizers"]  # held until the child is gone
+    wait_until(lambda: configmap(operator_server, ns, "child") is None, 60, "the collector to delete the child")
+    wait_until(lambda: greeting(operator_server, ns, "parent") is None, 60, "the owner to go after its child")
