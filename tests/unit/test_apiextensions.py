@@ -234,3 +234,9 @@ def test_a_pattern_must_be_a_regular_expression():
     [cause] = structural_errors(schema, "s")
     assert cause["field"] == "s.properties[a].pattern"
     assert cause["message"].startswith('Invalid value: "([a-z": must be a valid regular expression, but isn\'t: ')
+
+
+def test_a_dry_prune_finds_the_unknown_fields_and_changes_nothing():
+    obj = {"spec": {"image": "i", "typo": 2}, "top": 1}
+    assert sorted(prune(SCHEMA, obj, dry=True)) == ["spec.typo", "top"]
+    assert obj == {"spec": {"image": "i", "typo": 2}, "top": 1}

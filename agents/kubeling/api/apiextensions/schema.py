@@ -378,9 +378,9 @@ def apply_defaults(schema: Schema, value: Any) -> None:
             apply_defaults(schema["items"], item)
 
 
-def prune(schema: Schema, value: Any, path: str = "", *, root: bool = True) -> list[str]:
+def prune(schema: Schema, value: Any, path: str = "", *, root: bool = True, dry: bool = False) -> list[str]:
     """Remove, in place, the fields the schema does not specify (unless it preserves unknown fields there).
-    Returns the paths removed, for strict field validation's "unknown field" errors."""
+    Returns the paths removed, for strict field validation's "unknown field" errors; `dry` only finds them."""
     removed: list[str] = []
     if isinstance(value, dict):
         keep_object_fields = root or schema.get("x-kubernetes-embedded-resource")
@@ -391,13 +391,14 @@ def prune(schema: Schema, value: Any, path: str = "", *, root: bool = True) -> l
         for name in list(value):
             if name in properties or preserve or (keep_object_fields and name in OBJECT_FIELDS):
                 continue
-            del value[name]
+            if not dry:
+                del value[name]
             removed.append(child(path, name))
         for name, sub in _children(schema, value):
             if root and name == "metadata":
                 continue
-            removed += prune(sub, value[name], child(path, name), root=False)
+            removed += prune(sub, value[name], child(path, name), root=False, dry=dry)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
-            removed += prune(schema["items"], item, f"{path}[{i}]", root=False)
+            removed += prune(schema["items"], item, f"{path}[{i}]", root=False, dry=dry)
     return removed

@@ -99,7 +99,7 @@ class CustomResourceStrategy(Strategy):
         return self._validate(obj, None)
 
     def unknown_fields(self, obj: Obj) -> list[str]:
-        return prune(self._version(obj).schema, meta.deep_copy(obj))
+        return prune(self._version(obj).schema, obj, dry=True)
 
     def _validate(self, obj: Obj, old: Obj | None) -> list[Obj]:
         causes = validate_object(root(), obj, old, namespaced=self.rtype.namespaced, name_check=dns1123_subdomain)
