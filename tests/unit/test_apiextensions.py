@@ -13,7 +13,7 @@ import pytest
 from kubeling.api import resources
 from kubeling.api.apiextensions import table
 from kubeling.api.apiextensions.names import resource_types
-from kubeling.api.apiextensions.schema import Validator, apply_defaults, prune, structural_errors
+from kubeling.api.apiextensions.schema import Validator, apply_defaults, defaults_only, prune, structural_errors
 from kubeling.api.apiextensions.validation import validate_crd
 from kubeling.apiserver.customresources import desired_status, names_conflict
 from support.memoryapi import MemoryAPI
@@ -55,10 +55,13 @@ def test_prune_drops_what_the_schema_does_not_name_and_keeps_preserved_fields():
                             "items": [{"name": "n"}]}}
 
 
-def test_defaults_fill_missing_and_null_fields_and_defaults_inside_defaults():
-    obj = {"spec": {"replicas": None}}
-    apply_defaults(SCHEMA, obj)
-    assert obj == {"spec": {"replicas": 1, "nested": {"level": "info"}}}
+@pytest.mark.parametrize("walked", ["schema", "its defaults only"])
+def test_defaults_fill_missing_and_null_fields_and_defaults_inside_defaults(walked):
+    schema = SCHEMA if walked == "schema" else defaults_only(SCHEMA)
+    obj = {"spec": {"replicas": None, "items": [{"name": "x"}]}}
+    apply_defaults(schema, obj)
+    assert obj == {"spec": {"replicas": 1, "nested": {"level": "info"}, "items": [{"name": "x"}]}}
+    assert defaults_only({"type": "object", "properties": {"a": {"type": "string"}}}) is None
     kept = {"spec": {"replicas": 3, "nested": {"level": "debug"}}}
     apply_defaults(SCHEMA, kept)
     assert kept == {"spec": {"replicas": 3, "nested": {"level": "debug"}}}

@@ -19,6 +19,7 @@ import base64
 import copy
 import datetime
 import ipaddress
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -291,6 +292,9 @@ class Validator:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
+        # Whether our own walk has anything to check (most schemas have no list types or embedded resources).
+        text = json.dumps(schema)
+        self._kubernetes_specific = '"x-kubernetes-list-type"' in text or '"x-kubernetes-embedded-resource"' in text
         plain = to_json_schema(schema)
         self._plain = jsonschema.Draft4Validator(plain, format_checker=_FORMAT_CHECKER)
         try:
@@ -314,7 +318,8 @@ class Validator:
             for found in _cause(error):
                 if found not in causes:
                     causes.append(found)
-        causes += _kubernetes_rules(self.schema, obj, "", root=True)
+        if self._kubernetes_specific:
+            causes += _kubernetes_rules(self.schema, obj, "", root=True)
         return causes
 
 
@@ -360,6 +365,25 @@ def _children(schema: Schema, value: dict[str, Any]) -> Iterator[tuple[str, Sche
 
 # --------------------------------------------------------------------------------------------------------------
 # Defaulting (upstream: schema/defaulting/algorithm.go) and pruning (schema/pruning/algorithm.go)
+
+
+def defaults_only(schema: Schema) -> Schema | None:
+    """The part of a schema that leads to a `default` (None when it has none): what `apply_defaults` needs to
+    walk, so that an object is not walked field by field where no default can apply."""
+    out: Schema = {}
+    properties = {}
+    for name, sub in (schema.get("properties") or {}).items():
+        if isinstance(sub, dict) and (kept := defaults_only(sub)) is not None:
+            properties[name] = kept
+    if properties:
+        out["properties"] = properties
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict) and (kept := defaults_only(schema[key])) is not None:
+            out[key] = kept
+    if "default" in schema:
+        out["default"] = schema["default"]
+        out["nullable"] = schema.get("nullable", False)
+    return out or None
 
 
 def apply_defaults(schema: Schema, value: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from kubeling.api import errors, meta, printers
 from kubeling.api.apiextensions import table
 from kubeling.api.apiextensions.names import CustomResourceType, resource_types, storage_version, version_of
-from kubeling.api.apiextensions.schema import Validator, apply_defaults, prune
+from kubeling.api.apiextensions.schema import Validator, apply_defaults, defaults_only, prune
 from kubeling.api.resources import ResourceType
 from kubeling.api.selectors import label_selector_string
 from kubeling.api.types import Obj
@@ -54,7 +54,7 @@ class _Version:
         self.selectable = tuple(str(f.get("jsonPath", "")).lstrip(".") for f in version.get("selectableFields") or [])
         subresources = version.get("subresources") or {}
         self.has_status = "status" in subresources
-        self.has_defaults = '"default"' in json.dumps(self.schema)
+        self.defaults = defaults_only(self.schema)  # the schema's paths to its defaults, None without any
         self.scale = subresources.get("scale")
 
 
@@ -80,9 +80,10 @@ class CustomResourceStrategy(Strategy):
 
     def _normalize(self, obj: Obj) -> None:
         """Prune what the schema does not know, then fill its defaults (upstream does both on every decode)."""
-        schema = self._version(obj).schema
-        prune(schema, obj)
-        apply_defaults(schema, obj)
+        version = self._version(obj)
+        prune(version.schema, obj)
+        if version.defaults is not None:
+            apply_defaults(version.defaults, obj)
 
     # Create
 
@@ -163,14 +164,15 @@ class CustomResourceStrategy(Strategy):
         """Show each object in the requested version (the `None` conversion only changes apiVersion), with the
         defaults of that version's schema filled in (they may have been added after the object was written)."""
         version = self.versions.get(rtype.version)
-        if version is None or (len(self.versions) == 1 and not version.has_defaults):
+        if version is None or (len(self.versions) == 1 and version.defaults is None):
             return None
         api_version = rtype.api_version
 
         def read(obj: Obj) -> Obj:
             shown = meta.deep_copy(obj)
             shown["apiVersion"] = api_version
-            apply_defaults(version.schema, shown)
+            if version.defaults is not None:
+                apply_defaults(version.defaults, shown)
             return shown
 
         return read
