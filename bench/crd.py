@@ -109,13 +109,12 @@ def create_phase(url: str, make: Any, count: int, concurrency: int) -> tuple[int
 def schema_cost(rounds: int) -> float:
     """Microseconds per object for prune + default + validate, in this process."""
     validator, defaults = Validator(SCHEMA), defaults_only(SCHEMA)
-    obj = sample("x")
+    obj = sample("x")  # every field set and known: pruning and defaulting leave it as it is, no copy needed
     start = time.perf_counter()
     for _ in range(rounds):
-        copied = copy.deepcopy(obj)
-        prune(SCHEMA, copied)
-        apply_defaults(defaults, copied)
-        assert not validator.validate(copied)
+        prune(SCHEMA, obj)
+        apply_defaults(defaults, obj)
+        assert not validator.validate(obj)
     return (time.perf_counter() - start) / rounds * 1e6
 
 
