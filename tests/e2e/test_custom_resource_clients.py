@@ -347,6 +347,10 @@ def test_several_served_versions_show_each_object_in_the_version_asked_for(apise
     with requests.get(v1beta1, params={"watch": "true", "timeoutSeconds": "1"}, stream=True, timeout=30) as watch:
         events = [json.loads(line) for line in watch.iter_lines() if line]
     assert [(e["type"], e["object"]["apiVersion"]) for e in events] == [("ADDED", f"{group}/v1beta1")]
+    patched = requests.patch(f"{v1beta1}/multi", data='{"spec":{"size":5}}', timeout=TIMEOUT,
+                             headers={"Content-Type": "application/merge-patch+json"})
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["apiVersion"], patched.json()["spec"]["size"]) == (f"{group}/v1beta1", 5)
     requests.delete(crd_url(apiserver.url, f"widgets.{group}"), timeout=TIMEOUT)
 
 

@@ -194,6 +194,10 @@ class Registry:
             patched = apply_patch(content_type, current, body, rtype.kind)
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch did not produce a JSON object")
+            if patched.get("apiVersion") == current.get("apiVersion"):
+                # The stored version, untouched by the patch: a custom resource patched through another of its
+                # served versions is that version now (conversion None changes nothing else).
+                patched["apiVersion"] = rtype.api_version
             if check_fields is not None and attempt == 0:
                 check_fields(patched)
             new = self._check_body(rtype, namespace, patched)
