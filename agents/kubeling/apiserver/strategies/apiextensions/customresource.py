@@ -11,13 +11,12 @@ and /status changes nothing else, and metadata.generation counts changes to anyt
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from kubeling.api import errors, meta, printers
 from kubeling.api.apiextensions import table
-from kubeling.api.apiextensions.names import CustomResourceType, resource_types, storage_version, version_of
+from kubeling.api.apiextensions.names import resource_types, storage_version, version_of
 from kubeling.api.apiextensions.schema import Validator, apply_defaults, defaults_only, prune
 from kubeling.api.resources import ResourceType
 from kubeling.api.selectors import label_selector_string
@@ -72,7 +71,6 @@ class CustomResourceStrategy(Strategy):
         self.versions = {t.version: _Version(version_of(crd, t.version) or {}) for t in types}
         selectable = tuple(dict.fromkeys(f for v in self.versions.values() for f in v.selectable))
         super().__init__(storage, selectable_fields=selectable)
-        self.types: dict[str, CustomResourceType] = {t.version: t for t in types}
 
     def _version(self, obj: Obj) -> _Version:
         version = str(obj.get("apiVersion", "")).rpartition("/")[2]
@@ -125,7 +123,9 @@ class CustomResourceStrategy(Strategy):
             else:
                 new.pop("status", None)
         self._normalize(new)
-        ignored = ("metadata", "status") if version.has_status else ("metadata",)
+        # What counts as a change of the object (upstream: anything but metadata, and status with its subresource;
+        # the version it is read through is no change).
+        ignored = ("apiVersion", "metadata", "status") if version.has_status else ("apiVersion", "metadata")
         if _without(new, ignored) != _without(old, ignored):
             new["metadata"]["generation"] = old["metadata"].get("generation", 0) + 1
 
@@ -182,5 +182,5 @@ class CustomResourceStrategy(Strategy):
         return printers.to_table(self.rtype, objects, printer=version.printer, **options)
 
 
-def _without(obj: Obj, fields: tuple[str, ...]) -> str:
-    return json.dumps({k: v for k, v in obj.items() if k not in fields}, sort_keys=True)
+def _without(obj: Obj, fields: tuple[str, ...]) -> Obj:
+    return {key: value for key, value in obj.items() if key not in fields}
