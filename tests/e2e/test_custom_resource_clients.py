@@ -365,3 +365,30 @@ def test_every_api_server_on_the_same_etcd_serves_what_one_of_them_established(a
     requests.delete(crd_url(private_apiserver.url, f"widgets.{group}"), timeout=TIMEOUT)
     wait_until(lambda: requests.get(f"{apiserver.url}/apis/{group}/v1/widgets", timeout=TIMEOUT).status_code == 404,
                30, "the first server to stop serving it")
+
+
+def test_a_deleted_crd_waits_for_objects_held_by_finalizers_and_refuses_new_ones(apiserver):
+    group = f"t{uuid.uuid4().hex[:8]}.example.com"
+    name = f"widgets.{group}"
+    create_crd(apiserver.url, widget_crd(group))
+    url = f"{apiserver.url}/apis/{group}/v1/namespaces/default/widgets"
+    held = {**widget("held", group=group), "metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
+    assert requests.post(url, json=held, timeout=TIMEOUT).status_code == 201
+    assert requests.delete(crd_url(apiserver.url, name), timeout=TIMEOUT).status_code == 200
+
+    def terminating() -> dict[str, Any] | None:
+        crd = requests.get(crd_url(apiserver.url, name), timeout=TIMEOUT).json()
+        found = {c["type"]: c for c in crd.get("status", {}).get("conditions", [])}.get("Terminating")
+        return found if found and found["reason"] == "InstanceDeletionInProgress" else None
+
+    condition = wait_until(terminating, 30, "the cleanup to wait on the held object")
+    assert condition["message"] == "CustomResource deletion is in progress: 1 remaining"
+    refused = requests.post(url, json=widget("new", group=group), timeout=TIMEOUT)
+    assert (refused.status_code, refused.json()["message"]) == (
+        405, "create not allowed while custom resource definition is terminating")
+    assert requests.get(f"{url}/held", timeout=TIMEOUT).json()["metadata"]["deletionTimestamp"]
+    release = requests.patch(f"{url}/held", data='{"metadata":{"finalizers":null}}', timeout=TIMEOUT,
+                             headers={"Content-Type": "application/merge-patch+json"})
+    assert release.status_code == 200, release.text
+    wait_until(lambda: requests.get(crd_url(apiserver.url, name), timeout=TIMEOUT).status_code == 404, 30,
+               "the CRD to go once its last object went")

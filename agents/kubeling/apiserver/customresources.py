@@ -183,6 +183,14 @@ class CustomResources:
             cached = self._strategies[name] = (made_from, CustomResourceStrategy(crd))
         return cached[1]
 
+    def _terminating_condition(self, crd: Obj, reason: str, message: str) -> None:
+        """The Terminating condition upstream's finalizer controller keeps while it deletes the objects."""
+        status = meta.deep_copy(crd.get("status") or {})
+        changed = conditions.set_condition(status.setdefault("conditions", []), {
+            "type": "Terminating", "status": "True", "reason": reason, "message": message})
+        if changed:
+            self._write_status(crd, status)
+
     def _clean_up(self, crd: Obj) -> None:
         """Delete the definition's objects; once none is left, let the definition go."""
         types = resource_types(crd)
@@ -199,8 +207,12 @@ class CustomResources:
                 except errors.StatusError as exc:
                     if exc.code != 404:
                         log.warning("could not delete %s %s: %s", rtype.kind, obj["metadata"]["name"], exc.message)
-            if self.registry.store.list(rtype, None).items:
-                return  # some are held by finalizers: look again on the next tick
+            remaining = len(self.registry.store.list(rtype, None).items)
+            if remaining:
+                # Some are held by their finalizers: say so, and look again on the next tick.
+                self._terminating_condition(crd, "InstanceDeletionInProgress",
+                                            f"CustomResource deletion is in progress: {remaining} remaining")
+                return
         name = crd["metadata"]["name"]
         log.info("the custom resources of %s are gone; removing %s", name, CLEANUP_FINALIZER)
 
