@@ -19,6 +19,7 @@ from kubeling.api.validation.scheduling import SYSTEM_PRIORITY_CLASSES
 from kubeling.apiserver import access, discovery, handlers, strategies
 from kubeling.apiserver.admission import PriorityAdmission, ServiceAccountAdmission
 from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
+from kubeling.apiserver.customresources import CustomResources
 from kubeling.apiserver.limitranger import LimitRanger
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.resourcequota import ResourceQuotaAdmission
@@ -90,7 +91,10 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     app.after_request(reason_phrase)
     if start_watches:
         watcher.start()
+    custom_resources = CustomResources(registry, watcher)
+    app.extensions["kubeling.customresources"] = custom_resources
     bootstrap(registry, ips, app.config)
+    custom_resources.start()
     access.install(app, authenticator, authorizer, tokens)
     authorizer.start()
     return app

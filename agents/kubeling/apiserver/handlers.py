@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, after_this_request, current_app, request
 
 from kubeling.api import errors, selectors
 from kubeling.api.resources import ResourceType, lookup
@@ -30,6 +30,7 @@ Convert = Callable[[dict[str, Any]], dict[str, Any]]
 
 blueprint = Blueprint("resources", __name__)
 
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 # Upstream's request body limit.
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
@@ -54,12 +55,12 @@ def resolve(group: str, version: str, path: str) -> tuple[Target, bool]:
         parts = parts[1:]
     namespace: str | None = None
     if len(parts) >= 3 and parts[0] == "namespaces":
-        candidate = lookup(group, parts[2])
+        candidate = lookup(group, parts[2], version)
         if candidate is not None and candidate.namespaced:
             namespace, parts = parts[1], parts[2:]
     if not parts:
         raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
-    rtype = lookup(group, parts[0])
+    rtype = lookup(group, parts[0], version)
     if rtype is None or rtype.version != version or len(parts) > 3:
         raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
     name = parts[1] if len(parts) > 1 else None
@@ -152,6 +153,7 @@ def dispatch(group: str, version: str, path: str) -> Response:
         if target.namespace is None and target.rtype.namespaced:
             raise errors.StatusError(405, f"the server does not allow this method on {target.rtype.plural}")
         body = read_body()
+        check_unknown_fields(target.rtype, body)
         access.admit_create(target.rtype, target.namespace, body)
         created = registry().create(target.rtype, target.namespace, body, dry_run=dry_run(), owned=True)
         return render(target.rtype, created, 201)
@@ -236,6 +238,29 @@ def dry_run(options: dict[str, Any] | None = None) -> bool:
     return bool(values)
 
 
+def check_unknown_fields(rtype: ResourceType, body: Any) -> None:
+    """The `fieldValidation` query parameter, for fields a write would drop: Strict refuses the request (400),
+    Warn (the default) answers with a Warning header per field, Ignore says nothing (upstream: the decoder's
+    strict mode, apiserver/pkg/endpoints/handlers/rest.go)."""
+    mode = request.args.get("fieldValidation", "Warn") if request.environ.get("QUERY_STRING") else "Warn"
+    if mode == "Ignore" or not isinstance(body, dict):
+        return
+    unknown = registry().strategy(rtype).unknown_fields(body)
+    if not unknown:
+        return
+    if mode == "Strict":
+        version = rtype.api_version.rsplit("/", 1)[-1]
+        fields = ", ".join(f'unknown field "{field}"' for field in unknown)
+        raise errors.bad_request(f'{rtype.kind} in version "{version}" cannot be handled as a {rtype.kind}: '
+                                 f"strict decoding error: {fields}")
+
+    @after_this_request
+    def warn(response: Response) -> Response:
+        for field in unknown:
+            response.headers.add("Warning", f'299 - "unknown field \\"{field}\\""')
+        return response
+
+
 def _int_arg(name: str) -> int:
     text = request.args.get(name, "")
     if not text:
@@ -298,7 +323,8 @@ def get_object(target: Target) -> Response:
     obj = registry().get(target.rtype, target.namespace, target.name or "")
     if target.subresource == "scale":
         return _json(scale_of(target.rtype, obj))
-    return render(target.rtype, obj)
+    shown = registry().strategy(target.rtype).reader(target.rtype)
+    return render(target.rtype, shown(obj) if shown else obj)
 
 
 def list_collection(target: Target, predicate: Predicate | None = None, convert: Convert | None = None) -> Response:
@@ -313,6 +339,9 @@ def list_collection(target: Target, predicate: Predicate | None = None, convert:
     )
     if convert:
         result.items = [convert(obj) for obj in result.items]
+    shown = registry().strategy(rtype).reader(rtype)
+    if shown is not None:
+        result.items = [shown(obj) for obj in result.items]
     table_version = wants_table()
     if table_version:
         table = registry().strategy(rtype).table(
@@ -357,6 +386,7 @@ def open_watch(target: Target, gone: Callable[[], bool] | None, predicate: Predi
         table_version=wants_table(),
         include_object=request.args.get("includeObject", "Metadata"),
         table=strategy.table,
+        shown=strategy.reader(rtype),
         gone=gone,
         convert=convert,
     )
@@ -399,6 +429,8 @@ def put_object(target: Target) -> Response:
         return _json(write_scale(target, lambda scale: body))
     if target.subresource == "finalize":
         return render(target.rtype, finalize_namespace(reg, target.name or "", body))
+    if not target.subresource:
+        check_unknown_fields(target.rtype, body)
     obj = reg.update(target.rtype, target.namespace, target.name or "", body, subresource=target.subresource,
                      dry_run=dry_run())
     return render(target.rtype, obj)
@@ -407,6 +439,11 @@ def put_object(target: Target) -> Response:
 def patch_object(target: Target) -> Response:
     raw = read_raw_body()
     content_type = request.content_type or ""
+    if content_type.split(";")[0].strip() == STRATEGIC_MERGE and not registry().strategy(target.rtype).strategic_merge:
+        # Upstream's answer for custom resources, whose fields carry no patch strategies.
+        raise errors.StatusError(415, "the body of the request was in an unknown format - accepted media types "
+                                 "include: application/json-patch+json, application/merge-patch+json, "
+                                 "application/apply-patch+yaml", "UnsupportedMediaType")
     if target.subresource == "scale":
         from kubeling.api.patch import apply_patch
 
@@ -418,8 +455,14 @@ def patch_object(target: Target) -> Response:
             return apply_patch(content_type, unversioned, raw, "Scale")
 
         return _json(write_scale(target, patched))
+
+    def check(patched: Any) -> None:
+        check_unknown_fields(target.rtype, patched)
+
+    checked = not target.subresource and not registry().strategy(target.rtype).typed  # custom resources only
     obj, created = registry().patch(target.rtype, target.namespace, target.name or "", content_type, raw,
-                                    subresource=target.subresource, dry_run=dry_run())
+                                    subresource=target.subresource, dry_run=dry_run(),
+                                    check_fields=check if checked else None)
     return render(target.rtype, obj, 201 if created else 200)
 
 
@@ -477,21 +520,7 @@ def delete_collection(target: Target, predicate: Predicate | None = None, conver
 
 
 def scale_of(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    metadata = obj["metadata"]
-    selector = obj.get("spec", {}).get("selector")
-    if isinstance(selector, dict) and not selector.keys() <= {"matchLabels", "matchExpressions"}:
-        selector = {"matchLabels": selector}  # a ReplicationController's selector is a plain set of labels
-    return {
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {key: metadata[key] for key in ("name", "namespace", "uid", "resourceVersion",
-                                                    "creationTimestamp") if key in metadata},
-        "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
-        "status": {
-            "replicas": obj.get("status", {}).get("replicas", 0),
-            "selector": selectors.label_selector_string(selector) if isinstance(selector, dict) else "",
-        },
-    }
+    return registry().strategy(rtype).scale(obj)
 
 
 def write_scale(target: Target, change: Any) -> dict[str, Any]:
@@ -509,7 +538,7 @@ def write_scale(target: Target, change: Any) -> dict[str, Any]:
         sent_rv = (scale.get("metadata") or {}).get("resourceVersion")
         if sent_rv and sent_rv != parent["metadata"]["resourceVersion"]:
             raise errors.conflict(rtype.plural, rtype.group, target.name or "")
-        parent["spec"]["replicas"] = replicas
+        reg.strategy(rtype).set_replicas(parent, replicas)
         try:
             updated = reg.update(rtype, target.namespace, target.name or "", parent)
         except errors.StatusError as exc:

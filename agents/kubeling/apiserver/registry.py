@@ -94,7 +94,7 @@ class Registry:
         metadata["uid"] = meta.new_uid()
         metadata["creationTimestamp"] = meta.now()
         strategy.prepare_for_create(obj, asked_name)
-        _refuse(rtype, obj, strategy.validate(obj))
+        _refuse(rtype, obj, strategy.validate(obj), typed=strategy.typed)
         for admit in self.admission:
             admit(rtype, obj, dry_run)
         if dry_run:
@@ -174,8 +174,10 @@ class Registry:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        check_fields: Callable[[Obj], None] | None = None,
     ) -> tuple[Obj, bool]:
-        """PATCH: apply the patch to the live object; server-side apply may create. Returns (object, created)."""
+        """PATCH: apply the patch to the live object; server-side apply may create. Returns (object, created).
+        `check_fields` sees the patched object once, before anything is written (the unknown-field check)."""
         explicit = _patch_names_rv(body)
         for attempt in range(PATCH_ATTEMPTS):
             # A patch that names a resourceVersion must be checked against etcd itself, never a cached copy.
@@ -197,6 +199,12 @@ class Registry:
             patched = apply_patch(content_type, current, body, rtype.kind)
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch did not produce a JSON object")
+            if patched.get("apiVersion") == current.get("apiVersion"):
+                # The stored version, untouched by the patch: a custom resource patched through another of its
+                # served versions is that version now (conversion None changes nothing else).
+                patched["apiVersion"] = rtype.api_version
+            if check_fields is not None and attempt == 0:
+                check_fields(patched)
             new = self._check_body(rtype, namespace, patched)
             new["metadata"]["name"] = name
             sent_rv = new["metadata"].get("resourceVersion")
@@ -258,7 +266,7 @@ class Registry:
             strategy.prepare_for_update(new, current)
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if subresource != "status":
-            _refuse(rtype, new, strategy.validate_update(new, current))
+            _refuse(rtype, new, strategy.validate_update(new, current), typed=strategy.typed)
         if dry_run:
             return new
         expected = int(old_meta["resourceVersion"])
@@ -400,9 +408,9 @@ def _added_finalizers(current: Obj, new: Obj) -> bool:
     return bool(set(new["metadata"].get("finalizers") or []) - set(current["metadata"].get("finalizers") or []))
 
 
-def _refuse(rtype: ResourceType, obj: Obj, causes: list[Obj]) -> None:
-    """Raise the error for what validation found wrong with `obj`, if anything."""
-    if causes and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
+def _refuse(rtype: ResourceType, obj: Obj, causes: list[Obj], *, typed: bool = True) -> None:
+    """Raise the error for what validation found wrong with `obj`, if anything (`typed`: see Strategy.typed)."""
+    if causes and typed and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
         # Upstream's decoder refuses a wrong JSON type before validation ever runs: 400, not 422.
         version = rtype.api_version.rsplit("/", 1)[-1]
         detail = causes[0]["message"].split('": ', 1)[-1]

@@ -105,7 +105,7 @@ class Store:
     # Keys
 
     def resource_prefix(self, rtype: ResourceType, namespace: str | None = None) -> str:
-        base = f"{self.root}/{rtype.plural}/"
+        base = f"{self.root}/{rtype.storage_name}/"
         return f"{base}{namespace}/" if namespace and rtype.namespaced else base
 
     def key(self, rtype: ResourceType, namespace: str | None, name: str) -> str:
