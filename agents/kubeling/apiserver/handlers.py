@@ -17,6 +17,8 @@ import yaml
 from flask import Blueprint, Response, current_app, request
 
 from kubeling.api import errors, selectors
+from kubeling.api.fieldmanager import Writer, manager_name
+from kubeling.api.patch import APPLY_PATCH, media_type
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.apiserver import access, logs, protobuf, streaming, watch
 from kubeling.apiserver.eviction import evict
@@ -124,7 +126,8 @@ def dispatch(group: str, version: str, path: str) -> Response:
             raise errors.StatusError(405, f"the server does not allow this method on {target.rtype.plural}")
         body = read_body()
         access.admit_create(target.rtype, target.namespace, body)
-        created = registry().create(target.rtype, target.namespace, body, dry_run=_dry_run(), owned=True)
+        created = registry().create(target.rtype, target.namespace, body, dry_run=_dry_run(), owned=True,
+                                    writer=_writer("CreateOptions"))
         return render(target.rtype, created, 201)
     if target.name is None:
         if method == "DELETE":
@@ -205,6 +208,36 @@ def _dry_run(options: dict[str, Any] | None = None) -> bool:
         raise errors.invalid(kind, "meta.k8s.io", "", [errors.cause(
             "dryRun", f'Unsupported value: {shown}: supported values: "All"', "FieldValueNotSupported")])
     return bool(values)
+
+
+def _writer(options_kind: str, subresource: str = "") -> Writer:
+    """Who writes: the request's fieldManager, else the program its User-Agent names (upstream's
+    managerOrUserAgent), checked as upstream's ValidateFieldManager."""
+    asked = request.args.get("fieldManager", "") if request.environ.get("QUERY_STRING") else ""
+    problem = None
+    if len(asked.encode()) > 128:
+        problem = "Too long: may not be more than 128 bytes"
+    elif not asked.isprintable():
+        problem = f"Invalid value: {json.dumps(asked)}: invalid characters"
+    if problem:
+        raise errors.invalid(options_kind, "meta.k8s.io", "", [errors.cause(
+            "fieldManager", problem, "FieldValueTooLong" if problem.startswith("Too") else "FieldValueInvalid")])
+    name = manager_name(asked, request.environ.get("HTTP_USER_AGENT", ""))
+    return Writer(name, _tracked(subresource))
+
+
+def _patch_options(content_type: str) -> tuple[Writer, bool]:
+    """The writer and `force` of a PATCH, refused as upstream's ValidatePatchOptions: an apply must name its
+    fieldManager, and only an apply may force."""
+    applying = media_type(content_type) == APPLY_PATCH
+    has_force = "force" in request.args
+    if applying and not request.args.get("fieldManager"):
+        raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.cause(
+            "fieldManager", "Required value: is required for apply patch", "FieldValueRequired")])
+    if not applying and has_force:
+        raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.cause(
+            "force", "Forbidden: may not be specified for non-apply patch", "FieldValueForbidden")])
+    return _writer("PatchOptions"), applying and _flag("force")
 
 
 def _int_arg(name: str) -> int:
@@ -350,17 +383,18 @@ def put_object(target: Target) -> Response:
     body = read_body()
     reg = registry()
     if target.subresource == "scale":
-        return _json(write_scale(target, lambda scale: body))
+        return _json(write_scale(target, lambda scale: body, _writer("UpdateOptions", "scale")))
     if target.subresource == "finalize":
         return render(target.rtype, finalize_namespace(reg, target.name or "", body))
     obj = reg.update(target.rtype, target.namespace, target.name or "", body, subresource=target.subresource,
-                     dry_run=_dry_run())
+                     dry_run=_dry_run(), writer=_writer("UpdateOptions", target.subresource))
     return render(target.rtype, obj)
 
 
 def patch_object(target: Target) -> Response:
     raw = read_raw_body()
     content_type = request.content_type or ""
+    writer, force = _patch_options(content_type)
     if target.subresource == "scale":
         from kubeling.api.patch import apply_patch
 
@@ -371,9 +405,10 @@ def patch_object(target: Target) -> Response:
             unversioned = dict(scale, metadata={**scale["metadata"], "resourceVersion": ""})
             return apply_patch(content_type, unversioned, raw, "Scale")
 
-        return _json(write_scale(target, patched))
+        return _json(write_scale(target, patched, Writer(writer.manager, "scale")))
     obj, created = registry().patch(target.rtype, target.namespace, target.name or "", content_type, raw,
-                                    subresource=target.subresource, dry_run=_dry_run())
+                                    subresource=target.subresource, dry_run=_dry_run(),
+                                    writer=Writer(writer.manager, _tracked(target.subresource)), force=force)
     return render(target.rtype, obj, 201 if created else 200)
 
 
@@ -445,7 +480,12 @@ def scale_of(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_scale(target: Target, change: Any) -> dict[str, Any]:
+def _tracked(subresource: str) -> str:
+    """The subresource a managedFields entry names (writes through others count as the object's)."""
+    return subresource if subresource in ("status", "scale") else ""
+
+
+def write_scale(target: Target, change: Any, writer: Writer | None = None) -> dict[str, Any]:
     """Apply `change(scale) -> scale` and write the replicas back to the parent, as one conditional update."""
     rtype, reg = target.rtype, registry()
     for _ in range(16):
@@ -462,7 +502,7 @@ def write_scale(target: Target, change: Any) -> dict[str, Any]:
             raise errors.conflict(rtype.plural, rtype.group, target.name or "")
         parent["spec"]["replicas"] = replicas
         try:
-            updated = reg.update(rtype, target.namespace, target.name or "", parent)
+            updated = reg.update(rtype, target.namespace, target.name or "", parent, writer=writer)
         except errors.StatusError as exc:
             if exc.reason == "Conflict" and not sent_rv:
                 continue
