@@ -112,19 +112,22 @@ def _join(member: bool, children: Tree) -> Tree | None:
 
 
 def union(a: Tree, b: Tree) -> Tree:
+    """The paths in `a` or `b`; sorted when both are (a level gaining elements is sorted again)."""
     if not a:
         return b
     if not b:
         return a
     out = dict(a)
+    grew = False
     for element, node in b.items():
         mine = out.get(element)
         if mine is None:
             out[element] = node
+            grew = True
         else:
             (ma, ca), (mb, cb) = _split(mine), _split(node)
             out[element] = _join(ma or mb, union(ca, cb)) or {}
-    return out
+    return {element: out[element] for element in sorted(out, key=_order)} if grew else out
 
 
 def difference(a: Tree, b: Tree) -> Tree:
@@ -157,9 +160,8 @@ def intersection(a: Tree, b: Tree) -> Tree:
     return out
 
 
-def sorted_tree(tree: Tree) -> Tree:
-    """`tree` in upstream's order: `.` first, then fields, keys, values and indexes, each sorted."""
-    return {element: sorted_tree(tree[element]) for element in sorted(tree, key=_order)}
+# Every set built here is in upstream's order, `.` first, then fields, keys, values and indexes, each sorted: the
+# sets of objects are built in that order and the operations keep it, so a write never sorts a whole set again.
 
 
 def _order(element: str) -> tuple[int, str]:
@@ -200,8 +202,8 @@ def of_object(obj: dict[str, Any], type_name: str | None, *, added: bool = False
     items, empty maps and nulls are members. `added` marks maps too (except known structs), as upstream's
     comparison does for a map a write added: `f:labels: {.: {}, f:app: {}}`."""
     out: Tree = {}
-    for name, value in obj.items():
-        node = _node(value, type_name, name, added)
+    for name in sorted(obj):
+        node = _node(obj[name], type_name, name, added)
         if node is not None:
             out["f:" + name] = node
     return out
@@ -218,7 +220,8 @@ def _node(value: Any, parent_type: str | None, name: str, added: bool) -> Tree |
         elements = list_elements(value, keys)
         if elements is None:
             return {}
-        return _join(False, {element: _item_node(item, value_type, added) for element, item in elements.items()})
+        return _join(False, {element: _item_node(elements[element], value_type, added)
+                             for element in sorted(elements, key=_order)})
     return {}
 
 
@@ -233,7 +236,8 @@ def compare(old: dict[str, Any], new: dict[str, Any], type_name: str | None) -> 
     are skipped whole (one `==`, in C), so a write costs in proportion to what it changed."""
     changed: Tree = {}
     removed: Tree = {}
-    for name, value in new.items():
+    for name in sorted(new):
+        value = new[name]
         before = old.get(name, _MISSING)
         if before is value or before == value:
             continue
@@ -248,15 +252,19 @@ def compare(old: dict[str, Any], new: dict[str, Any], type_name: str | None) -> 
             changed[element] = c
         if r is not None:
             removed[element] = r
-    for name, value in old.items():
-        if name not in new:
-            node = _node(value, type_name, name, True)
-            if node is not None:
-                removed["f:" + name] = node
-    return changed, removed
+    gone = [name for name in old if name not in new]
+    for name in sorted(gone):
+        node = _node(old[name], type_name, name, True)
+        if node is not None:
+            removed["f:" + name] = node
+    return changed, (removed if not gone or len(removed) == len(gone) else _sorted_level(removed))
 
 
 _MISSING = object()
+
+
+def _sorted_level(tree: Tree) -> Tree:
+    return {element: tree[element] for element in sorted(tree, key=_order)}
 
 
 def _compare_value(before: Any, after: Any, parent_type: str | None, name: str) -> tuple[Tree | None, Tree | None]:
@@ -269,7 +277,8 @@ def _compare_value(before: Any, after: Any, parent_type: str | None, name: str) 
         if old_items is not None and new_items is not None:
             changed: Tree = {}
             removed: Tree = {}
-            for element, item in new_items.items():
+            for element in sorted(new_items, key=_order):
+                item = new_items[element]
                 previous = old_items.get(element, _MISSING)
                 if previous is _MISSING:
                     changed[element] = _item_node(item, value_type, True)
@@ -279,8 +288,8 @@ def _compare_value(before: Any, after: Any, parent_type: str | None, name: str) 
                         changed[element] = c
                     if r:
                         removed[element] = r
-            for element, item in old_items.items():
+            for element in sorted(old_items, key=_order):
                 if element not in new_items:
-                    removed[element] = _item_node(item, value_type, True)
-            return _join(False, changed), _join(False, removed)
+                    removed[element] = _item_node(old_items[element], value_type, True)
+            return _join(False, changed), _join(False, _sorted_level(removed))
     return {}, None  # a changed scalar, an atomic list, or a value of another shape: the field itself changed

@@ -81,7 +81,7 @@ def update(rtype: ResourceType, live: Obj | None, new: Obj, writer: Writer, *, f
         owned = fieldset.union(owned, changed)
         if owned:
             when = meta.now() if changed or mine is None else mine.get("time")
-            kept.append(_entry(writer, UPDATE, rtype.api_version, when, fieldset.sorted_tree(owned)))
+            kept.append(_entry(writer, UPDATE, rtype.api_version, when, owned))
         entries = kept
     _store(new, entries)
 
@@ -122,8 +122,8 @@ def apply(rtype: ResourceType, live: Obj | None, config: Obj, writer: Writer, *,
         owned = _restrict(rtype, fieldset.of_object(live, type_name), writer)
         if owned:
             entries = [_entry(Writer("before-first-apply", writer.subresource), UPDATE, rtype.api_version,
-                              meta.now(), fieldset.sorted_tree(owned))]
-    applied = fieldset.sorted_tree(_restrict(rtype, fieldset.of_object(config, type_name), writer))
+                              meta.now(), owned)]
+    applied = _restrict(rtype, fieldset.of_object(config, type_name), writer)
     me = (writer.manager, APPLY, "", writer.subresource)
     mine = next((e for e in entries if _identity(e) == me), None)
     others = [e for e in entries if e is not mine]
