@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -141,8 +142,8 @@ def phases(url: str, tag: str, ops: int) -> dict[str, Callable[[requests.Session
                                                  timeout=TIMEOUT),
         "patch Deployment (merge)": lambda s, i: s.patch(
             f"{deps}/{tag}-{i % ops}", params=query, headers=merge, timeout=TIMEOUT,
-            data=('{"spec":{"replicas":%d,"template":{"metadata":{"annotations":{"rev":"%d"}}}}}'
-                  % (i % 5 + 2, i))),
+            data=json.dumps({"spec": {"replicas": i % 5 + 2,
+                                      "template": {"metadata": {"annotations": {"rev": str(i)}}}}})),
     }
 
 
