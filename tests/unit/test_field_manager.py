@@ -236,3 +236,11 @@ def test_set_operations_keep_membership_apart_from_children() -> None:
     original = copy.deepcopy(item)
     fieldset.union({"k": item}, {"k": {"f:name": {}}})
     assert item == original
+
+
+def test_managed_fields_a_client_garbles_are_ignored(api: MemoryAPI) -> None:
+    apply(api, web(), "alice")
+    garbled = [{"manager": "x", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": 5}}]
+    obj = api.patch(DEPLOYMENTS + "/web", {"metadata": {"managedFields": garbled}}).get_json()
+    assert entries(obj).keys() == {("alice", "Apply")}
+    assert apply(api, web(replicas=3), "alice").status_code == 200

@@ -102,7 +102,11 @@ def _base_entries(live: Obj | None, new: Obj, from_request: bool) -> list[dict[s
 def _valid(entries: Any) -> bool:
     return isinstance(entries, list) and all(
         isinstance(e, dict) and isinstance(e.get("manager", ""), str) and e.get("operation") in (APPLY, UPDATE)
-        and e.get("fieldsType") == "FieldsV1" and isinstance(e.get("fieldsV1"), dict) for e in entries)
+        and e.get("fieldsType") == "FieldsV1" and _is_tree(e.get("fieldsV1")) for e in entries)
+
+
+def _is_tree(node: Any) -> bool:
+    return isinstance(node, dict) and all(isinstance(k, str) and k and _is_tree(v) for k, v in node.items())
 
 
 # --- apply -----------------------------------------------------------------------------------------------------
