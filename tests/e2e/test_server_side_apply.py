@@ -150,3 +150,18 @@ def test_python_typed_apply_patch_and_models(api: client.ApiClient, ns: str) -> 
     updaters = [e for e in updated.metadata.managed_fields if e.operation == "Update"]
     assert [e.manager for e in updaters] == ["OpenAPI-Generator"]
     assert updaters[0].fields_v1 == {"f:spec": {"f:minReadySeconds": {}}}
+
+
+def test_kubectl_moves_from_client_side_to_server_side_apply(kubectl132, ns: str) -> None:
+    manifest = json.dumps(deployment("moved", replicas=2))
+    assert kubectl132("apply", "-n", ns, "-f", "-", input=manifest).strip() == "deployment.apps/moved created"
+    shown = yaml.safe_load(kubectl132("get", "deployment", "moved", "-n", ns, "-o", "yaml", "--show-managed-fields"))
+    assert managers(shown)["kubectl-client-side-apply"]["operation"] == "Update"
+    # kubectl 1.32 hands the client-side applier's fields to its server-side manager first (a JSON patch of
+    # managedFields), so the change below is no conflict.
+    changed = json.dumps(deployment("moved", replicas=3))
+    out = kubectl132("apply", "--server-side", "-n", ns, "-f", "-", input=changed)
+    assert out.strip() == "deployment.apps/moved serverside-applied"
+    shown = yaml.safe_load(kubectl132("get", "deployment", "moved", "-n", ns, "-o", "yaml", "--show-managed-fields"))
+    assert shown["spec"]["replicas"] == 3
+    assert managers(shown)["kubectl"]["operation"] == "Apply"

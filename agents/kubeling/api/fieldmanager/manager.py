@@ -38,6 +38,7 @@ APPLY, UPDATE = "Apply", "Update"
 _STRIPPED_METADATA = frozenset({"f:name", "f:namespace", "f:uid", "f:resourceVersion", "f:creationTimestamp",
                                 "f:generation", "f:managedFields", "f:selfLink", "f:clusterName"})
 MAX_MANAGER_LENGTH = 128
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +147,10 @@ def apply(rtype: ResourceType, live: Obj | None, config: Obj, writer: Writer, *,
     conflicts = [(e, fieldset.intersection(e["fieldsV1"], changed)) for e in others]
     conflicts = [(e, c) for e, c in conflicts if c]
     if conflicts and not force:
-        raise conflict_error(conflicts)
+        unexplained = [(e, c) for e, c in ((e, fieldset.difference(c, _last_applied(rtype, base, writer)))
+                                           for e, c in conflicts) if c]
+        if unexplained:
+            raise conflict_error(unexplained)
     entries = []
     for entry in others:
         rest = fieldset.difference(fieldset.difference(entry["fieldsV1"], changed), removed)
@@ -158,6 +162,24 @@ def apply(rtype: ResourceType, live: Obj | None, config: Obj, writer: Writer, *,
     merged["metadata"] = dict(merged.get("metadata") or {})
     _store(merged, entries)
     return merged
+
+
+def _last_applied(rtype: ResourceType, live: Obj, writer: Writer) -> Tree:
+    """The fields kubectl's server-side apply may take without conflict from client-side apply: those of the
+    object's last-applied-configuration annotation that still hold the values it applied (upstream's
+    lastappliedmanager.go, which lets `kubectl apply --server-side` follow `kubectl apply`)."""
+    text = (live.get("metadata", {}).get("annotations") or {}).get(LAST_APPLIED)
+    if writer.manager != "kubectl" or not text:
+        return {}
+    try:
+        last = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(last, dict):
+        return {}
+    type_name = fieldset.root_type(rtype.kind)
+    since, _ = fieldset.compare(live, merge(live, last, type_name), type_name)
+    return _restrict(rtype, fieldset.difference(fieldset.of_object(last, type_name), since), writer)
 
 
 def conflict_error(conflicts: list[tuple[dict[str, Any], Tree]]) -> errors.StatusError:
