@@ -244,3 +244,13 @@ def test_managed_fields_a_client_garbles_are_ignored(api: MemoryAPI) -> None:
     obj = api.patch(DEPLOYMENTS + "/web", {"metadata": {"managedFields": garbled}}).get_json()
     assert entries(obj).keys() == {("alice", "Apply")}
     assert apply(api, web(replicas=3), "alice").status_code == 200
+
+
+def test_the_oldest_of_more_than_ten_updaters_merge_into_ancient_changes(api: MemoryAPI) -> None:
+    api.post(CONFIGMAPS, {"metadata": {"name": "busy"}}, fieldManager="creator")
+    for number in range(12):
+        obj = api.patch(CONFIGMAPS + "/busy", {"data": {f"k{number}": "v"}}, fieldManager=f"editor-{number}").get_json()
+    names = [e["manager"] for e in obj["metadata"]["managedFields"]]
+    assert len(names) == 10 and "ancient-changes" in names and "editor-11" in names
+    ancient = entries(obj)["ancient-changes", "Update"]["fieldsV1"]
+    assert "f:k0" in ancient["f:data"]

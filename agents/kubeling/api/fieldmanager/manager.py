@@ -39,6 +39,8 @@ _STRIPPED_METADATA = frozenset({"f:name", "f:namespace", "f:uid", "f:resourceVer
                                 "f:generation", "f:managedFields", "f:selfLink", "f:clusterName"})
 MAX_MANAGER_LENGTH = 128
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+MAX_UPDATERS = 10
+ANCIENT_CHANGES = "ancient-changes"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +85,26 @@ def update(rtype: ResourceType, live: Obj | None, new: Obj, writer: Writer, *, f
         if owned:
             when = meta.now() if changed or mine is None else mine.get("time")
             kept.append(_entry(writer, UPDATE, rtype.api_version, when, owned))
-        entries = kept
+        entries = _cap_updaters(kept)
     _store(new, entries)
+
+
+def _cap_updaters(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most MAX_UPDATERS Update entries: the oldest are merged into one `ancient-changes` entry per API version
+    (upstream's capmanagers.go), so an object many clients touched keeps a bounded history."""
+    updaters = [e for e in entries if e.get("operation") == UPDATE]
+    if len(updaters) <= MAX_UPDATERS:
+        return entries
+    updaters.sort(key=lambda e: (e.get("time") or "", e.get("manager", "")))
+    oldest = updaters[:len(updaters) - MAX_UPDATERS + 1]
+    gone = {id(e) for e in oldest}
+    buckets: dict[str, dict[str, Any]] = {}
+    for entry in oldest:
+        version = entry.get("apiVersion", "")
+        bucket = buckets.get(version)
+        fields = entry["fieldsV1"] if bucket is None else fieldset.union(bucket["fieldsV1"], entry["fieldsV1"])
+        buckets[version] = _entry(Writer(ANCIENT_CHANGES), UPDATE, version, entry.get("time"), fields)
+    return [e for e in entries if id(e) not in gone] + list(buckets.values())
 
 
 def _base_entries(live: Obj | None, new: Obj, from_request: bool) -> list[dict[str, Any]]:
