@@ -9,6 +9,9 @@ machine slows both alike. Each phase is a fixed number of writes by a few client
 * update ConfigMap: PUT of a changed `data` (no resourceVersion);
 * patch Deployment: a merge patch of `spec.replicas` and one template annotation.
 
+Two measures per phase: writes per second, and the API server's own CPU time per write (from /proc), which a
+machine busy with other work disturbs far less than throughput.
+
     .venv/bin/python bench/ssa.py                  # before = the commit before api/fieldmanager appeared
     .venv/bin/python bench/ssa.py --before main    # or any git revision
     .venv/bin/python bench/ssa.py --quick          # a tiny run that checks the script works
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import statistics
@@ -59,8 +63,19 @@ def exported(revision: str) -> Iterator[Path]:
         yield Path(folder) / "agents"
 
 
+@dataclasses.dataclass
+class Server:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time the API server process has used so far (user + system, its threads included)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def apiserver(agents: Path, etcd_url: str, prefix: str, workdir: Path) -> Iterator[str]:
+def apiserver(agents: Path, etcd_url: str, prefix: str, workdir: Path) -> Iterator[Server]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(workdir / f"apiserver-{port}.log", "wb")  # noqa: SIM115 - closed below
@@ -72,7 +87,7 @@ def apiserver(agents: Path, etcd_url: str, prefix: str, workdir: Path) -> Iterat
     )
     try:
         wait_for(url + "/readyz", timeout=60, proc=proc)
-        yield url
+        yield Server(url, proc.pid)
     finally:
         stop_group(proc)
         log.close()
@@ -97,6 +112,10 @@ def deployment(name: str) -> dict[str, Any]:
 
 def run_phase(ops: int, threads: int, op: Callable[[requests.Session, int], requests.Response]) -> float:
     """Writes per second of `ops` calls of `op(session, i)` spread over `threads` threads."""
+    return _run(ops, threads, op)[0]
+
+
+def _run(ops: int, threads: int, op: Callable[[requests.Session, int], requests.Response]) -> tuple[float, int]:
     counter = iter(range(ops))
     lock = threading.Lock()
     deadline = time.monotonic() + PHASE_DEADLINE
@@ -125,7 +144,7 @@ def run_phase(ops: int, threads: int, op: Callable[[requests.Session, int], requ
         w.join()
     if failures:
         raise SystemExit(f"a write failed: {failures[0]}")
-    return done[0] / (time.monotonic() - start)
+    return done[0] / (time.monotonic() - start), done[0]
 
 
 def phases(url: str, tag: str, ops: int) -> dict[str, Callable[[requests.Session, int], requests.Response]]:
@@ -153,34 +172,44 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     before_rev = args.before or first_fieldmanager_commit()
-    ops, threads, rounds = (40, 2, 1) if args.quick else (400, 4, 3)
-    results: dict[tuple[str, str], list[float]] = {}
+    ops, threads, rounds = (40, 2, 1) if args.quick else (300, 4, 5)
+    rates: dict[tuple[str, str], list[float]] = {}
+    costs: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="kubeling-ssa-bench-") as work, exported(before_rev) as before_agents:
         workdir = Path(work)
         etcd = Etcd(workdir).start()
         try:
-            with apiserver(before_agents, etcd.url, "/before", workdir) as before_url, \
-                    apiserver(ROOT / "agents", etcd.url, "/after", workdir) as after_url:
-                servers = {"before": before_url, "after": after_url}
-                for url in servers.values():  # warm up: first requests pay for imports and caches
-                    for op in phases(url, "warm", 20).values():
+            with apiserver(before_agents, etcd.url, "/before", workdir) as before, \
+                    apiserver(ROOT / "agents", etcd.url, "/after", workdir) as after:
+                servers = {"before": before, "after": after}
+                for server in servers.values():  # warm up: first requests pay for imports and caches
+                    for op in phases(server.url, "warm", 20).values():
                         run_phase(20, threads, op)
                 for number in range(rounds):
-                    for side in (("before", "after") if number % 2 == 0 else ("after", "before")):
-                        for name, op in phases(servers[side], f"r{number}", ops).items():
-                            results.setdefault((name, side), []).append(run_phase(ops, threads, op))
+                    # Phase by phase, the two servers take turns (first one, then the other, swapped each round).
+                    order = ("before", "after") if number % 2 == 0 else ("after", "before")
+                    for name in phases("", "", ops):
+                        for side in order:
+                            server = servers[side]
+                            op = phases(server.url, f"r{number}", ops)[name]
+                            cpu = server.cpu_seconds()
+                            rate, done = _run(ops, threads, op)
+                            rates.setdefault((name, side), []).append(rate)
+                            costs.setdefault((name, side), []).append((server.cpu_seconds() - cpu) / done * 1000)
         finally:
             etcd.stop()
     revision = subprocess.run(["git", "rev-parse", "--short", before_rev], cwd=ROOT, capture_output=True,
                               text=True).stdout.strip()
     print(f"before: {revision}; after: this tree; {ops} writes per phase, {threads} client threads, "
-          f"median of {rounds} alternating rounds\n")
-    print("| writes | before (/s) | after (/s) | after / before |")
-    print("|---|---:|---:|---:|")
+          f"medians of {rounds} rounds, the two servers taking turns phase by phase\n")
+    print("| writes | before (/s) | after (/s) | after / before | before (CPU ms/write) | after (CPU ms/write) "
+          "| CPU after / before |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in phases("", "", ops):
-        before = statistics.median(results[name, "before"])
-        after = statistics.median(results[name, "after"])
-        print(f"| {name} | {before:.0f} | {after:.0f} | {after / before:.2f} |")
+        before_rate, after_rate = (statistics.median(rates[name, side]) for side in ("before", "after"))
+        before_cpu, after_cpu = (statistics.median(costs[name, side]) for side in ("before", "after"))
+        print(f"| {name} | {before_rate:.0f} | {after_rate:.0f} | {after_rate / before_rate:.2f} "
+              f"| {before_cpu:.2f} | {after_cpu:.2f} | {after_cpu / before_cpu:.2f} |")
 
 
 if __name__ == "__main__":
