@@ -113,6 +113,8 @@ def _base_entries(live: Obj | None, new: Obj, from_request: bool) -> list[dict[s
     if not from_request:
         return live_entries
     sent = new.get("metadata", {}).get("managedFields")
+    if sent is live_entries or sent == live_entries:
+        return live_entries  # the usual case: the client sent back what it read, or a patch left them alone
     if sent == [{}]:
         return []  # the client resets them
     if sent and _valid(sent):
