@@ -21,6 +21,8 @@ import functools
 import json
 from typing import Any
 
+import orjson
+
 from kubeling.api import strategic
 
 Tree = dict[str, Any]
@@ -89,7 +91,8 @@ def list_elements(items: list[Any], keys: tuple[str, ...] | None) -> dict[str, A
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    """Compact JSON with sorted keys, as upstream encodes key and value path elements."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 # --- nodes and set operations ----------------------------------------------------------------------------------
@@ -210,13 +213,16 @@ def of_object(obj: dict[str, Any], type_name: str | None, *, added: bool = False
 
 
 def _node(value: Any, parent_type: str | None, name: str, added: bool) -> Tree | None:
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return {}  # a scalar (most fields): no schema to look up
     value_type, keys = field(parent_type, name)
     if value_type == ATOMIC:
         return {}
-    if isinstance(value, dict):
+    if kind is dict:
         member = not value or (added and value_type not in strategic.SCHEMA)
         return _join(member, of_object(value, value_type, added=added))
-    if isinstance(value, list):
+    if kind is list:
         elements = list_elements(value, keys)
         if elements is None:
             return {}
