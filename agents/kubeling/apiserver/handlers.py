@@ -17,6 +17,8 @@ import yaml
 from flask import Blueprint, Response, after_this_request, current_app, request
 
 from kubeling.api import errors, selectors
+from kubeling.api.fieldmanager import Writer, manager_name
+from kubeling.api.patch import APPLY_PATCH, media_type
 from kubeling.api.resources import ResourceType, lookup
 from kubeling.apiserver import access, componentstatus, logs, protobuf, proxy, streaming, views, watch, watch_websocket
 from kubeling.apiserver.eviction import evict
@@ -155,7 +157,8 @@ def dispatch(group: str, version: str, path: str) -> Response:
         body = read_body()
         check_unknown_fields(target.rtype, body)
         access.admit_create(target.rtype, target.namespace, body)
-        created = registry().create(target.rtype, target.namespace, body, dry_run=dry_run(), owned=True)
+        created = registry().create(target.rtype, target.namespace, body, dry_run=dry_run(), owned=True,
+                                    writer=_writer("CreateOptions"))
         return render(target.rtype, created, 201)
     if target.name is None:
         if method == "DELETE":
@@ -259,6 +262,36 @@ def check_unknown_fields(rtype: ResourceType, body: Any) -> None:
         for field in unknown:
             response.headers.add("Warning", f'299 - "unknown field \\"{field}\\""')
         return response
+
+
+def _writer(options_kind: str, subresource: str = "") -> Writer:
+    """Who writes: the request's fieldManager, else the program its User-Agent names (upstream's
+    managerOrUserAgent), checked as upstream's ValidateFieldManager."""
+    asked = request.args.get("fieldManager", "") if request.environ.get("QUERY_STRING") else ""
+    problem = None
+    if len(asked.encode()) > 128:
+        problem = "Too long: may not be more than 128 bytes"
+    elif not asked.isprintable():
+        problem = f"Invalid value: {json.dumps(asked)}: invalid characters"
+    if problem:
+        raise errors.invalid(options_kind, "meta.k8s.io", "", [errors.cause(
+            "fieldManager", problem, "FieldValueTooLong" if problem.startswith("Too") else "FieldValueInvalid")])
+    name = manager_name(asked, request.environ.get("HTTP_USER_AGENT", ""))
+    return Writer(name, _tracked(subresource))
+
+
+def _patch_options(content_type: str) -> tuple[Writer, bool]:
+    """The writer and `force` of a PATCH, refused as upstream's ValidatePatchOptions: an apply must name its
+    fieldManager, and only an apply may force."""
+    applying = media_type(content_type) == APPLY_PATCH
+    has_force = "force" in request.args
+    if applying and not request.args.get("fieldManager"):
+        raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.cause(
+            "fieldManager", "Required value: is required for apply patch", "FieldValueRequired")])
+    if not applying and has_force:
+        raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.cause(
+            "force", "Forbidden: may not be specified for non-apply patch", "FieldValueForbidden")])
+    return _writer("PatchOptions"), applying and flag("force")
 
 
 def _int_arg(name: str) -> int:
@@ -426,13 +459,13 @@ def put_object(target: Target) -> Response:
     body = read_body()
     reg = registry()
     if target.subresource == "scale":
-        return _json(write_scale(target, lambda scale: body))
+        return _json(write_scale(target, lambda scale: body, _writer("UpdateOptions", "scale")))
     if target.subresource == "finalize":
         return render(target.rtype, finalize_namespace(reg, target.name or "", body))
     if not target.subresource:
         check_unknown_fields(target.rtype, body)
     obj = reg.update(target.rtype, target.namespace, target.name or "", body, subresource=target.subresource,
-                     dry_run=dry_run())
+                     dry_run=dry_run(), writer=_writer("UpdateOptions", target.subresource))
     return render(target.rtype, obj)
 
 
@@ -444,6 +477,7 @@ def patch_object(target: Target) -> Response:
         raise errors.StatusError(415, "the body of the request was in an unknown format - accepted media types "
                                  "include: application/json-patch+json, application/merge-patch+json, "
                                  "application/apply-patch+yaml", "UnsupportedMediaType")
+    writer, force = _patch_options(content_type)
     if target.subresource == "scale":
         from kubeling.api.patch import apply_patch
 
@@ -454,7 +488,7 @@ def patch_object(target: Target) -> Response:
             unversioned = dict(scale, metadata={**scale["metadata"], "resourceVersion": ""})
             return apply_patch(content_type, unversioned, raw, "Scale")
 
-        return _json(write_scale(target, patched))
+        return _json(write_scale(target, patched, Writer(writer.manager, "scale")))
 
     def check(patched: Any) -> None:
         check_unknown_fields(target.rtype, patched)
@@ -462,7 +496,8 @@ def patch_object(target: Target) -> Response:
     checked = not target.subresource and not registry().strategy(target.rtype).typed  # custom resources only
     obj, created = registry().patch(target.rtype, target.namespace, target.name or "", content_type, raw,
                                     subresource=target.subresource, dry_run=dry_run(),
-                                    check_fields=check if checked else None)
+                                    check_fields=check if checked else None,
+                                    writer=Writer(writer.manager, _tracked(target.subresource)), force=force)
     return render(target.rtype, obj, 201 if created else 200)
 
 
@@ -523,7 +558,12 @@ def scale_of(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     return registry().strategy(rtype).scale(obj)
 
 
-def write_scale(target: Target, change: Any) -> dict[str, Any]:
+def _tracked(subresource: str) -> str:
+    """The subresource a managedFields entry names (writes through others count as the object's)."""
+    return subresource if subresource in ("status", "scale") else ""
+
+
+def write_scale(target: Target, change: Any, writer: Writer | None = None) -> dict[str, Any]:
     """Apply `change(scale) -> scale` and write the replicas back to the parent, as one conditional update."""
     rtype, reg = target.rtype, registry()
     for _ in range(16):
@@ -540,7 +580,7 @@ def write_scale(target: Target, change: Any) -> dict[str, Any]:
             raise errors.conflict(rtype.plural, rtype.group, target.name or "")
         reg.strategy(rtype).set_replicas(parent, replicas)
         try:
-            updated = reg.update(rtype, target.namespace, target.name or "", parent)
+            updated = reg.update(rtype, target.namespace, target.name or "", parent, writer=writer)
         except errors.StatusError as exc:
             if exc.reason == "Conflict" and not sent_rv:
                 continue
