@@ -14,18 +14,28 @@ APT_PACKAGES += iproute2
 APT_PACKAGES += openssl
 # bench/dns.py measures `kubeling dns` next to dnsmasq.
 APT_PACKAGES += dnsmasq-base
+# The kubelet mounts nfs volumes with mount.nfs (nfs-common); the NFS test serves its export from a test node
+# container (images/node has nfs-kernel-server) and is skipped, saying why, on a kernel without NFS.
+APT_PACKAGES += nfs-common
+# tests/e2e/test_live_view.py opens the live view in headless Chromium through selenium and chromedriver.
+APT_PACKAGES += chromium chromium-driver
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 # `make up` provisions machines with Ansible: Vagrant VMs when vagrant is installed, else systemd containers.
 PROVIDER ?= $(if $(shell command -v vagrant 2>/dev/null),vagrant,docker)
+# TOPOLOGY=ha (Docker provider): three masters with stacked etcd behind a virtual address, and two workers.
+TOPOLOGY ?= plain
 
 .PHONY: help deps system-deps venv kubectl-1.20 images lint test unit e2e bench up down clean
-.PHONY: provision-venv dev-up dev-down test-vagrant test-molecule test-provisioning
+.PHONY: provision-venv dev-up dev-down test-vagrant test-molecule test-provisioning test-ha test-faults
 
 help:
 	@echo "make up      provision a cluster: etcd, a master, two workers (PROVIDER=docker|vagrant, default $(PROVIDER))"
 	@echo "make down    destroy it"
+	@echo "make up PROVIDER=docker TOPOLOGY=ha  three masters (stacked etcd) behind a virtual address, two workers"
 	@echo "make dev-up  start only a local control plane on 127.0.0.1 (dev-down stops it)"
 	@echo "make test-provisioning  make up + day-2 playbooks + every Molecule scenario (also in make test)"
+	@echo "make test-ha  the HA cluster: its topology and failover, then the fault battery (also in make test)"
+	@echo "make test-faults  the fault battery alone (tests/ha/test_faults.py)"
 	@echo "make test-molecule  the Molecule scenario of a whole cluster; make test-vagrant  make up on libvirt VMs"
 	@echo "make test    install what is needed, lint, and run every test"
 	@echo "make lint    ruff"
@@ -95,10 +105,10 @@ bench: deps
 
 # The cluster: the same playbook (playbooks/site.yml) on containers or VMs. Prints where admin.conf is.
 up: deps provision-venv images
-	VENV=$(VENV) scripts/$(PROVIDER)-cluster.sh up
+	VENV=$(VENV) TOPOLOGY=$(TOPOLOGY) scripts/$(PROVIDER)-cluster.sh up
 
 down:
-	@VENV=$(VENV) scripts/$(PROVIDER)-cluster.sh down
+	@VENV=$(VENV) TOPOLOGY=$(TOPOLOGY) scripts/$(PROVIDER)-cluster.sh down
 
 # Only a control plane (etcd and the API server, plain HTTP on 127.0.0.1), for quick work on the API server.
 dev-up: deps
@@ -111,6 +121,14 @@ dev-down:
 # playbooks, and every Molecule scenario.
 test-provisioning: deps provision-venv images
 	$(VENV)/bin/pytest tests/e2e/test_provisioning.py tests/e2e/test_molecule.py -q
+
+# The HA cluster's tests (part of `make test` too): tests/ha brings `make up PROVIDER=docker TOPOLOGY=ha` up once
+# for the package, runs the fault battery and the topology's failover, and removes the cluster at the end.
+test-ha: deps provision-venv images
+	$(VENV)/bin/pytest tests/ha -q
+
+test-faults: deps provision-venv images
+	$(VENV)/bin/pytest tests/ha/test_faults.py -q
 
 # Molecule's scenario of a whole cluster (etcd, a master, two workers) alone; every scenario: test-provisioning.
 test-molecule: deps provision-venv images

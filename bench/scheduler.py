@@ -10,11 +10,15 @@ objects, starts the real `kubeling scheduler`, and then:
 - *backlog* (`--backlog`): creates the pods with no scheduler running, then starts it and times how fast it
   drains them (first to last binding): the scheduler's own rate, not limited by how fast pods are created.
 
+The scheduler records each decision on the pod (kube-scheduler-simulator's annotations) unless started with
+`--record-decisions=false`; `--record-cost` runs every case both ways, to show what the record costs.
+
 Load generator, etcd, API server and scheduler all share this machine.
 
     .venv/bin/python bench/scheduler.py             # full run (100/1000/5000 nodes, 1000/5000 pods)
     .venv/bin/python bench/scheduler.py --quick     # a small run that checks the script works
     .venv/bin/python bench/scheduler.py --profile /tmp/sched.prof --cases 1000x1000   # cProfile the scheduler
+    .venv/bin/python bench/scheduler.py --backlog --record-cost --cases 1000x1000    # with and without the record
 """
 
 from __future__ import annotations
@@ -130,13 +134,14 @@ class PodWatch:
 
 
 class Scheduler:
-    def __init__(self, server: str, workdir: Path, profile: str | None = None) -> None:
+    def __init__(self, server: str, workdir: Path, profile: str | None = None, record: bool = True) -> None:
         port = free_port()
         prefix = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
         self.log = open(workdir / "scheduler.log", "wb")  # noqa: SIM115 - lives as long as the process
         env = {**os.environ, "PYTHONPATH": str(ROOT / "agents")}
         self.proc = subprocess.Popen([*prefix, "-m", "kubeling", "scheduler", "--master", server, "--port", str(port),
-                                      "--leader-elect=false"], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+                                      "--leader-elect=false", f"--record-decisions={str(record).lower()}"],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
         wait_for(f"http://127.0.0.1:{port}/healthz", proc=self.proc)
 
     def cpu_seconds(self) -> float:
@@ -168,7 +173,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)] if ordered else float("nan")
 
 
-def run_case(nodes: int, pods: int, backlog: bool, profile: str | None) -> dict:
+def run_case(nodes: int, pods: int, backlog: bool, profile: str | None, record: bool = True) -> dict:
     with control_plane(prefix=f"/bench-sched-{nodes}-{pods}") as (etcd, server):
         url = server.url
         requests.post(f"{url}/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}}, timeout=10)
@@ -176,13 +181,13 @@ def run_case(nodes: int, pods: int, backlog: bool, profile: str | None) -> dict:
         bodies = [pod_manifest(f"pod-{i:05}") for i in range(pods)]
         pods_url = f"{url}/api/v1/namespaces/{NAMESPACE}/pods"
         watch = PodWatch(url)
-        result = {"nodes": nodes, "pods": pods, "mode": "backlog" if backlog else "streaming",
+        result = {"nodes": nodes, "pods": pods, "mode": "backlog" if backlog else "streaming", "record": record,
                   "node_create_seconds": round(node_seconds, 1)}
         if backlog:
             result["create_seconds"] = post_all(pods_url, bodies)
-            scheduler = Scheduler(url, server.workdir, profile)
+            scheduler = Scheduler(url, server.workdir, profile, record)
         else:
-            scheduler = Scheduler(url, server.workdir, profile)
+            scheduler = Scheduler(url, server.workdir, profile, record)
             time.sleep(1.0)  # let its informers sync before the clock starts
         cpu_before = scheduler.cpu_seconds()
         others_before = (process_cpu(server.proc.pid), process_cpu(etcd.proc.pid), own_cpu())
@@ -227,6 +232,8 @@ def main() -> int:
                                                    "5000x5000)")
     parser.add_argument("--backlog", action="store_true", help="also time draining a backlog for each case")
     parser.add_argument("--profile", help="run the scheduler under cProfile and write the stats here")
+    parser.add_argument("--record-cost", action="store_true",
+                        help="run each case with the decision record (the default) and without it")
     args = parser.parse_args()
     cases = args.cases or (QUICK if args.quick else FULL)
     print(f"machine: {machine()}", flush=True)
@@ -234,18 +241,26 @@ def main() -> int:
     for case in cases:
         nodes, pods = (int(part) for part in case.split("x"))
         for backlog in ((False, True) if args.backlog else (False,)):
-            row = run_case(nodes, pods, backlog, args.profile)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+            for record in ((True, False) if args.record_cost else (True,)):
+                row = run_case(nodes, pods, backlog, args.profile, record)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
     print()
-    print("| nodes | pods | mode | bound | pods/s (end to end) | p50 latency | p99 latency | pods created/s "
-          "| scheduler CPU s | CPU ms per pod: scheduler / API server / etcd / load generator |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    print("| nodes | pods | mode | decision record | bound | pods/s (end to end) | p50 latency | p99 latency "
+          "| pods created/s | scheduler CPU s | CPU ms per pod: scheduler / API server / etcd / load generator |")
+    print("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---|")
     for row in rows:
         latency = (f"{row['p50_ms']:.0f} ms", f"{row['p99_ms']:.0f} ms") if row["p50_ms"] is not None else ("-", "-")
         split = " / ".join(f"{value:.2f}" for value in row["cpu_ms_per_pod"].values())
-        print(f"| {row['nodes']} | {row['pods']} | {row['mode']} | {row['bound']} | {row['rate']} | {latency[0]} "
-              f"| {latency[1]} | {row['create_rate']} | {row['scheduler_cpu_seconds']} | {split} |")
+        print(f"| {row['nodes']} | {row['pods']} | {row['mode']} | {'on' if row['record'] else 'off'} "
+              f"| {row['bound']} | {row['rate']} | {latency[0]} | {latency[1]} | {row['create_rate']} "
+              f"| {row['scheduler_cpu_seconds']} | {split} |")
+    if args.record_cost:
+        print()
+        for on, off in zip(rows[::2], rows[1::2], strict=True):
+            print(f"record cost, {on['nodes']} nodes x {on['pods']} pods, {on['mode']}: pods/s {on['rate']} with, "
+                  f"{off['rate']} without ({on['rate'] / off['rate']:.2f}x); scheduler CPU ms per pod "
+                  f"{on['cpu_ms_per_pod']['scheduler']} with, {off['cpu_ms_per_pod']['scheduler']} without")
     print()
     for row in rows:
         if row["nodes"] == 1000:

@@ -6,15 +6,47 @@
 #   scripts/docker-cluster.sh start NAME..  only start node containers (e.g. worker-3 before playbooks/scale.yml)
 #   scripts/docker-cluster.sh down          remove every node container, their network and the run's state
 #
-# Node containers are named kubeling-<node> and labelled io.kubeling.cluster=docker; nothing else is touched.
+# TOPOLOGY=plain (the default): etcd-1, master-1, worker-1, worker-2 from inventory/docker. Containers are named
+# kubeling-<node>, labelled io.kubeling.cluster=docker, on the network `kubeling`; state in artifacts/.
+# TOPOLOGY=ha: master-1..3 (each also an etcd member) and worker-1..2 from inventory/docker-ha, behind the virtual
+# address 10.210.0.200. Containers are named kubeling-ha-<node>, labelled io.kubeling.cluster=docker-ha, on the
+# network `kubeling-ha` (a fixed subnet, so the inventory can name the virtual address); state in artifacts/ha/.
+# The two kinds can run side by side; `down` removes only its own kind. Nothing else is touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-NETWORK=${KUBELING_DOCKER_NETWORK:-kubeling}
-NODES=${KUBELING_DOCKER_NODES:-etcd-1 master-1 worker-1 worker-2}
 IMAGE=kubeling/node:debian12
-LABEL=io.kubeling.cluster=docker
+case "${TOPOLOGY:-plain}" in
+  plain)
+    NETWORK=${KUBELING_DOCKER_NETWORK:-kubeling}
+    NODES=${KUBELING_DOCKER_NODES:-etcd-1 master-1 worker-1 worker-2}
+    LABEL=io.kubeling.cluster=docker
+    PREFIX=kubeling-
+    INVENTORY=inventory/docker
+    ART=artifacts
+    NETWORK_FLAGS=()
+    ADDRESSES=""
+    ;;
+  ha)
+    NETWORK=kubeling-ha
+    NODES=${KUBELING_DOCKER_NODES:-master-1 master-2 master-3 worker-1 worker-2}
+    LABEL=io.kubeling.cluster=docker-ha
+    PREFIX=kubeling-ha-
+    INVENTORY=inventory/docker-ha
+    ART=artifacts/ha
+    # Containers take addresses from the lower half; the virtual address (kubeling_api_vip in
+    # inventory/docker-ha/group_vars/all.yml, 10.210.0.200) is in the upper half, where Docker never hands one out.
+    NETWORK_FLAGS=(--subnet 10.210.0.0/24 --ip-range 10.210.0.0/25 --gateway 10.210.0.1)
+    # Fixed addresses, so a master stopped and started again keeps its own (etcd's peers know it by address).
+    ADDRESSES="master-1=10.210.0.11 master-2=10.210.0.12 master-3=10.210.0.13 worker-1=10.210.0.21
+      worker-2=10.210.0.22 worker-3=10.210.0.23"
+    # The fact cache of ansible.cfg, apart from the plain cluster's (the node names overlap). Run playbooks by
+    # hand with it: ANSIBLE_CACHE_PLUGIN_CONNECTION=artifacts/ha/facts ansible-playbook -i inventory/docker-ha …
+    export ANSIBLE_CACHE_PLUGIN_CONNECTION=$PWD/$ART/facts
+    ;;
+  *) echo "TOPOLOGY must be plain or ha, not ${TOPOLOGY}" >&2; exit 2 ;;
+esac
 
 # What a systemd node with Docker inside needs (see images/node/build.sh; --privileged is refused on our
 # machines). /proc/sys is read-only inside, so the sysctls the network and the proxy need are set here.
@@ -37,14 +69,15 @@ images() {
 
 start() {
   docker network inspect "$NETWORK" >/dev/null 2>&1 ||
-    docker network create --label "$LABEL" "$NETWORK" >/dev/null
+    docker network create --label "$LABEL" "${NETWORK_FLAGS[@]}" "$NETWORK" >/dev/null
   for node in "$@"; do
-    local container=kubeling-$node
+    local container=$PREFIX$node address=() pair
+    for pair in $ADDRESSES; do [ "${pair%%=*}" = "$node" ] && address=(--ip "${pair#*=}"); done
     case "$(docker inspect --format '{{.State.Running}}' "$container" 2>/dev/null || echo missing)" in
       true) ;;
       false) docker start "$container" >/dev/null ;;
-      *) docker run -d --name "$container" --hostname "$node" --network "$NETWORK" --label "$LABEL" \
-           "${NODE_FLAGS[@]}" "$IMAGE" >/dev/null ;;
+      *) docker run -d --name "$container" --hostname "$node" --network "$NETWORK" "${address[@]}" \
+           --label "$LABEL" "${NODE_FLAGS[@]}" "$IMAGE" >/dev/null ;;
     esac
     echo "node $node: container $container"
   done
@@ -55,10 +88,12 @@ up() {
   # shellcheck disable=SC2086 # a list of names
   start $NODES
   local began=$SECONDS
-  "$VENV/bin/ansible-playbook" -i inventory/docker playbooks/site.yml
+  "$VENV/bin/ansible-playbook" -i "$INVENTORY" playbooks/site.yml
   echo
-  echo "cluster is up in $((SECONDS - began))s (playbook). Admin kubeconfig: artifacts/admin.conf"
-  echo "try: kubectl --kubeconfig artifacts/admin.conf get nodes"
+  echo "cluster is up in $((SECONDS - began))s (playbook). Admin kubeconfig: $ART/admin.conf"
+  echo "try: kubectl --kubeconfig $ART/admin.conf get nodes"
+  echo "live view: kubectl --kubeconfig $ART/admin.conf proxy, then open"
+  echo "  http://127.0.0.1:8001/api/v1/namespaces/kube-system/services/https:kubeling-dashboard:https/proxy/"
 }
 
 down() {
@@ -70,8 +105,8 @@ down() {
   fi
   docker network rm "$NETWORK" >/dev/null 2>&1 || true
   # Addresses and the admin kubeconfig belong to the containers just removed; the CA (artifacts/pki) stays.
-  rm -rf artifacts/facts artifacts/admin.conf
-  echo "docker cluster removed"
+  rm -rf "$ART/facts" "$ART/admin.conf"
+  echo "docker cluster removed (${TOPOLOGY:-plain})"
 }
 
 case "${1:-}" in

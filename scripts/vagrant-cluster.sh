@@ -74,6 +74,8 @@ up() {
   echo
   echo "cluster is up in $((SECONDS - began))s (playbook). Admin kubeconfig: $ART/admin.conf"
   echo "try: kubectl --kubeconfig $ART/admin.conf get nodes"
+  echo "live view: kubectl --kubeconfig $ART/admin.conf proxy, then open"
+  echo "  http://127.0.0.1:8001/api/v1/namespaces/kube-system/services/https:kubeling-dashboard:https/proxy/"
 }
 
 down() {

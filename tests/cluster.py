@@ -40,8 +40,9 @@ def wait_for(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = No
 
 
 class Etcd:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, quota_bytes: int = 4 * 1024**3) -> None:
         self.workdir = workdir
+        self.quota_bytes = quota_bytes
         self.port = free_port()
         self.peer_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -56,7 +57,7 @@ class Etcd:
              "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
              "--initial-cluster", f"test=http://127.0.0.1:{self.peer_port}",
-             "--quota-backend-bytes", str(4 * 1024**3)],
+             "--quota-backend-bytes", str(self.quota_bytes)],
             stdout=self.log, stderr=subprocess.STDOUT,
         )
         wait_for(self.url + "/health", proc=self.proc)

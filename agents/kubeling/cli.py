@@ -18,6 +18,8 @@ COMPONENTS = {
     "proxy": ("kubeling.proxy.cli", "makes Services reachable on this node (iptables or userspace)"),
     "network": ("kubeling.network.cli", "routes to other nodes' pod CIDRs (host-gw) and pod NAT"),
     "dns": ("kubeling.dns.cli", "the cluster's DNS server: Services and their endpoints by name"),
+    "dashboard": ("kubeling.dashboard.cli", "the live view: a page reached through the API server's service proxy"),
+    "why": ("kubeling.why.cli", "the story of a pod or a Deployment (also `kubectl why`, the kubectl-why plugin)"),
 }
 
 

@@ -11,7 +11,12 @@ from kubeling import component
 from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.controllers.base import Controller, InformerFactory
-from kubeling.controllers.options import NodeIpamOptions, NodeLifecycleOptions, RootCACertPublisherOptions
+from kubeling.controllers.options import (
+    NodeIpamOptions,
+    NodeLifecycleOptions,
+    PodGCOptions,
+    RootCACertPublisherOptions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,7 @@ CONTROLLERS = {
     "cronjob": "kubeling.controllers.cronjob:CronJobController",
     "nodelifecycle": "kubeling.controllers.nodelifecycle:NodeLifecycleController",
     "nodeipam": "kubeling.controllers.nodeipam:NodeIpamController",
+    "podgc": "kubeling.controllers.podgc:PodGCController",
     "endpoint": "kubeling.controllers.endpoints:EndpointsController",
     "endpointslice": "kubeling.controllers.endpointslice:EndpointSliceController",
     "garbagecollector": "kubeling.controllers.garbagecollector:GarbageCollector",
@@ -37,7 +43,17 @@ CONTROLLERS = {
     "persistentvolume-binder": "kubeling.controllers.persistentvolume:PersistentVolumeController",
     "pvc-protection": "kubeling.controllers.persistentvolume:PVCProtectionController",
     "pv-protection": "kubeling.controllers.persistentvolume:PVProtectionController",
+    "local-path-provisioner": "kubeling.controllers.localpath:LocalPathProvisioner",
 }
+
+# The name each controller reports its Events as (reportingController, source.component), as upstream's.
+REPORTING_NAMES = {"nodelifecycle": "node-controller", "nodeipam": "cidrAllocator",
+                   "endpointslice": "endpoint-slice-controller", "garbagecollector": "garbage-collector-controller",
+                   "root-ca-cert-publisher": "root-ca-cert-publisher"}
+
+
+def reporting_name(controller: str) -> str:
+    return REPORTING_NAMES.get(controller, f"{controller}-controller")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how long a node may go without renewing its Lease before it is marked NotReady")
     parser.add_argument("--node-monitor-period", type=component._seconds,
                         default=NodeLifecycleOptions.node_monitor_period, help="how often node health is checked")
+    parser.add_argument("--terminated-pod-gc-threshold", type=int,
+                        default=PodGCOptions.terminated_pod_gc_threshold,
+                        help="finished pods kept before PodGC deletes the oldest (0: keep them all)")
     parser.add_argument("--cluster-cidr", default=NodeIpamOptions.cluster_cidr,
                         help="CIDR range for pod IPs (node IPAM)")
     parser.add_argument("--allocate-node-cidrs", type=component._bool, default=NodeIpamOptions.allocate_node_cidrs,
@@ -86,6 +105,7 @@ def selected(spec: str) -> list[str]:
 OPTIONS: dict[str, Callable[[argparse.Namespace], object]] = {
     "nodelifecycle": lambda args: NodeLifecycleOptions(node_monitor_grace_period=args.node_monitor_grace_period,
                                                        node_monitor_period=args.node_monitor_period),
+    "podgc": lambda args: PodGCOptions(terminated_pod_gc_threshold=args.terminated_pod_gc_threshold),
     "nodeipam": lambda args: NodeIpamOptions(cluster_cidr=args.cluster_cidr,
                                              allocate_node_cidrs=args.allocate_node_cidrs,
                                              node_cidr_mask_size=args.node_cidr_mask_size),
@@ -98,7 +118,7 @@ def build(name: str, client: Client, informers: InformerFactory, recorder: Event
     module_name, class_name = CONTROLLERS[name].split(":")
     cls: type[Controller] = getattr(importlib.import_module(module_name), class_name)
     options = OPTIONS[name](args) if name in OPTIONS else None
-    return cls(client, informers, recorder, options)
+    return cls(client, informers, recorder.for_controller(reporting_name(name)), options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
     def start_controllers() -> None:
         informers = InformerFactory(client, args.resync_period)
-        recorder = EventRecorder(client, "controller-manager")
+        recorder = EventRecorder(client, "kube-controller-manager")
         controllers = [build(name, client, informers, recorder, args) for name in names]
         informers.start()
         if not informers.wait_for_sync(120):

@@ -15,7 +15,7 @@ set -euo pipefail
 
 IMAGE=${IMAGE:-kubeling/node:debian12}
 SUITE=bookworm
-PACKAGES=systemd,systemd-sysv,dbus,iproute2,iptables,docker.io,busybox-static,python3,python3-venv,ca-certificates,procps,kmod,iputils-ping,conntrack
+PACKAGES=systemd,systemd-sysv,dbus,iproute2,iptables,docker.io,busybox-static,python3,python3-venv,ca-certificates,procps,kmod,iputils-ping,conntrack,nfs-common,nfs-kernel-server
 
 if [ "${FORCE:-0}" != 1 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
   echo "$IMAGE exists"

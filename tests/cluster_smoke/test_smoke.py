@@ -118,6 +118,14 @@ def test_every_worker_is_a_ready_node(cluster: Cluster) -> None:
     assert {w: rows.get(w) for w in cluster.workers} == {w: "Ready" for w in cluster.workers}, table
 
 
+def test_the_live_view_is_served_through_the_service_proxy(cluster: Cluster) -> None:
+    """The dashboard role's page, reached as docs/architecture.md tells users to (the proxy path kubectl proxy uses)."""
+    path = "/api/v1/namespaces/kube-system/services/https:kubeling-dashboard:https/proxy/"
+    page = cluster.kubectl("get", "--raw", path).stdout
+    assert "kubeling live view" in page
+    assert "function informer" in cluster.kubectl("get", "--raw", path + "app.js").stdout
+
+
 def test_deployment_rolls_out_on_both_workers(cluster: Cluster) -> None:
     cluster.apply(web_deployment(4))
     result = cluster.kubectl("rollout", "status", "deployment/web", "-n", NAMESPACE,

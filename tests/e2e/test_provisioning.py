@@ -1,7 +1,8 @@
 """`make up PROVIDER=docker` end to end: four systemd containers provisioned by the playbooks, the smoke suite over
 TLS (tests/cluster_smoke, which also scans every node's open ports), then the idempotence of site.yml (changed=0
-and not one certificate touched) and the day-2 playbooks (scale, remove-node, upgrade, rotate-certs, reset, site
-again). Timings go to artifacts/provisioning-timings.json (docs/benchmarks.md quotes them).
+and not one certificate touched), Secrets encrypted at rest and the day-2 playbooks (rotate-encryption-key,
+etcd-backup and etcd-restore, scale, remove-node, upgrade, rotate-certs, reset, site again). Timings go to
+artifacts/provisioning-timings.json (docs/benchmarks.md quotes them).
 Part of `make test`; `make test-provisioning` runs it with tests/e2e/test_molecule.py alone.
 
 One long test on purpose: every step needs the cluster the previous one left. It replaces any Docker cluster
@@ -22,6 +23,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,8 +36,10 @@ NODES = ("etcd-1", "master-1", "worker-1", "worker-2")
 # What runs where: etcd on its node, the control plane on the master, Docker and the node agents on each worker.
 UNITS = {"etcd-1": ["etcd"],
          "master-1": ["kubeling-apiserver", "kubeling-scheduler", "kubeling-controller-manager"],
-         "worker-1": ["docker", "kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns"],
-         "worker-2": ["docker", "kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns"]}
+         "worker-1": ["docker", "kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns",
+                      "kubeling-dashboard"],
+         "worker-2": ["docker", "kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns",
+                      "kubeling-dashboard"]}
 # Where certificates live: every node's /etc/kubeling (pki/, the kubeconfigs, the bundle they came in) and, on the
 # controller, artifacts/pki and artifacts/admin.conf.
 NODE_PKI_DIRS = ("/etc/kubeling",)
@@ -76,9 +80,9 @@ def changed_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
 
 
-def kubectl(*args: str, timeout: float = 30) -> str:
+def kubectl(*args: str, timeout: float = 30, input: str | None = None) -> str:
     result = subprocess.run(["/usr/bin/kubectl", f"--kubeconfig={KUBECONFIG}", *args], capture_output=True,
-                            text=True, timeout=timeout)
+                            text=True, timeout=timeout, input=input)
     assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
     return result.stdout
 
@@ -171,10 +175,122 @@ def ready_nodes() -> set[str]:
 
 def leftovers(node: str) -> list[str]:
     """What reset.yml must have removed: our units, directories, chains and routes."""
-    script = ("ls -d /etc/kubeling /opt/kubeling /var/lib/kubeling /var/lib/etcd/kubeling "
+    script = ("ls -d /etc/kubeling /opt/kubeling /var/lib/kubeling /var/lib/etcd/kubeling* "
               "/etc/systemd/system/kubeling-* /etc/systemd/system/etcd.service.d/kubeling.conf 2>/dev/null; "
               "iptables-save | grep -E '^:(KUBE|KUBELING)-' ; ip -4 route show proto 77")
     return node_exec(node, "sh", "-c", script).stdout.split("\n")[:-1]
+
+
+ETCD_DATA_DIR = "/var/lib/etcd/kubeling"
+ETCDCTL = ["env", "ETCDCTL_API=3", "etcdctl", "--endpoints=https://127.0.0.1:2379",
+           "--cacert=/etc/kubeling/pki/etcd/ca.crt", "--cert=/etc/kubeling/pki/etcd/peer.crt",
+           "--key=/etc/kubeling/pki/etcd/peer.key"]
+
+
+def in_etcd_files(text: str) -> list[str]:
+    """The files of etcd's data directory on the etcd node that hold `text` (grep on the raw bytes)."""
+    result = node_exec("etcd-1", "grep", "--recursive", "--files-with-matches", "--binary-files=text",
+                       "--fixed-strings", text, ETCD_DATA_DIR)
+    assert result.returncode in (0, 1), result.stderr
+    return result.stdout.split()
+
+
+def stored_secrets() -> dict[str, bytes]:
+    """Every Secret's raw value in etcd, by key, as etcdctl on the etcd node reads it."""
+    result = node_exec("etcd-1", *ETCDCTL, "get", "/registry/secrets/", "--prefix", "--write-out=json")
+    assert result.returncode == 0, result.stderr
+    kvs = json.loads(result.stdout).get("kvs", [])
+    return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]) for kv in kvs}
+
+
+def writing_key() -> str:
+    """The name of the key the API servers encrypt with (the first one in the controller's configuration)."""
+    config = yaml.safe_load((ROOT / "artifacts" / "pki" / "encryption-config.yaml").read_text())
+    return config["resources"][0]["providers"][0]["aescbc"]["keys"][0]["name"]
+
+
+def check_secrets_at_rest(tmp_path: Path, timings: dict[str, float]) -> None:
+    """A Secret's value and its base64 form are nowhere in etcd's files, kubectl still reads it, and the key
+    rotation playbook leaves every Secret encrypted with the new key."""
+    name, value, plain = f"at-rest-{uuid.uuid4().hex[:6]}", f"secret-{uuid.uuid4().hex}", f"plain-{uuid.uuid4().hex}"
+    kubectl("create", "secret", "generic", name, "--from-literal", f"password={value}")
+    kubectl("create", "configmap", name, "--from-literal", f"note={plain}")
+    # The ConfigMap is not encrypted: its value in etcd's files shows that grep would find the Secret's too.
+    assert in_etcd_files(plain), "the ConfigMap's value should be readable in etcd's files"
+    shown = kubectl("get", "secret", name, "-o", "jsonpath={.data.password}")
+    assert base64.b64decode(shown).decode() == value
+    for form in (value, shown):
+        assert in_etcd_files(form) == [], f"{form!r} is in etcd's files"
+    first = writing_key()
+    assert all(v.startswith(f"k8s:enc:aescbc:v1:{first}:".encode()) for v in stored_secrets().values())
+
+    _, timings["rotate-encryption-key.yml"] = playbook("rotate-encryption-key.yml", timeout=900)
+    second = writing_key()
+    assert second != first
+    stored = stored_secrets()
+    assert stored and all(v.startswith(f"k8s:enc:aescbc:v1:{second}:".encode()) for v in stored.values()), \
+        {k: v[:40] for k, v in stored.items()}
+    assert first not in (ROOT / "artifacts" / "pki" / "encryption-config.yaml").read_text()  # the old key is gone
+    assert base64.b64decode(kubectl("get", "secret", name, "-o", "jsonpath={.data.password}")).decode() == value
+
+
+def playbook_refused(name: str, *args: str) -> str:
+    """Run a playbook that must fail; its output."""
+    result = subprocess.run([str(ANSIBLE), "-i", "inventory/docker", *args, f"playbooks/{name}"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    with LOG.open("a") as log:
+        log.write(f"\n===== {name} {' '.join(args)} (expected to fail, exit {result.returncode})\n"
+                  f"{result.stdout}{result.stderr}")
+    assert result.returncode != 0, f"{name} {args} should have failed:\n{result.stdout[-3000:]}"
+    return result.stdout + result.stderr
+
+
+def check_backup_and_restore(tmp_path: Path, timings: dict[str, float]) -> None:
+    """etcd-backup, then a namespace full of objects is deleted, then etcd-restore: everything is back and its
+    pods run. A truncated snapshot is refused before anything stops."""
+    namespace = f"backup-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    kubectl("create", "deployment", "web", "-n", namespace, "--image=kubeling/web:1", "--replicas=2")
+    kubectl("create", "configmap", "settings", "-n", namespace, "--from-literal", "mode=fast")
+    kubectl("create", "secret", "generic", "creds", "-n", namespace, "--from-literal", "token=t0ken")
+    kubectl("rollout", "status", "deployment/web", "-n", namespace, "--timeout=180s", timeout=190)
+
+    backups = ROOT / "artifacts" / "etcd-backups"
+    before = set(backups.glob("*.db")) if backups.is_dir() else set()
+    output, timings["etcd-backup.yml"] = playbook("etcd-backup.yml")
+    (snapshot,) = set(backups.glob("etcd-snapshot-*.db")) - before
+    assert str(snapshot) in output
+
+    truncated = tmp_path / "truncated.db"
+    truncated.write_bytes(snapshot.read_bytes()[: snapshot.stat().st_size // 2])
+    refused = playbook_refused("etcd-restore.yml", "-e", f"snapshot={truncated}")
+    assert "Nothing was stopped or changed" in refused and "truncated" in refused, refused[-3000:]
+    assert node_exec("master-1", "systemctl", "is-active", "kubeling-apiserver").stdout.strip() == "active"
+    assert node_exec("etcd-1", "systemctl", "is-active", "etcd").stdout.strip() == "active"
+    assert namespace in kubectl("get", "namespaces", "-o", "name")
+
+    kubectl("delete", "namespace", namespace, "--timeout=180s", timeout=190)
+    assert namespace not in kubectl("get", "namespaces", "-o", "name")
+
+    _, timings["etcd-restore.yml"] = playbook("etcd-restore.yml", "-e", f"snapshot={snapshot}", timeout=900)
+    assert f"namespace/{namespace}" in kubectl("get", "namespaces", "-o", "name")
+    assert kubectl("get", "configmap", "settings", "-n", namespace, "-o", "jsonpath={.data.mode}") == "fast"
+    token = kubectl("get", "secret", "creds", "-n", namespace, "-o", "jsonpath={.data.token}")
+    assert base64.b64decode(token) == b"t0ken"
+    kubectl("rollout", "status", "deployment/web", "-n", namespace, "--timeout=180s", timeout=190)
+    # Running for real: each pod answers an exec (its containers exist again on a worker).
+    pods = kubectl("get", "pods", "-n", namespace, "-l", "app=web", "-o", "name").split()
+    assert len(pods) == 2, pods
+    for pod in pods:
+        deadline = time.monotonic() + 180
+        while True:
+            done = subprocess.run(["/usr/bin/kubectl", f"--kubeconfig={KUBECONFIG}", "exec", "-n", namespace,
+                                   pod, "--", "echo", "alive"], capture_output=True, text=True, timeout=60)
+            if done.returncode == 0 and done.stdout.strip() == "alive":
+                break
+            assert time.monotonic() < deadline, f"{pod} does not run after the restore: {done.stderr}"
+            time.sleep(3)
+    assert ready_nodes() == {"worker-1", "worker-2"}
 
 
 class AvailabilityWatch:
@@ -243,6 +359,9 @@ def test_make_up_docker_then_day_two_playbooks(tmp_path: Path) -> None:
         # Not one certificate (or serial) changed anywhere, and the daemons still serve the same ones.
         assert fingerprints(all_certificates()) == certs
         assert served_certificates() == served
+
+        check_secrets_at_rest(tmp_path, timings)
+        check_backup_and_restore(tmp_path, timings)
 
         # scale.yml: one more worker, in an inventory of its own beside inventory/docker.
         run("scripts/docker-cluster.sh", "start", EXTRA_WORKER, timeout=120)

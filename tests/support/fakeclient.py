@@ -277,9 +277,15 @@ class FakeRecorder:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str]] = []  # (type, reason, message)
+        self.details: list[dict[str, Any]] = []  # the events.k8s.io fields of each: action, related
 
-    def event(self, obj: Obj, event_type: str, reason: str, message: str) -> None:
+    def event(self, obj: Obj, event_type: str, reason: str, message: str, *, action: str = "",
+              related: Obj | None = None) -> None:
         self.events.append((event_type, reason, message))
+        self.details.append({"regarding": obj, "action": action, "related": related})
+
+    def for_controller(self, component: str) -> FakeRecorder:
+        return self
 
     def flush(self, timeout: float = 5.0) -> None:
         return None

@@ -43,7 +43,7 @@ def test_registry_lists_every_plugin_once():
     names = [cls.name for cls in plugins.REGISTRY]
     assert len(names) == len(set(names))
     assert {"NodeUnschedulable", "NodeName", "TaintToleration", "NodeReady", "NodeAffinity", "NodePorts",
-            "NodeResourcesFit", "NodeResourcesBalancedAllocation", "SelectorSpread"} == set(names)
+            "NodeResourcesFit", "VolumeBinding", "NodeResourcesBalancedAllocation", "SelectorSpread"} == set(names)
 
 
 # Filters

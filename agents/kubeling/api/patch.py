@@ -21,7 +21,7 @@ import jsonpatch
 import jsonpointer
 import yaml
 
-from kubeling.api import strategic
+from kubeling.api import meta, strategic
 from kubeling.api.errors import StatusError, bad_request
 
 JSON_PATCH = "application/json-patch+json"
@@ -95,7 +95,7 @@ def json_patch(original: dict[str, Any], operations: list[Any]) -> dict[str, Any
 
 def merge_patch(original: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """RFC 7386: objects merge recursively, `null` removes a key, anything else replaces."""
-    return _merge(copy.deepcopy(original), patch)
+    return _merge(meta.deep_copy(original), patch)
 
 
 def _merge(target: Any, patch: Any) -> Any:

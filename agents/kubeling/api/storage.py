@@ -8,8 +8,11 @@ DefaultStorageClass admission plugin) and pkg/volume/util (GetDefaultClass: the 
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
+from kubeling.api.quantity import value
+from kubeling.api.scheduling import compile_term, term_matches
 from kubeling.api.types import Obj
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
@@ -87,3 +90,65 @@ def add_finalizer(obj: Obj, finalizer: str) -> None:
     finalizers = obj.setdefault("metadata", {}).setdefault("finalizers", [])
     if finalizer not in finalizers:
         finalizers.append(finalizer)
+
+
+# What the scheduler (VolumeBinding), the local-path provisioner and the kubelet ask (added with the node side:
+# upstream's k8s.io/component-helpers/storage/volume and pkg/controller/volume/persistentvolume/util).
+
+WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
+NO_PROVISIONER = "kubernetes.io/no-provisioner"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+# kubeling's default StorageClass and its provisioner (docs/storage.md).
+LOCAL_PATH_CLASS = "local-path"
+LOCAL_PATH_PROVISIONER = "kubeling.io/local-path"
+LOCAL_PATH_FINALIZER = "kubeling.io/local-path-cleanup"  # dropped by the node's kubelet once the directory is gone
+LOCAL_PATH_DIR = "/var/lib/kubeling/local-path"  # where volumes live on a node, unless the class says `nodePath`
+
+
+def claim_request(claim: Obj) -> int:
+    """The bytes a claim asks for (0 when it does not say)."""
+    requests = ((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}
+    return value(requests["storage"]) if "storage" in requests else 0
+
+
+def volume_capacity(pv: Obj) -> int:
+    capacity = (pv.get("spec") or {}).get("capacity") or {}
+    return value(capacity["storage"]) if "storage" in capacity else 0
+
+
+def is_bound(claim: Obj) -> bool:
+    """The PV controller has finished binding the claim: it names its volume and says Bound."""
+    return bool((claim.get("spec") or {}).get("volumeName")) and \
+        (claim.get("status") or {}).get("phase") == "Bound"
+
+
+def pv_node_affinity_matches(pv: Obj, labels: dict[str, str], name: str) -> bool:
+    """Can `pv` be used on the node with these labels and name? Upstream's CheckNodeAffinity: no required
+    affinity means anywhere; otherwise one of the (ORed) terms must match."""
+    required = ((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}
+    terms = required.get("nodeSelectorTerms")
+    if not terms:
+        return True
+    return any(term_matches(compile_term(term), labels, name) for term in terms)
+
+
+def pv_nodes(pv: Obj) -> list[str]:
+    """The node names a PV's affinity pins it to by hostname label (what the local-path provisioner writes)."""
+    required = ((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}
+    names: list[str] = []
+    for term in required.get("nodeSelectorTerms") or []:
+        for expression in term.get("matchExpressions") or []:
+            if expression.get("key") == HOSTNAME_LABEL and expression.get("operator") == "In":
+                names += expression.get("values") or []
+    return names
+
+
+def path_inside(base: str, path: str) -> bool:
+    """Is `path` strictly below the directory `base`, without `..` steps? (No filesystem access: a provisioned
+    volume's path is checked before its directory exists.)"""
+    candidate = PurePosixPath(path)
+    if not candidate.is_absolute() or ".." in candidate.parts:
+        return False
+    root = PurePosixPath(base)
+    return candidate != root and root in candidate.parents

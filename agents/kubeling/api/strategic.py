@@ -28,10 +28,10 @@ untyped (a list element without its merge key, an unknown `$patch` value) 500 wi
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Any
 
+from kubeling.api import meta
 from kubeling.api.errors import StatusError, bad_request
 
 DIRECTIVE = "$patch"
@@ -151,7 +151,7 @@ def strategic_merge(original: dict[str, Any], patch: dict[str, Any], kind: str) 
     the `$patch`/`$retainKeys` directives.
     """
     type_name = kind if kind in SCHEMA else None
-    return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), type_name)
+    return _merge_map(meta.deep_copy(original), meta.deep_copy(patch), type_name)
 
 
 # --- errors ----------------------------------------------------------------------------------------------------

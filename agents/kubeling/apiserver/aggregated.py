@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Response, request
 
-from kubeling.api.resources import group_versions
+from kubeling.api.resources import group_versions, version_priority
 
 GROUP = "apidiscovery.k8s.io"
 VERSIONS = ("v2", "v2beta1")
@@ -85,6 +85,8 @@ def document(core: bool, listing: Callable[[str, list[Any]], dict[str, Any]], ve
         item = items.setdefault(group, {"metadata": {"name": group, "creationTimestamp": None} if group else
                                         {"creationTimestamp": None}, "versions": []})
         item["versions"].append(version_entry(group_version, listing(group_version, rtypes)))
+    for item in items.values():  # the preferred version first, as in the legacy APIGroup
+        item["versions"].sort(key=lambda entry: version_priority(entry["version"]))
     return {"kind": "APIGroupDiscoveryList", "apiVersion": f"{GROUP}/{version}", "metadata": {},
             "items": list(items.values())}
 

@@ -16,16 +16,17 @@ from kubeling.api import bootstrappolicy, errors
 from kubeling.api.resources import lookup, must_lookup
 from kubeling.api.types import Obj
 from kubeling.api.validation.scheduling import SYSTEM_PRIORITY_CLASSES
-from kubeling.apiserver import access, discovery, handlers, strategies
+from kubeling.apiserver import access, discovery, handlers, metrics, strategies
 from kubeling.apiserver.admission import PriorityAdmission, ServiceAccountAdmission
 from kubeling.apiserver.allocators import PORT_PREFIX, Allocator, IPAllocator, node_port_range
+from kubeling.apiserver.customresources import CustomResources
 from kubeling.apiserver.limitranger import LimitRanger
 from kubeling.apiserver.registry import Registry
 from kubeling.apiserver.resourcequota import ResourceQuotaAdmission
 from kubeling.apiserver.strategies.core.namespace import SYSTEM_NAMESPACES
 from kubeling.apiserver.watch import Watcher
 from kubeling.apiserver.watchcache import ListCache
-from kubeling.storage.etcd import EtcdError
+from kubeling.storage.etcd import EtcdError, NoSpace
 from kubeling.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -85,16 +86,22 @@ def create_app(store: Store, config: dict[str, Any] | None = None, *, start_watc
     app.extensions["kubeling.store"] = store
     app.extensions["kubeling.registry"] = registry
     app.extensions["kubeling.watcher"] = watcher
-    app.extensions["kubeling.list_cache"] = ListCache(watcher, store, enabled=bool(app.config["WATCH_CACHE"]))
+    list_cache = ListCache(watcher, store, enabled=bool(app.config["WATCH_CACHE"]))
+    app.extensions["kubeling.list_cache"] = list_cache
+    app.extensions["kubeling.metrics"] = metrics.registry_for(watcher, list_cache)
     app.extensions["kubeling.ips"] = ips
     app.extensions["kubeling.kubelet_session"] = kubelet_session(app.config)
     app.register_blueprint(discovery.blueprint)
+    app.register_blueprint(metrics.blueprint)
     app.register_blueprint(handlers.blueprint)
     register_error_handlers(app)
     app.after_request(reason_phrase)
     if start_watches:
         watcher.start()
+    custom_resources = CustomResources(registry, watcher)
+    app.extensions["kubeling.customresources"] = custom_resources
     bootstrap(registry, ips, app.config)
+    custom_resources.start()
     access.install(app, authenticator, authorizer, tokens)
     authorizer.start()
     return app
@@ -138,6 +145,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(EtcdError)
     def on_etcd(error: EtcdError) -> Response:
         log.error("storage error: %s", error)
+        if isinstance(error, NoSpace):
+            # Not a passing unavailability that a client should retry: as upstream, a 500 that says what etcd said
+            # ("etcdserver: mvcc: database space exceeded"), until an operator frees space.
+            return status_response(errors.StatusError(500, str(error), "InternalError"))
         return status_response(errors.StatusError(503, f"storage is unavailable: {error}", "ServiceUnavailable"))
 
     @app.errorhandler(HTTPException)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from kubeling.api import bootstrappolicy, errors
+from kubeling.api import bootstrappolicy, errors, storage
 from kubeling.api.rbac import (
     MASTERS,
     NODE_PREFIX,
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 MODES = ("AlwaysAllow", "AlwaysDeny", "Node", "RBAC")
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 PODS, NODES_RESOURCE = lookup("", "pods"), lookup("", "nodes")
+PERSISTENT_VOLUMES = lookup("", "persistentvolumes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +201,8 @@ class NodeAuthorizer:
                 return _admission_denied(attrs, f'node "{node}" is not allowed to modify node "{attrs.name}"')
             if attrs.resource == "pods" and (attrs.verb == "delete" or attrs.subresource == "status"):
                 return self._own_pod(node, attrs)
+            if attrs.resource == "persistentvolumes" and attrs.verb in ("update", "patch"):
+                return self._own_local_volume(node, attrs)
         if attrs.resource_request and (attrs.api_group, attrs.resource) == ("coordination.k8s.io", "leases"):
             return _lease(node, attrs)
         if any(rule_allows(rule, attrs) for rule in NODE_RULES):
@@ -241,6 +244,16 @@ class NodeAuthorizer:
             doing = "delete pods" if attrs.verb == "delete" else "update pod status for pods"
             return _admission_denied(attrs, f'node "{node}" can only {doing} with spec.nodeName set to itself')
         return ALLOW if any(rule_allows(rule, attrs) for rule in NODE_RULES) else NO_OPINION
+
+
+    def _own_local_volume(self, node: str, attrs: Attributes) -> Decision:
+        """kubeling's addition: a kubelet removes the cleanup finalizer of a local-path volume on its own node
+        once it has removed the directory (kubelet/localpath.py); no other volume may it write."""
+        pv = self.store.try_get(PERSISTENT_VOLUMES, "", attrs.name) if attrs.name else None
+        if pv is None or (pv["metadata"].get("annotations") or {}).get(storage.PROVISIONED_BY) != \
+                storage.LOCAL_PATH_PROVISIONER or node not in storage.pv_nodes(pv):
+            return Decision(None, f"node '{node}' may only update local-path volumes on itself")
+        return ALLOW
 
 
 def _lease(node: str, attrs: Attributes) -> Decision:

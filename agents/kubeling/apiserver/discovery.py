@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -9,8 +10,9 @@ from flask import Blueprint, Response, current_app, request
 
 from kubeling import KUBERNETES_VERSION
 from kubeling.api import errors
-from kubeling.api.resources import SUBRESOURCE_VERBS, ResourceType, group_versions
+from kubeling.api.resources import SUBRESOURCE_VERBS, ResourceType, group_versions, version_priority
 from kubeling.apiserver import aggregated
+from kubeling.apiserver.protobuf import openapiv2
 
 blueprint = Blueprint("discovery", __name__)
 
@@ -53,9 +55,19 @@ def core_versions() -> Response:
     })
 
 
-def _group(name: str, version: str) -> dict[str, Any]:
-    gv = {"groupVersion": f"{name}/{version}", "version": version}
-    return {"name": name, "versions": [gv], "preferredVersion": gv}
+def _group(name: str, versions: list[str]) -> dict[str, Any]:
+    listed = [{"groupVersion": f"{name}/{version}", "version": version} for version in versions]
+    return {"name": name, "versions": listed, "preferredVersion": listed[0]}
+
+
+def group_version_names() -> dict[str, list[str]]:
+    """Group → its versions, the preferred one first."""
+    out: dict[str, list[str]] = {}
+    for gv in group_versions():
+        if "/" in gv:
+            name, version = gv.split("/")
+            out.setdefault(name, []).append(version)
+    return {name: sorted(versions, key=version_priority) for name, versions in out.items()}
 
 
 @blueprint.route("/apis")
@@ -63,16 +75,16 @@ def _group(name: str, version: str) -> dict[str, Any]:
 def groups() -> Response:
     if version := aggregated.wanted_version(request.headers.get("Accept", "")):
         return aggregated.respond(False, resource_list, version)
-    names = [gv.split("/") for gv in group_versions() if "/" in gv]
-    return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g, v) for g, v in names]})
+    listed = [_group(name, versions) for name, versions in group_version_names().items()]
+    return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": listed})
 
 
 @blueprint.route("/apis/<group>")
 @blueprint.route("/apis/<group>/")
 def group(group: str) -> Response:
-    for gv in group_versions():
-        if gv.startswith(group + "/"):
-            return _json({"kind": "APIGroup", "apiVersion": "v1", **_group(group, gv.split("/")[1])})
+    versions = group_version_names().get(group)
+    if versions:
+        return _json({"kind": "APIGroup", "apiVersion": "v1", **_group(group, versions)})
     raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
 
 
@@ -104,6 +116,8 @@ def resource_list(group_version: str, rtypes: list[ResourceType]) -> dict[str, A
                 sub_group, sub_version, sub_entry["kind"] = SUBRESOURCE_KINDS[sub]
                 if sub_group:
                     sub_entry["group"], sub_entry["version"] = sub_group, sub_version
+            if sub == "proxy":
+                sub_entry["kind"] = f"{rtype.kind}ProxyOptions"  # PodProxyOptions, ServiceProxyOptions
             resources.append(sub_entry)
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
 
@@ -124,14 +138,24 @@ def group_resources(group: str, version: str) -> Response:
     return _json(resource_list(gv, rtypes))
 
 
-# OpenAPI. v2: an empty protobuf document, which every kubectl reads as "no schemas", so it validates nothing on
-# the client. v3: one PATCH operation per kind declaring `fieldValidation`, which tells kubectl 1.2x that the server
-# validates, so it sends fieldValidation=Strict and lets us answer with a Status.
+# OpenAPI. v2: the custom resources' definitions in protobuf, else an empty document, which every kubectl reads as
+# "no schemas", so it validates nothing on the client. v3: one PATCH operation per kind declaring `fieldValidation`,
+# which tells kubectl 1.2x that the server validates, so it sends fieldValidation=Strict and lets us answer with a
+# Status; and the custom resources' schemas, which `kubectl explain` reads.
 
 
 @blueprint.route("/openapi/v2")
 def openapi_v2() -> Response:
-    return Response(b"", mimetype="application/octet-stream")
+    # Custom resources' definitions only (protobuf/openapiv2.py): with none, the empty document.
+    definitions = {}
+    for rtypes in group_versions().values():
+        for rtype in rtypes:
+            published = _published_schema(rtype)
+            if published is not None:
+                gvk = {"group": rtype.group, "version": rtype.version, "kind": rtype.kind}
+                definitions[_schema_name(rtype)] = (published, gvk)
+    body = openapiv2.document(definitions, KUBERNETES_VERSION) if definitions else b""
+    return Response(body, mimetype="application/octet-stream")
 
 
 def _v3_path(gv: str) -> str:
@@ -140,9 +164,41 @@ def _v3_path(gv: str) -> str:
 
 @blueprint.route("/openapi/v3")
 def openapi_v3_index() -> Response:
-    paths = {_v3_path(gv): {"serverRelativeURL": f"/openapi/v3/{_v3_path(gv)}?hash=kubeling-1"}
-             for gv in group_versions()}
+    paths = {}
+    for gv, rtypes in group_versions().items():
+        # A group's document changes only with its custom resources' schemas: clients cache it by this hash.
+        custom = [schema for schema in map(_custom_schema, rtypes) if schema is not None]
+        digest = hashlib.sha256(json.dumps(custom, sort_keys=True).encode()).hexdigest()[:16] if custom else "1"
+        paths[_v3_path(gv)] = {"serverRelativeURL": f"/openapi/v3/{_v3_path(gv)}?hash=kubeling-{digest}"}
     return _json({"paths": paths})
+
+
+def _custom_schema(rtype: ResourceType) -> dict[str, Any] | None:
+    """The schema of a custom resource's version, as its CRD gives it (None for built-in resources)."""
+    strategy = current_app.extensions["kubeling.registry"].strategies.get((rtype.group, rtype.plural))
+    versions = getattr(strategy, "versions", None)
+    if not versions or rtype.version not in versions:
+        return None
+    return versions[rtype.version].schema
+
+
+def _published_schema(rtype: ResourceType) -> dict[str, Any] | None:
+    """What `kubectl explain` reads for a custom resource: its CRD's schema with the fields every kind has."""
+    schema = _custom_schema(rtype)
+    if schema is None:
+        return None
+    properties = {
+        "apiVersion": {"type": "string", "description": API_VERSION_DOC},
+        "kind": {"type": "string", "description": KIND_DOC},
+        "metadata": {"type": "object", "description": METADATA_DOC},
+        **{k: v for k, v in (schema.get("properties") or {}).items() if k != "metadata"},
+    }
+    return {**schema, "properties": properties}
+
+
+def _schema_name(rtype: ResourceType) -> str:
+    """Upstream's definition name: the group reversed, then version and kind (`com.example.stable.v1.CronTab`)."""
+    return ".".join([*reversed(rtype.group.split(".")), rtype.version, rtype.kind])
 
 
 @blueprint.route("/openapi/v3/<path:gv_path>")
@@ -151,18 +207,39 @@ def openapi_v3(gv_path: str) -> Response:
         if _v3_path(gv) != gv_path:
             continue
         paths: dict[str, Any] = {}
+        schemas: dict[str, Any] = {}
         for rtype in rtypes:
             base = f"/{gv_path}/namespaces/{{namespace}}/{rtype.plural}" if rtype.namespaced else \
                 f"/{gv_path}/{rtype.plural}"
+            gvk = {"group": rtype.group, "version": rtype.version, "kind": rtype.kind}
             paths[f"{base}/{{name}}"] = {"patch": {
-                "x-kubernetes-group-version-kind": {"group": rtype.group, "version": rtype.version,
-                                                    "kind": rtype.kind},
+                "x-kubernetes-group-version-kind": gvk,
                 "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "OK"}},
             }}
-        return _json({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
-                      "paths": paths})
+            published = _published_schema(rtype)
+            if published is not None:
+                schemas[_schema_name(rtype)] = {**published, "x-kubernetes-group-version-kind": [gvk]}
+        document: dict[str, Any] = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+                                    "paths": paths}
+        if schemas:
+            document["components"] = {"schemas": schemas}
+        return _json(document)
     raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
+
+
+# The descriptions upstream gives the fields every object has (from ObjectMeta's and TypeMeta's SwaggerDoc).
+API_VERSION_DOC = (
+    "APIVersion defines the versioned schema of this representation of an object. Servers should convert "
+    "recognized schemas to the latest internal value, and may reject unrecognized values. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources")
+KIND_DOC = (
+    "Kind is a string value representing the REST resource this object represents. Servers may infer this from "
+    "the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds")
+METADATA_DOC = (
+    "Standard object's metadata. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata")
 
 
 # Health: /livez says the process serves; /readyz and /healthz also need etcd to answer.

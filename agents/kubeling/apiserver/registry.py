@@ -12,14 +12,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from kubeling.api import errors, meta, validation
-from kubeling.api.patch import apply_patch, parse_apply_body
+from kubeling.api import errors, fieldmanager, meta, validation
+from kubeling.api.fieldmanager import Writer
+from kubeling.api.patch import APPLY_PATCH, apply_patch, media_type, parse_apply_body
 from kubeling.api.resources import ResourceType
 from kubeling.api.types import Obj
 from kubeling.apiserver.strategies import Strategies, Strategy
 from kubeling.apiserver.strategies.base import NO_CLAIMS
 from kubeling.apiserver.strategies.core.namespace import check_open as namespace_check_open
-from kubeling.storage.store import KeyTaken, ListResult, Predicate, Store
+from kubeling.storage.store import KeyTaken, ListResult, Predicate, Store, is_stale
 
 # Server-owned metadata: whatever a client sends for these is replaced.
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
@@ -67,15 +68,18 @@ class Registry:
         predicate: Predicate | None = None,
         limit: int = 0,
         continue_token: str = "",
+        revision: int = 0,
     ) -> ListResult:
-        return self.store.list(rtype, namespace, limit=limit, continue_token=continue_token, predicate=predicate)
+        return self.store.list(rtype, namespace, limit=limit, continue_token=continue_token, predicate=predicate,
+                               revision=revision)
 
     # Create
 
     def create(self, rtype: ResourceType, namespace: str | None, body: Obj, *, dry_run: bool = False,
-               owned: bool = False) -> Obj:
+               owned: bool = False, writer: Writer | None = None) -> Obj:
         """Create from `body`; `owned` says the caller hands `body` over (a freshly parsed request), so it is
-        changed in place instead of copied first."""
+        changed in place instead of copied first. `writer`: the client's field manager, who then owns every field
+        (in-process writers pass none and leave managedFields as they are)."""
         asked = body.get("metadata") if isinstance(body, dict) and isinstance(body.get("metadata"), dict) else {}
         asked_name = str(asked.get("name") or asked.get("generateName") or "")
         strategy = self.strategy(rtype)
@@ -94,7 +98,9 @@ class Registry:
         metadata["uid"] = meta.new_uid()
         metadata["creationTimestamp"] = meta.now()
         strategy.prepare_for_create(obj, asked_name)
-        _refuse(rtype, obj, strategy.validate(obj))
+        if writer is not None:
+            fieldmanager.update(rtype, None, obj, writer)
+        _refuse(rtype, obj, strategy.validate(obj), typed=strategy.typed)
         for admit in self.admission:
             admit(rtype, obj, dry_run)
         if dry_run:
@@ -150,6 +156,7 @@ class Registry:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        writer: Writer | None = None,
     ) -> Obj:
         """PUT: replace the object (or its status) as sent; a stale resourceVersion is a Conflict."""
         new = self._check_body(rtype, namespace, body)
@@ -162,7 +169,8 @@ class Registry:
         current = self.store.get(rtype, namespace, name)
         if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
             raise errors.conflict(rtype.plural, rtype.group, name)
-        return self._write(rtype, current, new, subresource=subresource, dry_run=dry_run, conditional=bool(sent_rv))
+        return self._write(rtype, current, new, subresource=subresource, dry_run=dry_run, conditional=bool(sent_rv),
+                           writer=writer)
 
     def patch(
         self,
@@ -174,19 +182,28 @@ class Registry:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        check_fields: Callable[[Obj], None] | None = None,
+        writer: Writer | None = None,
+        force: bool = False,
     ) -> tuple[Obj, bool]:
-        """PATCH: apply the patch to the live object; server-side apply may create. Returns (object, created)."""
+        """PATCH: apply the patch to the live object; server-side apply may create. Returns (object, created).
+        `check_fields` sees the patched object once, before anything is written (the unknown-field check). A
+        server-side apply by a `writer` merges by field ownership (`api/fieldmanager`), `force` taking the fields
+        other managers own; without a writer it is a plain merge."""
         explicit = _patch_names_rv(body)
+        applying = media_type(content_type) == APPLY_PATCH
         for attempt in range(PATCH_ATTEMPTS):
             # A patch that names a resourceVersion must be checked against etcd itself, never a cached copy.
             from_cache = not explicit and attempt == 0
             current = self._latest(rtype, namespace, name, 1 if explicit else attempt)
             if current is None:
-                if content_type.split(";")[0].strip() == "application/apply-patch+yaml" and not subresource:
+                if applying and not subresource:
                     manifest = parse_apply_body(body)
                     if manifest.get("metadata", {}).get("name") not in (None, name):
                         raise errors.bad_request("the name in the manifest does not match the name on the URL")
                     manifest.setdefault("metadata", {})["name"] = name
+                    if writer is not None:
+                        manifest = fieldmanager.apply(rtype, None, manifest, writer, force=force)
                     try:
                         return self.create(rtype, namespace, manifest, dry_run=dry_run), True
                     except errors.StatusError as exc:
@@ -194,9 +211,18 @@ class Registry:
                             continue  # created meanwhile: patch it instead
                         raise
                 raise errors.not_found(rtype.plural, rtype.group, name)
-            patched = apply_patch(content_type, current, body, rtype.kind)
+            if applying and writer is not None:
+                patched = fieldmanager.apply(rtype, current, parse_apply_body(body), writer, force=force)
+            else:
+                patched = apply_patch(content_type, current, body, rtype.kind)
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch did not produce a JSON object")
+            if patched.get("apiVersion") == current.get("apiVersion"):
+                # The stored version, untouched by the patch: a custom resource patched through another of its
+                # served versions is that version now (conversion None changes nothing else).
+                patched["apiVersion"] = rtype.api_version
+            if check_fields is not None and attempt == 0:
+                check_fields(patched)
             new = self._check_body(rtype, namespace, patched)
             new["metadata"]["name"] = name
             sent_rv = new["metadata"].get("resourceVersion")
@@ -206,7 +232,8 @@ class Registry:
                 raise errors.conflict(rtype.plural, rtype.group, name)
             try:
                 return self._write(rtype, current, new, subresource=subresource, dry_run=dry_run,
-                                   conditional=explicit, current_may_be_stale=from_cache), False
+                                   conditional=explicit, current_may_be_stale=from_cache,
+                                   writer=None if applying else writer, applied=applying and writer is not None), False
             except errors.StatusError as exc:
                 if exc.reason != "Conflict" or explicit:
                     raise
@@ -242,11 +269,15 @@ class Registry:
         dry_run: bool = False,
         conditional: bool = True,
         current_may_be_stale: bool = False,
+        writer: Writer | None = None,
+        applied: bool = False,
     ) -> Obj:
         """Merge server-owned state from `current` into `new`, validate, and compare-and-swap it in.
-        `current_may_be_stale`: `current` is the watch cache's copy, which may lag etcd."""
+        `current_may_be_stale`: `current` is the watch cache's copy, which may lag etcd. `writer`: the field
+        manager an update is recorded for; `applied`: `new` is an apply's result, its managedFields already set."""
         strategy = self.strategy(rtype)
         old_meta = current["metadata"]
+        applied_fields = new["metadata"].get("managedFields") if applied else None
         if subresource == "status":
             new = strategy.prepare_for_status_update(new, current)
         else:
@@ -256,9 +287,13 @@ class Registry:
                 else:
                     new["metadata"].pop(field, None)
             strategy.prepare_for_update(new, current)
+        if writer is not None:
+            fieldmanager.update(rtype, current, new, writer)
+        elif applied:
+            _set_managed_fields(new, applied_fields)
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if subresource != "status":
-            _refuse(rtype, new, strategy.validate_update(new, current))
+            _refuse(rtype, new, strategy.validate_update(new, current), typed=strategy.typed)
         if dry_run:
             return new
         expected = int(old_meta["resourceVersion"])
@@ -270,7 +305,8 @@ class Registry:
             raise errors.StatusError(
                 422, f'{rtype.kind} "{old_meta["name"]}" is invalid: metadata.finalizers: Forbidden: no new '
                 "finalizers can be added if the object is being deleted", "Invalid")
-        if new == current:
+        if new == current and not is_stale(current):
+            # (A stale object, read from a value an older key wrote, is written again: that re-encrypts it.)
             if current_may_be_stale:
                 # "Nothing to change" judged on a cached copy may be wrong (etcd may hold a newer object the
                 # patch does change): re-read etcd and judge again, as upstream's GuaranteedUpdate does.
@@ -395,13 +431,20 @@ def _patch_names_rv(body: bytes) -> bool:
     return any(isinstance(op, dict) and "resourceVersion" in str(op.get("path", "")) for op in data)
 
 
+def _set_managed_fields(obj: Obj, entries: list[Obj] | None) -> None:
+    if entries:
+        obj["metadata"]["managedFields"] = entries
+    else:
+        obj["metadata"].pop("managedFields", None)
+
+
 def _added_finalizers(current: Obj, new: Obj) -> bool:
     return bool(set(new["metadata"].get("finalizers") or []) - set(current["metadata"].get("finalizers") or []))
 
 
-def _refuse(rtype: ResourceType, obj: Obj, causes: list[Obj]) -> None:
-    """Raise the error for what validation found wrong with `obj`, if anything."""
-    if causes and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
+def _refuse(rtype: ResourceType, obj: Obj, causes: list[Obj], *, typed: bool = True) -> None:
+    """Raise the error for what validation found wrong with `obj`, if anything (`typed`: see Strategy.typed)."""
+    if causes and typed and all(c["reason"] == "FieldValueTypeInvalid" for c in causes):
         # Upstream's decoder refuses a wrong JSON type before validation ever runs: 400, not 422.
         version = rtype.api_version.rsplit("/", 1)[-1]
         detail = causes[0]["message"].split('": ', 1)[-1]

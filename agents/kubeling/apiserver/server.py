@@ -51,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     storage.add_argument("--etcd-cafile", default=None, help="CA bundle that etcd's serving certificate must chain to")
     storage.add_argument("--etcd-certfile", default=None, help="client certificate presented to etcd")
     storage.add_argument("--etcd-keyfile", default=None, help="key of --etcd-certfile")
+    storage.add_argument("--encryption-provider-config", default=None,
+                         help="EncryptionConfiguration file: which resources are encrypted in etcd, with which keys")
 
     serving = parser.add_argument_group("serving")
     serving.add_argument("--secure-port", type=int, default=6443,
@@ -216,12 +218,22 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from kubeling.apiserver import listeners, tls
+    from kubeling.api.resources import RESOURCES
+    from kubeling.apiserver import encryption, listeners, tls
     from kubeling.apiserver.app import create_app
 
+    transformers = {}
+    if args.encryption_provider_config:
+        try:
+            transformers = encryption.for_resources(encryption.load(args.encryption_provider_config), RESOURCES)
+        except encryption.ConfigError as exc:
+            print(f"kubeling apiserver: --encryption-provider-config {args.encryption_provider_config}: {exc}",
+                  file=sys.stderr)
+            return 2
+        log.info("encrypting at rest: %s", ", ".join(sorted(transformers)) or "no served resource")
     etcd = EtcdClient(args.etcd_servers.split(","), ca_file=args.etcd_cafile, cert_file=args.etcd_certfile,
                       key_file=args.etcd_keyfile)
-    app = create_app(Store(etcd, args.etcd_prefix), app_config(args))
+    app = create_app(Store(etcd, args.etcd_prefix, transformers), app_config(args))
     wsgi_app: Any = access_log(app) if args.v >= 2 else app
     servers = []
     if args.secure_port:

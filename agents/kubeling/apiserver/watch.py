@@ -17,6 +17,8 @@ from kubeling.storage.watch import Event, Expired, WatchHub
 # Upstream holds a watch without timeoutSeconds for 30-60 minutes; kubectl get -w never reconnects, so keep it long.
 DEFAULT_TIMEOUT = 1800
 BOOKMARK_INTERVAL = 10.0
+# How long the watch streams of a resource that is no longer served stay open, to pass on their last events.
+REMOVE_GRACE_SECONDS = 1.0
 
 
 @dataclasses.dataclass
@@ -28,8 +30,12 @@ class WatchOptions:
     include_object: str = "Metadata"
     # How objects become Table rows when table_version is set: the resource strategy's `table`.
     table: Callable[..., dict[str, Any]] | None = None
+    # How stored objects are shown in the requested version (Strategy.reader), when not as stored.
+    shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     # Says whether the client has hung up; checked once a second, so a watch nobody reads ends promptly.
     gone: Callable[[], bool] | None = None
+    # For a view of another resource's objects (apiserver/views.py): how it shows a stored object.
+    convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 class Watcher:
@@ -42,14 +48,30 @@ class Watcher:
     def start(self) -> None:
         revision = self.store.etcd.revision()
         for rtype in RESOURCES:
-            if rtype.create_only:
-                continue  # nothing stored, nothing to watch
-            hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype))
+            if not rtype.stored:
+                continue  # nothing stored, or stored as another resource (whose hub it shares)
+            hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype),
+                           transformer=self.store.transformer(rtype))
             hub.start(revision)
-            self.hubs[rtype.plural] = hub
+            self.hubs[rtype.storage_name] = hub
+
+    def add(self, rtype: ResourceType) -> None:
+        """Start watching a resource that appeared at run time (a custom resource), unless watched already."""
+        if rtype.storage_name in self.hubs:
+            return
+        hub = WatchHub(self.store.etcd, self.store.resource_prefix(rtype), transformer=self.store.transformer(rtype))
+        hub.start(self.store.etcd.revision())
+        self.hubs[rtype.storage_name] = hub
+
+    def remove(self, rtype: ResourceType) -> None:
+        """Stop watching a resource that is no longer served: no new watch starts, and the open streams end once
+        they had a moment to pass on the last events (the deletions of its objects)."""
+        hub = self.hubs.pop(rtype.storage_name, None)
+        if hub is not None:
+            threading.Timer(REMOVE_GRACE_SECONDS, hub.stop).start()
 
     def cached(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
-        hub = self.hubs.get(rtype.plural)
+        hub = self.hubs.get(rtype.storage_name)
         return hub.cached(self.store.key(rtype, namespace, name)) if hub else None
 
     def stop(self) -> None:
@@ -64,7 +86,9 @@ class Watcher:
         options: WatchOptions,
     ) -> Iterator[bytes]:
         """Yield encoded watch lines. The first `next()` raises StatusError(410) if the version is too old."""
-        hub = self.hubs[rtype.plural]
+        hub = self.hubs.get(rtype.storage_name)
+        if hub is None:
+            raise errors.StatusError(404, "the server could not find the requested resource", "NotFound")
         prefix = self.store.resource_prefix(rtype, namespace)
         encode = _encoder(rtype, options)
         try:
@@ -93,7 +117,10 @@ class Watcher:
         after: int,
     ) -> Iterator[bytes]:
         deadline = time.monotonic() + (options.timeout_seconds or DEFAULT_TIMEOUT)
-        shared = not options.table_version  # plain JSON lines are the same for every watcher of an event
+        # Plain JSON lines are the same for every watcher of an event through the same API (a view's differ),
+        # unless objects are shown in another version than stored (a custom resource's other versions).
+        shared = not options.table_version and options.shown is None
+        line_key = "" if options.convert is None else " " + options.convert.__module__ + options.convert.__name__
         next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
         last_revision = after
         try:
@@ -104,6 +131,8 @@ class Watcher:
             yield b""  # the caller's probe: the watch is valid and the response can start
             # Each batch goes out as one chunk: one write (and one wake-up of the client) for many events.
             if initial:
+                if options.shown is not None:
+                    initial = [options.shown(obj) for obj in initial]
                 yield b"".join(encode("ADDED", obj) for obj in initial)
             batch: list[Event] | None = first
             while batch is not None:
@@ -114,10 +143,12 @@ class Watcher:
                     if line is None:
                         continue
                     kind, obj = line
+                    if options.shown is not None:
+                        obj = options.shown(obj)
                     if shared:
-                        encoded = event.lines.get(kind)
+                        encoded = event.lines.get(kind + line_key)
                         if encoded is None:
-                            encoded = event.lines[kind] = encode(kind, obj)
+                            encoded = event.lines[kind + line_key] = encode(kind, obj)
                         lines.append(encoded)
                     else:
                         lines.append(encode(kind, obj))
@@ -169,12 +200,15 @@ def _line(kind: str, obj: dict[str, Any]) -> bytes:
 
 
 def _encoder(rtype: ResourceType, options: WatchOptions) -> Callable[[str, dict[str, Any]], bytes]:
+    convert = options.convert
     if not options.table_version:
 
         def plain(kind: str, obj: dict[str, Any]) -> bytes:
             if kind == "BOOKMARK":
                 # client-go decodes every event object, and refuses one without a kind.
                 obj = {**obj, "kind": rtype.kind, "apiVersion": rtype.api_version}
+            elif convert is not None and kind != "ERROR":
+                obj = convert(obj)
             return _line(kind, obj)
 
         return plain
@@ -184,6 +218,8 @@ def _encoder(rtype: ResourceType, options: WatchOptions) -> Callable[[str, dict[
     def as_table(kind: str, obj: dict[str, Any]) -> bytes:
         if kind in ("BOOKMARK", "ERROR"):
             return _line(kind, obj)
+        if convert is not None:
+            obj = convert(obj)
         table = to_table([obj], include_object=options.include_object,
                          resource_version=obj["metadata"].get("resourceVersion", ""))
         table["apiVersion"] = api_version

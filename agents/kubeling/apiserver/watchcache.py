@@ -20,6 +20,8 @@ from etcd at that revision, the same state. `--watch-cache=false` sends every li
 
 from __future__ import annotations
 
+import collections
+import threading
 import time
 
 from kubeling.api.resources import ResourceType
@@ -35,13 +37,28 @@ CATCH_UP_SECONDS = 3.0  # upstream waits up to 3 s for the cache to reach a requ
 class ListCache:
     def __init__(self, watcher: Watcher, store: Store, enabled: bool = True) -> None:
         self.watcher, self.store, self.enabled = watcher, store, enabled
+        # (resource, where the list came from: "cache", or why etcd served it) → lists, for /metrics.
+        self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._lock = threading.Lock()
 
     def list(self, rtype: ResourceType, namespace: str | None, *, predicate: Predicate | None, limit: int,
              continue_token: str, resource_version: str, match: str) -> ListResult | None:
         """The list from memory, or None when it must come from etcd."""
-        hub = self.watcher.hubs.get(rtype.plural)
-        if not self.enabled or hub is None or continue_token or match == "Exact":
-            return None
+        result, source = self._from_cache(rtype, namespace, predicate, limit, continue_token, resource_version,
+                                          match)
+        with self._lock:
+            self.counts[(rtype.qualified, source)] += 1
+        return result
+
+    def _from_cache(self, rtype: ResourceType, namespace: str | None, predicate: Predicate | None, limit: int,
+                    continue_token: str, resource_version: str, match: str) -> tuple[ListResult | None, str]:
+        hub = self.watcher.hubs.get(rtype.storage_name)
+        if not self.enabled or hub is None:
+            return None, "no cache"
+        if continue_token:
+            return None, "continue"
+        if match == "Exact":
+            return None, "exact"
         prefix = self.store.resource_prefix(rtype, namespace)
         if resource_version == "0":
             revision, objects = hub.snapshot(prefix)
@@ -49,9 +66,9 @@ class ListCache:
             wanted = int(resource_version) if resource_version.isdigit() else 0
             found = self._current(hub, prefix, wanted)
             if found is None:
-                return None
+                return None, "behind"
             revision, objects = found
-        return self._page(rtype, objects, revision, prefix, predicate, limit)
+        return self._page(rtype, objects, revision, prefix, predicate, limit), "cache"
 
     def _current(self, hub: WatchHub, prefix: str, wanted: int) -> tuple[int, list[Obj]] | None:
         """A snapshot at least as new as `wanted` (0: as new as etcd now), or None after CATCH_UP_SECONDS."""

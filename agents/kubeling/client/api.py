@@ -226,13 +226,17 @@ class Client:
             options["preconditions"] = preconditions
         return self._json("DELETE", resource_path(rtype, namespace, name), body=options)
 
-    def bind(self, namespace: str, pod: str, node: str, uid: str | None = None) -> None:
+    def bind(self, namespace: str, pod: str, node: str, uid: str | None = None,
+             annotations: dict[str, str] | None = None) -> None:
+        """POST the pod's Binding to `node`; the server copies the Binding's `annotations` onto the pod."""
         from kubeling.api.resources import must_lookup
 
         binding: Obj = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod, "namespace": namespace},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         if uid:
             binding["metadata"]["uid"] = uid
+        if annotations:
+            binding["metadata"]["annotations"] = annotations
         self.request("POST", resource_path(must_lookup("", "pods"), namespace, pod, "binding"), body=binding)
 
     def create_token(self, namespace: str, service_account: str, *, audiences: builtins.list[str] | None = None,

@@ -1,8 +1,9 @@
 """Informers: a local, indexed cache of one resource kept current by list-then-watch.
 
-As client-go's: list, replace the cache, watch from the list's resourceVersion; relist when the watch says 410
-or breaks; re-deliver every cached object as an update every `resync_period` seconds, so level-triggered
-controllers converge even if they missed something.
+As client-go's: list, replace the cache, watch from the list's resourceVersion; watch again from the last
+resourceVersion seen when the stream ends or the connection breaks; relist when the watch says 410 (that history
+is gone) or fails otherwise; re-deliver every cached object as an update every `resync_period` seconds, so
+level-triggered controllers converge even if they missed something.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import requests
+
 from kubeling.api.resources import ResourceType
 from kubeling.api.types import Obj
 from kubeling.client import errors
@@ -23,6 +26,8 @@ from kubeling.client.keys import key_of
 log = logging.getLogger(__name__)
 
 IndexFunc = Callable[[Obj], list[str]]
+# How a watch fails when the connection to the API server breaks, or no server answers for a while.
+WATCH_BROKEN = (requests.RequestException, errors.Unavailable, OSError)
 
 
 def namespace_index(obj: Obj) -> list[str]:
@@ -160,16 +165,30 @@ class Informer:
 
     def _run(self) -> None:
         backoff = 0.2
+        listed = False
         while not self._stop.is_set():
             try:
-                resource_version = self._list()
+                if not listed:
+                    self._list()
+                    listed = True
+                self._watch(self.last_resource_version)
                 backoff = 0.2
-                self._watch(resource_version)
             except errors.Expired:
                 log.info("%s: watch expired; relisting", self.rtype.plural)
+                listed = False
                 continue
+            except WATCH_BROKEN as exc:
+                # The connection broke (an API server restarting, the address moving to another master). As
+                # client-go's reflector: watch again from the last resourceVersion seen; the server replays
+                # what happened meanwhile, or answers 410 when that history is gone (then we relist).
+                log.info("%s: watch broke (%s); watching again from %s in %.1fs", self.rtype.plural, exc,
+                         self.last_resource_version, backoff)
+                if self._stop.wait(backoff):
+                    return
+                backoff = min(backoff * 2, 10.0)
             except Exception as exc:  # the loop must survive anything: log, back off, relist
                 log.warning("%s informer: %s; retrying in %.1fs", self.rtype.plural, exc, backoff)
+                listed = False
                 if self._stop.wait(backoff):
                     return
                 backoff = min(backoff * 2, 10.0)
@@ -192,6 +211,7 @@ class Informer:
         return self.last_resource_version
 
     def _watch(self, resource_version: str) -> None:
+        """Watch from `resource_version` until stopped, again each time the server ends a stream normally."""
         while not self._stop.is_set():
             events = self.client.watch(
                 self.rtype, self.namespace, resource_version=resource_version,

@@ -47,6 +47,13 @@ class InformerFactory:
                 self._informers[rtype.qualified] = informer
             return informer
 
+    def forget(self, rtype: ResourceType) -> None:
+        """Stop and drop the informer of a resource that is gone (a custom resource whose CRD was deleted)."""
+        with self._lock:
+            informer = self._informers.pop(rtype.qualified, None)
+        if informer is not None:
+            informer.stop()
+
     def start(self) -> None:
         with self._lock:
             for informer in self._informers.values():

@@ -373,7 +373,8 @@ class CronJobController(Controller):
             self.recorder.event(cj, "Warning", "FailedCreate", f"Error creating job: {exc}")
             raise
         else:
-            self.recorder.event(cj, "Normal", "SuccessfulCreate", f"Created job {job['metadata']['name']}")
+            self.recorder.event(cj, "Normal", "SuccessfulCreate", f"Created job {job['metadata']['name']}",
+                                related={**job, "kind": "Job", "apiVersion": "batch/v1"})
         status.setdefault("active", []).append(job_reference(job))
         status["lastScheduleTime"] = meta.format_time(scheduled)
         return next_schedule_delay(schedule, created, scheduled, now), True
@@ -403,7 +404,9 @@ class CronJobController(Controller):
         status = cj["status"]
         if status.get("active"):
             status["active"] = [r for r in status["active"] if r.get("uid") != uid]
-        self.recorder.event(cj, "Normal", "SuccessfulDelete", f"Deleted job {name}")
+        self.recorder.event(cj, "Normal", "SuccessfulDelete", f"Deleted job {name}",
+                            related={"kind": "Job", "apiVersion": "batch/v1",
+                                     "metadata": {"name": name, "namespace": cj["metadata"]["namespace"], "uid": uid}})
         return True
 
 

@@ -320,7 +320,9 @@ class DaemonSetController(Controller):
                 self.recorder.event(ds, "Warning", "FailedCreate", f"Error creating: {exc}")
                 failure = exc
                 break
-            self.recorder.event(ds, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+            self.recorder.event(ds, "Normal", "SuccessfulCreate",
+                                f"Created pod: {created['metadata']['name']} (on node {node_name})",
+                                related={**created, "kind": "Pod", "apiVersion": "v1"})
         self._delete_pods(ds, key, to_delete, expect=False)
         if failure is not None:
             raise failure
@@ -339,10 +341,12 @@ class DaemonSetController(Controller):
                 self.expectations.deletion_observed(key, pod["metadata"]["uid"])
             except errors.ApiError as exc:
                 self.expectations.deletion_observed(key, pod["metadata"]["uid"])
-                self.recorder.event(ds, "Warning", "FailedDelete", f"Error deleting: {exc}")
+                self.recorder.event(ds, "Warning", "FailedDelete", f"Error deleting: {exc}",
+                                    related={**pod, "kind": "Pod", "apiVersion": "v1"})
                 raise
             else:
-                self.recorder.event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
+                self.recorder.event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
+                                    related={**pod, "kind": "Pod", "apiVersion": "v1"})
 
     def _write_status(self, ds: Obj, status: Obj) -> None:
         if ds.get("status") == status:

@@ -18,6 +18,7 @@ from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer
 from kubeling.controllers.base import Controller, InformerFactory
+from kubeling.controllers.customresources import follow_custom_resources
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +63,32 @@ class GarbageCollector(Controller):
                  options: None = None) -> None:
         super().__init__(client, informers, recorder)
         self.caches: dict[str, tuple[ResourceType, Informer]] = {}
+        self.informers = informers
         for group, plural in WATCHED:
             rtype = lookup(group, plural)
-            if rtype is None:
-                continue
-            informer = informers.informer(rtype)
-            informer.store.add_indexer("gc-uid", uid_index)
-            informer.store.add_indexer("gc-owner", owner_index)
-            informer.add_handler(self._on_change, lambda old, new: self._on_change(new), self._on_delete)
-            self.caches[rtype.qualified] = (rtype, informer)
+            if rtype is not None:
+                self._watch(rtype)
+        # Custom resources own and are owned as any kind: watch each one as its definition appears.
+        follow_custom_resources(informers, self._watch_custom)
+
+    def _watch(self, rtype: ResourceType) -> None:
+        informer = self.informers.informer(rtype)
+        informer.store.add_indexer("gc-uid", uid_index)
+        informer.store.add_indexer("gc-owner", owner_index)
+        informer.add_handler(self._on_change, lambda old, new: self._on_change(new), self._on_delete)
+        self.caches[rtype.qualified] = (rtype, informer)
+
+    def _watch_custom(self, rtypes: list[ResourceType]) -> None:
+        new = [rtype for rtype in rtypes if rtype.qualified not in self.caches]
+        for rtype in new:
+            self._watch(rtype)
+        if new:
+            self.informers.start()  # starts only the informers not running yet
+        served = {rtype.qualified for rtype in rtypes}
+        for qualified, (rtype, _) in list(self.caches.items()):
+            if rtype.group and lookup(rtype.group, rtype.plural) is None and qualified not in served:
+                del self.caches[qualified]  # its CRD is gone (its objects went first)
+                self.informers.forget(rtype)
 
     # Keys: "<resource>|<object key>", e.g. "replicasets.apps|default/web" or "nodes|worker-1".
 
@@ -114,7 +132,7 @@ class GarbageCollector(Controller):
 
     def _dependents(self, uid: str) -> list[tuple[ResourceType, Obj]]:
         found = []
-        for rtype, informer in self.caches.values():
+        for rtype, informer in list(self.caches.values()):
             found += [(rtype, obj) for obj in informer.store.by_index("gc-owner", uid)]
         return found
 

@@ -339,7 +339,10 @@ class JobController(Controller):
                 self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {exc}")
                 raise
             created += 1
-            self.recorder.event(job, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
+            self.recorder.event(job, "Normal", "SuccessfulCreate",
+                                f"Created pod: {pod['metadata']['name']} (wanted {missing} more, "
+                                f"active {len(active_pods) + created - 1})",
+                                related={**pod, "kind": "Pod", "apiVersion": "v1"})
         return len(active_pods) + created
 
     def _delete_pods(self, job: Obj, key: str, pods: list[Obj]) -> int:
@@ -361,7 +364,8 @@ class JobController(Controller):
                 self.recorder.event(job, "Warning", "FailedDelete", f"Error deleting: {exc}")
                 continue
             deleted += 1
-            self.recorder.event(job, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
+            self.recorder.event(job, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
+                                related={**pod, "kind": "Pod", "apiVersion": "v1"})
         return deleted
 
     def _write_status(self, job: Obj, status: Obj) -> None:

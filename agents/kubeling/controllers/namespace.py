@@ -11,12 +11,13 @@ import logging
 
 from kubeling.api import meta
 from kubeling.api.conditions import transition_time
-from kubeling.api.resources import RESOURCES, ResourceType, must_lookup
+from kubeling.api.resources import ResourceType, all_types, must_lookup
 from kubeling.api.types import Obj
 from kubeling.client import errors
 from kubeling.client.api import Client, resource_path
 from kubeling.client.events import EventRecorder
 from kubeling.controllers.base import Controller, InformerFactory
+from kubeling.controllers.customresources import follow_custom_resources
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,15 @@ CONDITIONS_OK = {
 
 
 def namespaced_types() -> list[ResourceType]:
-    """Every namespaced resource; events last, so the story of the deletion stays readable to the end."""
-    types = [r for r in RESOURCES if r.namespaced]
-    return sorted(types, key=lambda r: r.kind == "Event")
+    """Every namespaced resource stored as itself that can be listed and deleted, custom resources included (as
+    upstream's deleter keeps only resources with the `list` and `deletecollection` verbs: a LocalSubjectAccessReview
+    is answered, never stored; events.k8s.io Events are the core Events, deleted once); events last, so the story
+    of the deletion stays readable to the end."""
+    types: dict[str, ResourceType] = {}
+    for rtype in all_types():
+        if rtype.namespaced and rtype.stored and {"list", "deletecollection"} <= set(rtype.verbs):
+            types.setdefault(rtype.qualified, rtype)  # a custom resource's first served version stands for it
+    return sorted(types.values(), key=lambda r: r.kind == "Event")
 
 
 def deletion_conditions(remaining: dict[str, int], finalizers: dict[str, int], failures: list[str]) -> list[Obj]:
@@ -73,6 +80,7 @@ class NamespaceController(Controller):
         super().__init__(client, informers, recorder)
         self.namespaces = informers.informer(NAMESPACES)
         self.namespaces.add_handler(self._on_namespace, lambda old, new: self._on_namespace(new))
+        follow_custom_resources(informers)  # their objects are emptied from namespaces too
 
     def _on_namespace(self, namespace: Obj) -> None:
         if namespace["metadata"].get("deletionTimestamp"):

@@ -244,7 +244,8 @@ class NodeLifecycleController(Controller):
                 self.client.replace_status(PODS, {**pod, "status": {**status, "conditions": new_conditions}})
             except (errors.NotFound, errors.Conflict):
                 continue  # gone, or changed under us: the next monitor pass looks again
-            self.recorder.event(pod, "Warning", "NodeNotReady", "Node is not ready")
+            self.recorder.event(pod, "Warning", "NodeNotReady", "Node is not ready", action="UpdateStatus",
+                                related={"kind": "Node", "apiVersion": "v1", "metadata": {"name": node_name}})
 
     # Eviction
 
@@ -268,6 +269,7 @@ class NodeLifecycleController(Controller):
             return
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         log.info("evicting pod %s from node %s (NoExecute taints)", key, node["metadata"]["name"])
-        self.recorder.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {key}")
+        self.recorder.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {key}", action="Evict",
+                            related={**node, "kind": "Node", "apiVersion": "v1"})
         with contextlib.suppress(errors.NotFound, errors.Conflict):
             self.client.delete(PODS, name, namespace, preconditions={"uid": pod["metadata"]["uid"]})

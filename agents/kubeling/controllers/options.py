@@ -20,6 +20,15 @@ class NodeLifecycleOptions:
 
 
 @dataclasses.dataclass(frozen=True)
+class PodGCOptions:
+    """pkg/controller/podgc/config/types.go (the threshold) and gc_controller.go (its two constants)."""
+
+    terminated_pod_gc_threshold: int = 12500  # finished pods kept before the oldest go; 0 turns that off
+    gc_check_period: float = 20.0  # seconds between two passes over every pod
+    quarantine_time: float = 40.0  # seconds a node must stay missing before its pods count as orphans
+
+
+@dataclasses.dataclass(frozen=True)
 class NodeIpamOptions:
     """pkg/controller/nodeipam/config/types.go, with the controller-manager's --cluster-cidr and
     --allocate-node-cidrs."""

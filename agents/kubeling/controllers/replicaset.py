@@ -335,12 +335,14 @@ class ReplicaSetController(Controller):
 
     def _manage(self, rs: Obj, pods: list[Obj]) -> None:
         key = key_of(rs)
-        diff = len(pods) - rs.get("spec", {}).get("replicas", 1)
+        desired = rs.get("spec", {}).get("replicas", 1)
+        diff = len(pods) - desired
+        counts = f"(desired {desired}, observed {len(pods)})"  # for the events' notes
         if diff < 0:
             count = min(-diff, BURST_REPLICAS)
             self.expectations.expect(key, creations=count)
             template = pod_from_template(self._typed(rs))
-            successes, error = slow_start_batch(count, 1, lambda: self._create_pod(rs, template), self.pool)
+            successes, error = slow_start_batch(count, 1, lambda: self._create_pod(rs, template, counts), self.pool)
             for _ in range(count - successes):
                 self.expectations.creation_observed(key)  # skipped or failed: never coming
             if error is not None:
@@ -349,7 +351,7 @@ class ReplicaSetController(Controller):
             count = min(diff, BURST_REPLICAS)
             doomed = rank_for_deletion(pods, self._related_pods(rs))[:count]
             self.expectations.expect(key, deletions=[key_of(p) for p in doomed])
-            results = list(self.pool.map(lambda p: self._delete_pod(rs, p), doomed))
+            results = list(self.pool.map(lambda p: self._delete_pod(rs, p, counts), doomed))
             failures = [exc for exc in results if exc is not None]
             if failures:
                 raise failures[0]
@@ -361,16 +363,19 @@ class ReplicaSetController(Controller):
                     if owner and (controller_of(s) or {}).get("uid") == owner.get("uid")] or [rs]
         return [p for s in siblings for p in self.pods.by_index(OWNER_INDEX, s["metadata"]["uid"])]
 
-    def _create_pod(self, rs: Obj, template: Obj) -> None:
+    def _create_pod(self, rs: Obj, template: Obj, counts: str = "") -> None:
         try:
             pod = self.client.create(PODS, meta.deep_copy(template), rs["metadata"]["namespace"])
         except errors.ApiError as exc:
             if "NamespaceTerminating" not in str(exc.body):
-                self.recorder.event(self._typed(rs), "Warning", "FailedCreate", f"Error creating: {exc.message}")
+                self.recorder.event(self._typed(rs), "Warning", "FailedCreate", f"Error creating: {exc.message}",
+                                    action="Create")
             raise
-        self.recorder.event(self._typed(rs), "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
+        self.recorder.event(self._typed(rs), "Normal", "SuccessfulCreate",
+                            f"Created pod: {pod['metadata']['name']} {counts}".strip(), action="Create",
+                            related={**pod, "kind": "Pod", "apiVersion": "v1"})
 
-    def _delete_pod(self, rs: Obj, pod: Obj) -> Exception | None:
+    def _delete_pod(self, rs: Obj, pod: Obj, counts: str = "") -> Exception | None:
         name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
         try:
             self.client.delete(PODS, name, namespace, preconditions={"uid": pod["metadata"]["uid"]})
@@ -379,9 +384,11 @@ class ReplicaSetController(Controller):
             return None
         except errors.ApiError as exc:
             self.expectations.deletion_observed(key_of(rs), key_of(pod))
-            self.recorder.event(self._typed(rs), "Warning", "FailedDelete", f"Error deleting: {exc.message}")
+            self.recorder.event(self._typed(rs), "Warning", "FailedDelete", f"Error deleting: {exc.message}",
+                                action="Delete", related={**pod, "kind": "Pod", "apiVersion": "v1"})
             return exc
-        self.recorder.event(self._typed(rs), "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
+        self.recorder.event(self._typed(rs), "Normal", "SuccessfulDelete", f"Deleted pod: {name} {counts}".strip(),
+                            action="Delete", related={**pod, "kind": "Pod", "apiVersion": "v1"})
         return None
 
     def _write_status(self, rs: Obj, status: Obj) -> Obj:

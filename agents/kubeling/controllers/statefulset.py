@@ -325,7 +325,7 @@ class StatefulSetController(Controller):
         if action.verb == "create":
             self._create_claims(sts, action.ordinal)
             try:
-                self.client.create(PODS, new_pod(sts, action.ordinal, update_revision))
+                created = self.client.create(PODS, new_pod(sts, action.ordinal, update_revision))
             except errors.AlreadyExists:
                 return  # our cache hasn't caught up with an earlier create yet
             except errors.ApiError as exc:
@@ -333,7 +333,8 @@ class StatefulSetController(Controller):
                                     f"create Pod {pod_name} in StatefulSet {set_name} failed error: {exc}")
                 raise
             self.recorder.event(sts, "Normal", "SuccessfulCreate",
-                                f"create Pod {pod_name} in StatefulSet {set_name} successful")
+                                f"create Pod {pod_name} in StatefulSet {set_name} successful",
+                                related={**created, "kind": "Pod", "apiVersion": "v1"})
         elif action.verb == "delete":
             assert action.pod is not None
             if action.ordinal not in ordinal_range(sts) and retention(sts, "whenScaled") == "Delete":
@@ -347,7 +348,8 @@ class StatefulSetController(Controller):
                                     f"delete Pod {pod_name} in StatefulSet {set_name} failed error: {exc}")
                 raise
             self.recorder.event(sts, "Normal", "SuccessfulDelete",
-                                f"delete Pod {pod_name} in StatefulSet {set_name} successful")
+                                f"delete Pod {pod_name} in StatefulSet {set_name} successful",
+                                related={**action.pod, "kind": "Pod", "apiVersion": "v1"})
         elif action.verb == "identity" and action.pod is not None:
             patch = identity_patch(sts, action.pod, action.ordinal)
             if patch is not None:

@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the cluster's DNS domain, searched by pods after their namespace's")
     parser.add_argument("--resolv-conf", default="/etc/resolv.conf",
                         help="the node's resolver configuration, which pods with dnsPolicy Default inherit")
+    parser.add_argument("--local-path-dir", default="/var/lib/kubeling/local-path",
+                        help="where the local-path StorageClass keeps volumes on this node (its nodePath "
+                             "parameter); volumes of that class outside it are refused")
 
 
 def validate(args: argparse.Namespace) -> str | None:

@@ -20,17 +20,18 @@ from collections.abc import Iterator
 
 from kubeling.api.resources import must_lookup
 from kubeling.api.types import Obj
-from kubeling.client import Client, keys
+from kubeling.client import Client, errors, keys
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer
 from kubeling.client.workqueue import WorkQueue
 from kubeling.kubelet import envvars, nodestatus, status
+from kubeling.kubelet.localpath import LocalPathCleaner
 from kubeling.kubelet.objectcache import ObjectCache
 from kubeling.kubelet.pods import PodSyncer
 from kubeling.kubelet.runtime import Runtime
 from kubeling.kubelet.server import KubeletServer, LogError, serve_healthz, serving_context
 from kubeling.kubelet.tokens import TokenManager
-from kubeling.kubelet.volumes import VolumeManager
+from kubeling.kubelet.volumes import VolumeError, VolumeManager
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ PODS = must_lookup("", "pods")
 CONFIGMAPS = must_lookup("", "configmaps")
 SECRETS = must_lookup("", "secrets")
 SERVICES = must_lookup("", "services")
+CLAIMS = must_lookup("", "persistentvolumeclaims")
+VOLUMES = must_lookup("", "persistentvolumes")
 HOUSEKEEPING_PERIOD = 1.0
 MASQUERADE_CHAIN = "KUBELING-POD-EGRESS"
 
@@ -86,7 +89,12 @@ class Kubelet:
         self._runtime_error: str | None = "not checked yet"
         self._node_old: Obj = {}
         self._syncing = threading.Event()
-        self.volumes = VolumeManager(args.root_dir, self._configmap, self._secret, self.tokens.token)
+        self.volumes = VolumeManager(args.root_dir, self._configmap, self._secret, self.tokens.token,
+                                     claim=self._claim, volume=self._volume, local_path_dir=args.local_path_dir)
+        # Deleted local-path volumes of this node: their directories are removed here (kubelet/localpath.py).
+        self.pvs = Informer(client, VOLUMES)
+        self.local_path = LocalPathCleaner(client, node_name, args.local_path_dir, self.pvs.store.get)
+        self.pvs.add_handler(self.local_path.on_volume, lambda old, new: self.local_path.on_volume(new))
         self.syncer = PodSyncer(
             client, runtime, self.volumes, node_name=node_name, node_ip=node_ip, root_dir=args.root_dir,
             infra_image=args.pod_infra_container_image, get_pod=self.pod_by_uid, configmap=self._configmap,
@@ -107,6 +115,21 @@ class Kubelet:
 
     def _secret(self, namespace: str, name: str) -> Obj | None:
         return self.secrets.get(namespace, name)
+
+    def _claim(self, namespace: str, name: str) -> Obj | None:
+        """A claim, read when a pod's volume is set up (the Node authorizer lets a kubelet read its pods')."""
+        return self._read(CLAIMS, name, namespace)
+
+    def _volume(self, name: str) -> Obj | None:
+        return self._read(VOLUMES, name, None)
+
+    def _read(self, rtype, name: str, namespace: str | None) -> Obj | None:
+        try:
+            return self.client.get(rtype, name, namespace)
+        except errors.NotFound:
+            return None
+        except errors.ApiError as exc:
+            raise VolumeError(f"could not read {rtype.plural} {name}: {exc}") from exc
 
     def _service_env(self, pod: Obj) -> dict[str, str]:
         namespace = pod["metadata"].get("namespace", "")
@@ -173,6 +196,8 @@ class Kubelet:
             return
         self._retry(stop, lambda: self._ensure_network(cidr), "create the pod network")
         self._masquerade(cidr)
+        self.pvs.start()
+        self.local_path.run(stop)
         for informer in (self.services, self.pods):
             informer.start()
         for informer in (self.services, self.pods):

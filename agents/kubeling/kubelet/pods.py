@@ -505,7 +505,8 @@ class PodSyncer:
                 if not Path(source).exists():
                     Path(source).mkdir(parents=True, exist_ok=True)
             volume = volumes.get(mount.get("name"), {})
-            read_only = mount.get("readOnly") or any(k in volume for k in READ_ONLY_VOLUMES)
+            read_only = (mount.get("readOnly") or any(k in volume for k in READ_ONLY_VOLUMES)
+                         or self.volumes.read_only(uid, mount.get("name", "")))
             binds.append(f"{source}:{mount['mountPath']}:{'ro' if read_only else 'rw'}")
         message_path = container.get("terminationMessagePath") or "/dev/termination-log"
         message_file = self.volumes.pod_dir(uid) / "containers" / container["name"] / str(restart_count)

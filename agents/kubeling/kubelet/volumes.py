@@ -4,22 +4,35 @@
 container never sees half an update: the files live in a timestamped `..2024_01_01_00_00_00.123` directory, a
 `..data` symlink points at the current one, and each visible name is a symlink into `..data`. An update writes a
 new directory and swaps `..data` with one rename.
+
+A `persistentVolumeClaim` volume is resolved claim → PersistentVolume → its source, once per pod (upstream's
+desired_state_of_world_populator and operation_generator): a `hostPath` or `local` directory is bind-mounted as
+it is (a local-path volume's directory is made on first use, and only inside --local-path-dir); an `nfs` export,
+inline or as a volume, is mounted on the node under the pod's directory (pkg/volume/nfs) and unmounted before
+that directory is removed. The pod waits (FailedMount) while its claim is not bound.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from kubeling.api import storage
 from kubeling.api.types import Obj
 from kubeling.kubelet import envvars
+from kubeling.kubelet.mount import Mounter, MountError
 from kubeling.kubelet.tokens import TokenError
 
+log = logging.getLogger(__name__)
+
 Lookup = Callable[[str, str], Obj | None]
+VolumeLookup = Callable[[str], Obj | None]  # a PersistentVolume by name
 TokenSource = Callable[[Obj, Obj], str]  # (pod, serviceAccountToken projection) → the token
 Files = dict[str, tuple[bytes, int]]  # relative path → (content, mode)
 
@@ -28,6 +41,7 @@ CONFIGMAP = "kubernetes.io~configmap"
 SECRET = "kubernetes.io~secret"
 DOWNWARD_API = "kubernetes.io~downward-api"
 PROJECTED = "kubernetes.io~projected"
+NFS = "kubernetes.io~nfs"
 DEFAULT_MODE = 0o644
 
 
@@ -36,9 +50,17 @@ class VolumeError(Exception):
 
 
 class VolumeManager:
-    def __init__(self, root_dir: str, configmap: Lookup, secret: Lookup, token: TokenSource | None = None) -> None:
+    def __init__(self, root_dir: str, configmap: Lookup, secret: Lookup, token: TokenSource | None = None, *,
+                 claim: Lookup | None = None, volume: VolumeLookup | None = None,
+                 local_path_dir: str = storage.LOCAL_PATH_DIR, mounter: Mounter | None = None) -> None:
         self.root = Path(root_dir)
         self.configmap, self.secret, self.token = configmap, secret, token
+        self.claim, self.volume = claim, volume
+        self.local_path_dir = local_path_dir
+        self.mounter = mounter or Mounter()
+        # (pod uid, volume name) → (host path, read-only): claims and NFS exports are resolved and mounted once.
+        self._mounted: dict[tuple[str, str], tuple[str, bool]] = {}
+        self._lock = threading.Lock()
 
     def pod_dir(self, uid: str) -> Path:
         return self.root / "pods" / uid
@@ -58,8 +80,26 @@ class VolumeManager:
             raise VolumeError("; ".join(errors))
         return paths
 
+    def read_only(self, uid: str, name: str) -> bool:
+        """Whether the volume must be mounted read-only whatever the volumeMount says (the claim's or the NFS
+        source's `readOnly`)."""
+        with self._lock:
+            return self._mounted.get((uid, name), ("", False))[1]
+
     def cleanup(self, uid: str) -> None:
-        shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
+        """Remove the pod's directory, after unmounting what is mounted in it: removing files through a live NFS
+        mount would delete the share's data."""
+        pod_dir = self.pod_dir(uid)
+        for point in self.mounter.mounts_under(pod_dir):
+            try:
+                self.mounter.unmount(point)
+            except MountError as exc:
+                log.warning("pod %s: %s; its directory is kept until it can be unmounted", uid, exc)
+                return
+        with self._lock:
+            for key in [k for k in self._mounted if k[0] == uid]:
+                del self._mounted[key]
+        shutil.rmtree(pod_dir, ignore_errors=True)
 
     def _dir(self, uid: str, plugin: str, name: str) -> Path:
         path = self.pod_dir(uid) / "volumes" / plugin / name
@@ -75,6 +115,8 @@ class VolumeManager:
             return str(path)
         if "hostPath" in volume:
             return host_path(volume["hostPath"])
+        if "persistentVolumeClaim" in volume or "nfs" in volume:
+            return self._mount_once(uid, name, namespace, volume)
         if "configMap" in volume:
             files = configmap_files(volume["configMap"], namespace, self.configmap, DEFAULT_MODE)
             plugin = CONFIGMAP
@@ -94,6 +136,74 @@ class VolumeManager:
         path = self._dir(uid, plugin, name)
         write_atomic(path, files)
         return str(path)
+
+    def _mount_once(self, uid: str, name: str, namespace: str, volume: Obj) -> str:
+        with self._lock:
+            known = self._mounted.get((uid, name))
+        if known is not None:
+            return known[0]
+        if "nfs" in volume:
+            mounted = self._nfs(uid, name, volume["nfs"]), bool(volume["nfs"].get("readOnly"))
+        else:
+            mounted = self._claimed(uid, name, namespace, volume["persistentVolumeClaim"])
+        with self._lock:
+            self._mounted[(uid, name)] = mounted
+        return mounted[0]
+
+    def _claimed(self, uid: str, name: str, namespace: str, source: Obj) -> tuple[str, bool]:
+        """(host path, read-only) of a claim's volume; VolumeError while the claim is missing or unbound."""
+        claim_name = source.get("claimName", "")
+        claim = self.claim(namespace, claim_name) if self.claim else None
+        if claim is None:
+            raise VolumeError(f'persistentvolumeclaim "{claim_name}" not found')
+        volume_name = (claim.get("spec") or {}).get("volumeName") or ""
+        if not storage.is_bound(claim):
+            phase = (claim.get("status") or {}).get("phase") or ""
+            raise VolumeError(f'PVC {namespace}/{claim_name} has non-bound phase ("{phase}") or empty '
+                              f'pvc.Spec.VolumeName ("{volume_name}")')
+        pv = self.volume(volume_name) if self.volume else None
+        if pv is None:
+            raise VolumeError(f'persistentvolume "{volume_name}" not found')
+        path, read_only = self._volume_source(uid, name, pv)
+        return path, read_only or bool(source.get("readOnly"))
+
+    def _volume_source(self, uid: str, name: str, pv: Obj) -> tuple[str, bool]:
+        spec, pv_name = pv.get("spec") or {}, pv["metadata"]["name"]
+        if "hostPath" in spec:
+            return host_path(spec["hostPath"]), False
+        if "nfs" in spec:
+            return self._nfs(uid, name, spec["nfs"]), bool(spec["nfs"].get("readOnly"))
+        if "local" in spec:
+            return self._local(pv_name, pv, spec["local"].get("path", "")), False
+        kinds = [k for k in ("awsElasticBlockStore", "csi", "iscsi", "cephfs", "rbd", "fc") if k in spec]
+        raise VolumeError(f'persistentvolume "{pv_name}": volume type {", ".join(kinds) or "unknown"} is not '
+                          "supported by kubeling's kubelet")
+
+    def _local(self, pv_name: str, pv: Obj, path: str) -> str:
+        """A local volume's directory; one the local-path provisioner made is created here on first use, and
+        refused when its path leaves --local-path-dir (a volume object must not reach the rest of the disk)."""
+        annotations = pv["metadata"].get("annotations") or {}
+        if annotations.get(storage.PROVISIONED_BY) == storage.LOCAL_PATH_PROVISIONER:
+            if not storage.path_inside(self.local_path_dir, path):
+                raise VolumeError(f'local-path volume "{pv_name}": path "{path}" is not inside '
+                                  f"{self.local_path_dir}: refusing to mount it")
+            directory = Path(path)
+            if not directory.is_dir():
+                directory.mkdir(parents=True, exist_ok=True)
+                directory.chmod(0o777)  # as rancher's local-path: any container user may write to it
+            return path
+        if not Path(path).exists():
+            raise VolumeError(f'local volume "{pv_name}": path "{path}" does not exist')
+        return path
+
+    def _nfs(self, uid: str, name: str, source: Obj) -> str:
+        target = self.pod_dir(uid) / "volumes" / NFS / name
+        try:
+            self.mounter.mount_nfs(source.get("server", ""), source.get("path", ""), target,
+                                   bool(source.get("readOnly")))
+        except MountError as exc:
+            raise VolumeError(str(exc)) from exc
+        return str(target)
 
     def _projected(self, source: Obj, pod: Obj, pod_ip: str, host_ip: str) -> Files:
         namespace = pod["metadata"].get("namespace", "")

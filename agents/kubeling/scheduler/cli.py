@@ -7,6 +7,7 @@ import logging
 
 from kubeling import component
 from kubeling.client.events import EventRecorder
+from kubeling.scheduler import record
 from kubeling.scheduler.scheduler import PROFILE, Scheduler
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assumed-pod-ttl", type=component._seconds, default=30.0,
                         help="how long a pod bound by this scheduler counts on its node before the informer "
                              "confirms the binding")
+    parser.add_argument("--record-decisions", type=component._bool, nargs="?", const=True, default=True,
+                        help="write each decision (every filter's verdict on every node, every score, the node "
+                             "chosen) on the pod as kube-scheduler-simulator's annotations; false for large "
+                             "clusters")
+    parser.add_argument("--record-decisions-max-nodes", type=int, default=record.MAX_NODES,
+                        help="how many nodes' results a record keeps: the chosen node, the best others, and the "
+                             "first nodes turned down for each different reason (0: every node evaluated)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     def start() -> None:
         recorder = EventRecorder(client, PROFILE)
         scheduler = Scheduler(client, recorder, percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
-                              bind_workers=args.bind_workers, assumed_pod_ttl=args.assumed_pod_ttl)
+                              bind_workers=args.bind_workers, assumed_pod_ttl=args.assumed_pod_ttl,
+                              record_decisions=args.record_decisions,
+                              record_max_nodes=args.record_decisions_max_nodes)
         scheduler.run(stop)
 
     component.run_with_leader_election(args, client, "kube-scheduler", start, stop)

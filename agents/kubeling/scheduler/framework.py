@@ -1,8 +1,9 @@
 """The scheduling framework: tiny plugin interfaces, Status values with reasons, and the views plugins read.
 
 As upstream's: a plugin is a name plus whichever extension points it implements. `pre_filter` / `pre_score`
-run once per pod (they may stash parsed data in `pod.state`, or answer SKIP when the plugin has nothing to do
-for this pod); `filter` and `score` run once per node and see only the `NodeInfo` they are given. Scores are
+run once per pod (they may stash parsed data in `pod.state`, answer SKIP when the plugin has nothing to do
+for this pod, or reject the pod for every node); `filter` and `score` run once per node and see only the
+`NodeInfo` they are given; `pre_bind` runs once the node is chosen, before the binding is written. Scores are
 normalised to 0..MAX_NODE_SCORE before the framework weighs them, so a weighted sum means something.
 """
 
@@ -317,6 +318,16 @@ class NormalizeScorePlugin(Protocol):
     def normalize(self, pod: PodInfo, scores: list[int]) -> list[int]: ...
 
 
+@runtime_checkable
+class PreBindPlugin(Protocol):
+    """Runs on a binding thread once `node` is chosen, before the pod is bound; anything but SUCCESS sends the
+    pod back to be scheduled again (upstream's PreBind, e.g. VolumeBinding waiting for its claims)."""
+
+    name: str
+
+    def pre_bind(self, pod: PodInfo, node: str) -> Status: ...
+
+
 # Extension point (the method a plugin defines) → the interface a plugin must satisfy to be registered for it.
 EXTENSION_POINTS: dict[str, type] = {
     "pre_filter": PreFilterPlugin,
@@ -324,6 +335,7 @@ EXTENSION_POINTS: dict[str, type] = {
     "pre_score": PreScorePlugin,
     "score": ScorePlugin,
     "normalize": NormalizeScorePlugin,
+    "pre_bind": PreBindPlugin,
 }
 
 

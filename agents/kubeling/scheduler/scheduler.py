@@ -2,8 +2,12 @@
 runs on a pool of threads so the next pod is scheduled while the last one's binding is in flight.
 
 The cycle for one pod: pop it, run filters and scores over a consistent cache (under the cache lock), assume
-it onto the chosen node, and hand the binding to a worker. A pod that fits nowhere gets `PodScheduled=False`
+it onto the chosen node, and hand the binding to a worker (which first runs the PreBind plugins: VolumeBinding
+waits there until the pod's claims are bound on that node). A pod that fits nowhere gets `PodScheduled=False`
 (reason Unschedulable) and a FailedScheduling event, and waits in the queue until nodes or pods change.
+
+Unless `record_decisions` is off, the decision itself (each filter's verdict on each node, each score, the node
+chosen: record.py) is written on the pod as annotations, carried by the binding or the unschedulable status write.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from kubeling.api import meta
+from kubeling.api import decisionrecord, meta
 from kubeling.api.conditions import set_condition
 from kubeling.api.resources import must_lookup
 from kubeling.api.types import Condition, Obj
@@ -25,10 +29,12 @@ from kubeling.client.api import Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer, wait_for_cache_sync
 from kubeling.component import when_stopped
+from kubeling.scheduler import record
 from kubeling.scheduler.cache import Cache, counts_on_node
 from kubeling.scheduler.framework import PodInfo, ready_status
-from kubeling.scheduler.generic import Framework, schedule
+from kubeling.scheduler.generic import Framework, Result, schedule
 from kubeling.scheduler.queue import SchedulingQueue
+from kubeling.scheduler.volumecache import VolumeCache
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +64,9 @@ def responsible_for(pod: Obj) -> bool:
 def _schedulable_view(pod: Obj) -> tuple[Any, ...]:
     """What of a pending pod can change whether it fits; our own status writes do not touch it."""
     metadata = pod.get("metadata") or {}
-    return pod.get("spec"), metadata.get("labels"), metadata.get("annotations")
+    annotations = {key: value for key, value in (metadata.get("annotations") or {}).items()
+                   if not decisionrecord.is_record_key(key)}
+    return pod.get("spec"), metadata.get("labels"), annotations
 
 
 def _node_view(node: Obj) -> tuple[Any, ...]:
@@ -71,12 +79,16 @@ def _node_view(node: Obj) -> tuple[Any, ...]:
 class Scheduler:
     def __init__(self, client: Client, recorder: EventRecorder, *, framework: Framework | None = None,
                  percentage_of_nodes_to_score: int = 0, bind_workers: int = 16,
-                 assumed_pod_ttl: float = 30.0) -> None:
+                 assumed_pod_ttl: float = 30.0, record_decisions: bool = True,
+                 record_max_nodes: int = record.MAX_NODES) -> None:
         self.client, self.recorder = client, recorder
-        self.framework = framework or Framework()
+        self.record_decisions, self.record_max_nodes = record_decisions, record_max_nodes
         self.percentage = percentage_of_nodes_to_score
         self.cache = Cache(assumed_pod_ttl)
         self.queue = SchedulingQueue()
+        # Claims, volumes and classes for VolumeBinding; any change may let a waiting pod fit.
+        self.volumes = VolumeCache(client, self.queue.move_all)
+        self.framework = framework or Framework(volumes=self.volumes)
         self.pods = Informer(client, PODS)
         self.nodes = Informer(client, NODES)
         self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
@@ -128,9 +140,10 @@ class Scheduler:
 
     def run(self, stop: threading.Event) -> None:
         """Start informers, wait for their caches, then schedule until `stop` is set (returns at once)."""
-        self.pods.start()
-        self.nodes.start()
-        if not wait_for_cache_sync(self.pods, self.nodes, timeout=120):
+        informers = (self.pods, self.nodes, *self.volumes.informers())
+        for informer in informers:
+            informer.start()
+        if not wait_for_cache_sync(*informers, timeout=120):
             raise SystemExit("scheduler: informer caches did not sync")
         threading.Thread(target=self._loop, args=(stop,), name="schedule", daemon=True).start()
         threading.Thread(target=self._housekeeping, args=(stop,), name="cache-cleanup", daemon=True).start()
@@ -168,7 +181,7 @@ class Scheduler:
             with self.cache.lock:
                 nodes = self.cache.nodes()
                 start = self._next_start % len(nodes) if nodes else 0
-                result = schedule(self.framework, info, nodes, start, self.percentage)
+                result = schedule(self.framework, info, nodes, start, self.percentage, self.record_decisions)
                 self._next_start = start + result.evaluated
                 if result.node:
                     self.cache.assume(info, result.node)
@@ -180,20 +193,32 @@ class Scheduler:
         if result.node:
             ATTEMPT_SECONDS.labels("scheduled", PROFILE).observe(elapsed)
             self.queue.done(key)
-            self.binder.submit(self._bind, pod, info, result.node, queued_at)
+            self.binder.submit(self._bind, pod, info, result, queued_at)
         else:
             ATTEMPT_SECONDS.labels("unschedulable", PROFILE).observe(elapsed)
             ATTEMPTS.labels("unschedulable", PROFILE).inc()
             self.queue.add_unschedulable(key)
             log.info("pod %s is unschedulable: %s", key, result.message)
-            self.binder.submit(self._record_failure, pod, result.message)
+            self.binder.submit(self._record_failure, pod, result)
         return True
 
     # Binding and reporting (on the binder threads)
 
-    def _bind(self, pod: Obj, info: PodInfo, node: str, queued_at: float) -> None:
+    def _bind(self, pod: Obj, info: PodInfo, result: Result, queued_at: float) -> None:
+        node = result.node or ""
+        prepared = self.framework.pre_bind(info, node)  # e.g. VolumeBinding: claims bound on `node` first
+        if not prepared.ok:
+            message = f'running PreBind plugin "{prepared.plugin}": {"; ".join(prepared.reasons)}'
+            log.warning("binding %s to %s failed: %s; retrying with backoff", info.key, node, message)
+            ATTEMPTS.labels("error", PROFILE).inc()
+            self.cache.forget(info.uid)
+            self.queue.add_backoff(info.key)
+            self.queue.move_all()
+            self.recorder.event(pod, "Warning", "FailedScheduling", message)
+            return
+        annotations = record.for_pod(pod, result.trace, node, self.record_max_nodes) if result.trace else None
         try:
-            self.client.bind(info.namespace, info.name, node, pod["metadata"].get("uid"))
+            self.client.bind(info.namespace, info.name, node, pod["metadata"].get("uid"), annotations=annotations)
         except (errors.NotFound, errors.Conflict) as exc:
             # Deleted, or bound by someone else meanwhile: the informer will tell; nothing to retry.
             log.info("binding %s to %s dropped: %s", info.key, node, exc)
@@ -210,12 +235,16 @@ class Scheduler:
             self.cache.finish_binding(info.uid)
             ATTEMPTS.labels("scheduled", PROFILE).inc()
             E2E_SECONDS.labels(PROFILE).observe(time.monotonic() - queued_at)
-            self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {info.key} to {node}")
+            self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {info.key} to {node}",
+                                action="Binding", related={"kind": "Node", "apiVersion": "v1",
+                                                           "metadata": {"name": node}})
 
-    def _record_failure(self, pod: Obj, message: str) -> None:
+    def _record_failure(self, pod: Obj, result: Result) -> None:
+        message = result.message
         self.recorder.event(pod, "Warning", "FailedScheduling", message)
         for _ in range(3):
-            updated = with_unschedulable_condition(pod, message)
+            annotations = record.for_pod(pod, result.trace, None, self.record_max_nodes) if result.trace else {}
+            updated = with_unschedulable_condition(pod, message, annotations)
             if updated is None:
                 return
             try:
@@ -236,12 +265,17 @@ class Scheduler:
                 return
 
 
-def with_unschedulable_condition(pod: Obj, message: str) -> Obj | None:
-    """A copy of `pod` with PodScheduled=False (reason Unschedulable), or None if it already says so."""
+def with_unschedulable_condition(pod: Obj, message: str, annotations: dict[str, str] | None = None) -> Obj | None:
+    """A copy of `pod` with PodScheduled=False (reason Unschedulable) and `annotations` added (the record of the
+    decision: a pod's status write may change its annotations, as upstream's), or None if it already says so."""
     status = pod.get("status") or {}
     conditions = list(status.get("conditions") or [])
     wanted: Condition = {"type": "PodScheduled", "status": "False", "lastProbeTime": None, "reason": "Unschedulable",
                          "message": message}
-    if not set_condition(conditions, wanted):
+    if not set_condition(conditions, wanted) and not annotations:
         return None
-    return {**pod, "status": {**status, "phase": status.get("phase") or "Pending", "conditions": conditions}}
+    updated = {**pod, "status": {**status, "phase": status.get("phase") or "Pending", "conditions": conditions}}
+    if annotations:
+        metadata = pod.get("metadata") or {}
+        updated["metadata"] = {**metadata, "annotations": {**(metadata.get("annotations") or {}), **annotations}}
+    return updated

@@ -42,6 +42,11 @@ class Compacted(EtcdError):
         self.compact_revision = compact_revision
 
 
+class NoSpace(EtcdError):
+    """etcd's space quota (--quota-backend-bytes) is used up: it raised the NOSPACE alarm and refuses every write
+    until an operator frees space and disarms the alarm (docs/reliability.md); reads and deletions still work."""
+
+
 @dataclasses.dataclass(frozen=True)
 class KeyValue:
     key: str
@@ -169,6 +174,8 @@ class EtcdClient:
                 message = _error_message(content)
                 if "compacted" in message:
                     raise Compacted(0)
+                if "database space exceeded" in message:
+                    raise NoSpace(message)
                 raise EtcdError(f"etcd {path}: {status} {message}")
             return fastjson.loads(content) if content else {}
         raise EtcdError(f"etcd unreachable at {', '.join(self.endpoints)}: {last_error}")
@@ -208,6 +215,23 @@ class EtcdClient:
     def get(self, key: str) -> tuple[KeyValue | None, int]:
         kvs, revision, _, _ = self.range(key)
         return (kvs[0] if kvs else None), revision
+
+    def health(self, index: int, timeout: float = 2.0) -> tuple[bool, str]:
+        """Ask endpoint `index` itself (no fail-over) for etcd's /health: (healthy, its reply or the error).
+        What upstream's componentstatus probe reads for each etcd server."""
+        conn = self._new_connection(index)
+        try:
+            response = conn.request("GET", "/health", b"", None, timeout=timeout)
+        except OSError as exc:
+            return False, str(exc) or type(exc).__name__
+        finally:
+            conn.close()
+        text = response.body.decode(errors="replace").strip()
+        try:
+            healthy = response.status == 200 and json.loads(text).get("health") == "true"
+        except (ValueError, AttributeError):
+            healthy = False
+        return healthy, text
 
     def revision(self) -> int:
         """The store's current revision."""

@@ -2,6 +2,10 @@
 
 `metadata.resourceVersion` is never stored; it is the key's etcd mod_revision, filled in on every read. Every
 write is a transaction guarded by a compare, so a stale writer gets `Conflict` instead of overwriting.
+
+The values of resources given a transformer (`--encryption-provider-config`) are sealed on the way in and opened
+on the way out (storage/transformers.py); upstream's etcd3 store does the same
+(staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go, `TransformToStorage`/`TransformFromStorage`).
 """
 
 from __future__ import annotations
@@ -10,13 +14,14 @@ import base64
 import binascii
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kubeling.api import errors
 from kubeling.api.resources import ResourceType
 from kubeling.fastpath import fastjson
 from kubeling.storage.etcd import Compacted, Compare, Delete, EtcdClient, KeyValue, Put, prefix_end
+from kubeling.storage.transformers import Transformer, TransformError
 
 # How many keys one etcd range reads while filtering a paged, selected list.
 LIST_BATCH = 500
@@ -52,19 +57,55 @@ def _stored(obj: dict[str, Any], revision: int) -> dict[str, Any]:
     return obj
 
 
-def decode_kv(kv: KeyValue) -> dict[str, Any]:
-    return decode(kv.value, kv.mod_revision)
+class StaleObject(dict):  # type: ignore[type-arg]
+    """An object read from a value that its transformer's first provider and key did not write (an older key, or
+    plain text from before encryption): writing it back unchanged is still a write, so that `kubectl replace` of
+    every Secret re-encrypts them with the new key (upstream's `stale` from TransformFromStorage)."""
+
+
+def open_value(transformer: Transformer | None, key: str, value: bytes, revision: int) -> dict[str, Any]:
+    """The object stored at `key` as `value`; a value no configured provider or key opens is a 500."""
+    if transformer is None:
+        return decode(value, revision)
+    try:
+        plain, stale = transformer.from_storage(value, key.encode())
+    except TransformError as exc:
+        message = f'unable to transform key "{key}": {exc}'
+        raise errors.StatusError(500, f"Internal error occurred: {message}", "InternalError",
+                                 causes=[{"message": message}]) from exc
+    obj = decode(plain, revision)
+    return StaleObject(obj) if stale else obj
+
+
+def is_stale(obj: dict[str, Any]) -> bool:
+    """Whether `obj` was read from a value that should be written again even if nothing in it changes."""
+    return isinstance(obj, StaleObject)
 
 
 class Store:
-    def __init__(self, etcd: EtcdClient, prefix: str = "/registry") -> None:
+    def __init__(self, etcd: EtcdClient, prefix: str = "/registry",
+                 transformers: Mapping[str, Transformer] | None = None) -> None:
+        """`transformers`: how the values of a resource are sealed in etcd, by its qualified name
+        (`secrets`, `deployments.apps`); a resource without one is stored as plain JSON."""
         self.etcd = etcd
         self.root = "/" + prefix.strip("/")
+        self.transformers = dict(transformers or {})
+
+    def transformer(self, rtype: ResourceType) -> Transformer | None:
+        return self.transformers.get(rtype.qualified)
+
+    def _decode(self, rtype: ResourceType, kv: KeyValue) -> dict[str, Any]:
+        return open_value(self.transformers.get(rtype.qualified), kv.key, kv.value, kv.mod_revision)
+
+    def _encode(self, rtype: ResourceType, key: str, obj: dict[str, Any]) -> bytes:
+        transformer = self.transformers.get(rtype.qualified)
+        value = encode(obj)
+        return value if transformer is None else transformer.to_storage(value, key.encode())
 
     # Keys
 
     def resource_prefix(self, rtype: ResourceType, namespace: str | None = None) -> str:
-        base = f"{self.root}/{rtype.plural}/"
+        base = f"{self.root}/{rtype.storage_name}/"
         return f"{base}{namespace}/" if namespace and rtype.namespaced else base
 
     def key(self, rtype: ResourceType, namespace: str | None, name: str) -> str:
@@ -84,7 +125,7 @@ class Store:
 
     def try_get(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
         kv, _ = self.etcd.get(self.key(rtype, namespace, name))
-        return decode_kv(kv) if kv else None
+        return self._decode(rtype, kv) if kv else None
 
     def list(
         self,
@@ -94,11 +135,13 @@ class Store:
         limit: int = 0,
         continue_token: str = "",
         predicate: Predicate | None = None,
+        revision: int = 0,
     ) -> ListResult:
-        """A consistent list: every page of one paged list is read at the first page's revision."""
+        """A consistent list: every page of one paged list is read at the first page's revision. `revision`
+        reads the past (resourceVersionMatch=Exact)."""
         prefix = self.resource_prefix(rtype, namespace)
         end = prefix_end(prefix)
-        start, revision = prefix, 0
+        start = prefix
         if continue_token:
             start, revision = self._parse_continue(continue_token, prefix)
         items: list[dict[str, Any]] = []
@@ -108,7 +151,7 @@ class Store:
                 kvs, header_rev, count, more = self.etcd.range(start, end, limit=batch, revision=revision)
                 revision = revision or header_rev
                 for index, kv in enumerate(kvs):
-                    obj = decode_kv(kv)
+                    obj = self._decode(rtype, kv)
                     if predicate is None or predicate(obj):
                         items.append(obj)
                         if limit and len(items) == limit and (more or index < len(kvs) - 1):
@@ -119,6 +162,8 @@ class Store:
                     return ListResult(items, revision)
                 start = kvs[-1].key + "\0"
         except Compacted as exc:
+            if not continue_token:
+                raise errors.StatusError(410, f"too old resource version: {revision}", "Expired") from exc
             raise errors.StatusError(
                 410,
                 "The provided continue parameter is too old to display a consistent list result. You can start a "
@@ -147,7 +192,8 @@ class Store:
         self, rtype: ResourceType, obj: dict[str, Any], *, also_create: Sequence[tuple[str, bytes]] = ()
     ) -> dict[str, Any]:
         """Store a new object, plus side keys (IP allocations) in the same transaction; all or nothing."""
-        key, value = self.object_key(rtype, obj), encode(obj)
+        key = self.object_key(rtype, obj)
+        value = self._encode(rtype, key, obj)
         compares = [Compare(key, "VERSION", 0)] + [Compare(k, "VERSION", 0) for k, _ in also_create]
         puts = [Put(key, value)] + [Put(k, v) for k, v in also_create]
         ok, revision, current = self.etcd.txn(compares, puts, failure_reads=[key] + [k for k, _ in also_create])
@@ -168,7 +214,8 @@ class Store:
         also_delete: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Replace an object if its mod_revision is still `expected_revision`, else raise Conflict."""
-        key, value = self.object_key(rtype, obj), encode(obj)
+        key = self.object_key(rtype, obj)
+        value = self._encode(rtype, key, obj)
         compares = [Compare(key, "MOD", expected_revision)] + [Compare(k, "VERSION", 0) for k, _ in also_create]
         ops: list[Put | Delete] = [Put(key, value)]
         ops += [Put(k, v) for k, v in also_create] + [Delete(k) for k in also_delete]

@@ -16,8 +16,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from kubeling.api.errors import StatusError
 from kubeling.storage.etcd import Compacted, EtcdClient, EtcdError, WatchEvent, prefix_end
-from kubeling.storage.store import decode
+from kubeling.storage.store import open_value
+from kubeling.storage.transformers import Transformer
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,9 @@ class Expired(Exception):
     """The watcher asked for, or fell behind to, history that is no longer available."""
 
 
-def to_event(raw: WatchEvent, previous: dict[str, Any] | None) -> Event:
-    """An object-level event; `previous` is the key's state before it, if known.
+def to_event(raw: WatchEvent, previous: dict[str, Any] | None, transformer: Transformer | None = None) -> Event:
+    """An object-level event; `previous` is the key's state before it, if known. `transformer` opens the values
+    of an encrypted resource.
 
     Upstream's DELETED event carries the object's last state, versioned at the deletion.
     """
@@ -51,19 +54,24 @@ def to_event(raw: WatchEvent, previous: dict[str, Any] | None) -> Event:
         gone["metadata"] = {**gone.get("metadata", {}), "resourceVersion": str(revision)}
         return Event("DELETED", key, revision, gone, None)
     kind = "ADDED" if raw.kv.version == 1 else "MODIFIED"
-    return Event(kind, key, revision, decode(raw.kv.value, revision), previous)
+    return Event(kind, key, revision, open_value(transformer, key, raw.kv.value, revision), previous)
 
 
-def _previous_from_etcd(raw: WatchEvent) -> dict[str, Any] | None:
+def _previous_from_etcd(raw: WatchEvent, transformer: Transformer | None) -> dict[str, Any] | None:
     """The previous state etcd sent with an event, for a watch opened with prev_kv."""
-    return decode(raw.prev_kv.value, raw.prev_kv.mod_revision) if raw.prev_kv else None
+    if raw.prev_kv is None:
+        return None
+    return open_value(transformer, raw.prev_kv.key, raw.prev_kv.value, raw.prev_kv.mod_revision)
 
 
 class WatchHub:
-    def __init__(self, etcd: EtcdClient, prefix: str, capacity: int = 20000) -> None:
+    def __init__(self, etcd: EtcdClient, prefix: str, capacity: int = 20000,
+                 transformer: Transformer | None = None) -> None:
+        """`transformer`: how the values under `prefix` are sealed (an encrypted resource), if they are."""
         self.etcd = etcd
         self.prefix = prefix
         self.capacity = capacity
+        self.transformer = transformer
         self._events: collections.deque[Event] = collections.deque()
         self._revisions: collections.deque[int] = collections.deque()
         self._dropped = 0  # how many events have left the buffer: absolute position = index + _dropped
@@ -72,6 +80,8 @@ class WatchHub:
         # The latest state of every object under the prefix, as the events have brought it: a cache for
         # optimistic read-modify-write (a stale entry only costs one Conflict and a real read).
         self._objects: dict[str, dict[str, Any]] = {}
+        self._sizes: dict[str, int] = {}  # each object's size as etcd holds it, for /metrics
+        self._bytes = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -95,9 +105,15 @@ class WatchHub:
             keys.sort()
             return revision, [objects[key] for key in keys]
 
-    def stats(self) -> tuple[int, int]:
-        """(objects held, events buffered), for /metrics."""
-        return len(self._objects), len(self._events)
+    def stats(self) -> tuple[int, int, int]:
+        """(objects held, their bytes as etcd stores them, events buffered), for /metrics."""
+        return len(self._objects), self._bytes, len(self._events)
+
+    def _sized(self, key: str, size: int) -> None:
+        """Remember `key`'s stored size (0: gone)."""
+        self._bytes += size - self._sizes.pop(key, 0)
+        if size:
+            self._sizes[key] = size
 
     def wait_for(self, revision: int, timeout: float) -> bool:
         """Wait (bounded) until the hub has seen `revision`; True when it has."""
@@ -134,11 +150,18 @@ class WatchHub:
     def _append(self, batch: list[WatchEvent]) -> None:
         with self._cond:
             for raw in batch:
-                event = to_event(raw, self._objects.get(raw.kv.key))
+                try:
+                    event = to_event(raw, self._objects.get(raw.kv.key), self.transformer)
+                except StatusError as exc:  # a value no configured key opens: readers of the key get the 500
+                    log.error("watch on %s: %s", self.prefix, exc.message)
+                    self._last_revision = raw.kv.mod_revision
+                    continue
                 if event.type == "DELETED":
                     self._objects.pop(event.key, None)
+                    self._sized(event.key, 0)
                 else:
                     self._objects[event.key] = event.object
+                    self._sized(event.key, len(raw.kv.value))
                 self._events.append(event)
                 self._revisions.append(event.revision)
                 self._last_revision = event.revision
@@ -153,14 +176,20 @@ class WatchHub:
     def _reset(self, revision: int) -> None:
         """Start over from the prefix's state at `revision`: the buffer empties and `_objects` is read whole."""
         kvs, _, _, _ = self.etcd.range(self.prefix, prefix_end(self.prefix), revision=revision)
-        objects = {kv.key: decode(kv.value, kv.mod_revision) for kv in kvs}
+        objects, sizes = {}, {}
+        for kv in kvs:
+            try:
+                objects[kv.key] = open_value(self.transformer, kv.key, kv.value, kv.mod_revision)
+                sizes[kv.key] = len(kv.value)
+            except StatusError as exc:  # left out of the cache; reading the key itself gives the 500
+                log.error("watch on %s: %s", self.prefix, exc.message)
         with self._cond:
             self._dropped += len(self._events)
             self._events.clear()
             self._revisions.clear()
             self._complete_from = revision + 1
             self._last_revision = revision
-            self._objects = objects
+            self._objects, self._sizes, self._bytes = objects, sizes, sum(sizes.values())
             self._cond.notify_all()
 
     def _position_after(self, revision: int) -> int:
@@ -202,7 +231,8 @@ class WatchHub:
         def read() -> None:
             try:
                 for batch in self.etcd.watch(self.prefix, after_revision + 1, stop):
-                    batches.put([to_event(raw, _previous_from_etcd(raw)) for raw in batch])
+                    batches.put([to_event(raw, _previous_from_etcd(raw, self.transformer), self.transformer)
+                                 for raw in batch])
             except Exception as exc:  # handed to the consumer, which decides what it means
                 batches.put(exc)
 

@@ -10,7 +10,7 @@ testinfra_hosts = RUNNER.get_hosts("all")
 UNITS = {
     "etcd": ["etcd"],
     "masters": ["kubeling-apiserver", "kubeling-scheduler", "kubeling-controller-manager"],
-    "workers": ["kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns"],
+    "workers": ["kubeling-kubelet", "kubeling-proxy", "kubeling-network", "kubeling-dns", "kubeling-dashboard"],
 }
 
 

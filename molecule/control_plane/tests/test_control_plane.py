@@ -31,7 +31,9 @@ def test_ports(host):
 def test_files_and_modes(host):
     assert host.file("/etc/kubeling/apiserver.env").mode == 0o644
     assert "--tls-cert-file=/etc/kubeling/pki/apiserver.crt" in host.file("/etc/kubeling/apiserver.env").content_string
-    for key in ("apiserver.key", "sa.key", "admin.key"):
+    assert "--encryption-provider-config=/etc/kubeling/pki/encryption-config.yaml" in host.file(
+        "/etc/kubeling/apiserver.env").content_string
+    for key in ("apiserver.key", "sa.key", "admin.key", "encryption-config.yaml"):
         assert host.file(f"/etc/kubeling/pki/{key}").mode == 0o600, key
     assert host.file("/etc/kubeling/scheduler.conf").mode == 0o600
 
@@ -46,3 +48,9 @@ def test_kubectl_on_the_master_uses_the_admin_kubeconfig(host):
     result = host.run("kubectl get --raw=/readyz")
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_the_default_storage_class_exists(host):
+    result = host.run("kubectl --kubeconfig=/etc/kubeling/admin.conf get storageclass local-path --no-headers")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.split()[:4] == ["local-path", "(default)", "kubeling.io/local-path", "Delete"]

@@ -22,11 +22,13 @@ from typing import Any
 
 from kubeling.api.errors import bad_request
 from kubeling.api.printers import (
+    apiextensions,
     apps,
     batch,
     coordination,
     core,
     discovery,
+    events,
     policy,
     rbac,
     scheduling,
@@ -53,7 +55,8 @@ INCLUDE_OBJECT_VALUES = ("None", "Metadata", "Object")
 
 PRINTERS: dict[tuple[str, str], Printer] = {
     (module.GROUP, kind): printer
-    for module in (core, volumes, apps, batch, coordination, discovery, policy, rbac, scheduling, storage)
+    for module in (core, volumes, apps, batch, coordination, discovery, events, policy, rbac, scheduling, storage,
+                   apiextensions)
     for kind, printer in module.PRINTERS.items()
 }
 
@@ -94,17 +97,19 @@ def to_table(
     resource_version: str = "",
     continue_token: str = "",
     remaining: int | None = None,
+    printer: Printer | None = None,
 ) -> dict[str, Any]:
     """Render objects of one type as a `meta.k8s.io/v1` Table, one row per object, in the given order.
 
     `include_object` is the `includeObject` query parameter (None, Metadata or Object); an empty value means
     Metadata, as upstream. Raises a 400 StatusError for anything else. `now` fixes the clock for AGE cells.
+    `printer` replaces the registered one (a custom resource's columns come from its CRD).
     """
     include_object = include_object or "Metadata"
     if include_object not in INCLUDE_OBJECT_VALUES:
         raise bad_request(f'unrecognized includeObject value: "{include_object}"')
     now = now or datetime.now(UTC)
-    printer = printer_for(rtype)
+    printer = printer or printer_for(rtype)
     rows = []
     for obj in objects:
         row: dict[str, Any] = {"cells": printer.cells(obj, now)}

@@ -1,8 +1,8 @@
 """Printers for the core (`v1`) group: pods, nodes, namespaces, services, endpoints, config maps, secrets,
-service accounts and events.
+service accounts, events and component statuses.
 
 Upstream (v1.32): pkg/printers/internalversion/printers.go, printPod, printNode, printNamespace, printService,
-printEndpoints, printConfigMap, printSecret, printServiceAccount, printEvent.
+printEndpoints, printConfigMap, printSecret, printServiceAccount, printEvent, printComponentStatus.
 """
 
 from __future__ import annotations
@@ -549,6 +549,23 @@ def _limitrange_cells(limits: dict[str, Any], now: datetime) -> list[Any]:
     return [object_name(limits), limits["metadata"].get("creationTimestamp", "")]
 
 
+# Upstream's componentStatusColumnDefinitions and printComponentStatus.
+_COMPONENT_STATUS_COLUMNS = [
+    NAME,
+    column("Status", "Status of the component conditions"),
+    column("Message", "Message of the component conditions"),
+    column("Error", "Error of the component conditions"),
+]
+
+
+def _component_status_cells(cs: dict[str, Any], now: datetime) -> list[Any]:
+    for condition in cs.get("conditions") or []:
+        if condition.get("type") == "Healthy":
+            status = "Healthy" if condition.get("status") == "True" else "Unhealthy"
+            return [object_name(cs), status, condition.get("message", ""), condition.get("error", "")]
+    return [object_name(cs), "Unknown", "", ""]
+
+
 GROUP = ""
 
 # kind → how it prints; the package registry collects these.
@@ -566,4 +583,5 @@ PRINTERS: dict[str, Printer] = {
     "LimitRange": Printer(_LIMITRANGE_COLUMNS, _limitrange_cells),
     "ReplicationController": Printer(_RC_COLUMNS, _rc_cells),
     "Event": Printer(_EVENT_COLUMNS, _event_cells),
+    "ComponentStatus": Printer(_COMPONENT_STATUS_COLUMNS, _component_status_cells),
 }

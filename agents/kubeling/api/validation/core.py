@@ -144,6 +144,8 @@ SCHEMAS: dict[str, Struct] = {
                          fieldPath=STR),
         reason=STR, message=STR, type=STR, count=INT, source=S(component=STR, host=STR),
         firstTimestamp=STR, lastTimestamp=STR, eventTime=STR, reportingComponent=STR, reportingInstance=STR,
+        action=STR, series=S(count=INT, lastObservedTime=STR),
+        related=S(kind=STR, namespace=STR, name=STR, uid=STR, apiVersion=STR, resourceVersion=STR, fieldPath=STR),
     ),
     "PodTemplate": root(template=POD_TEMPLATE),
     "ReplicationController": root(spec=S(replicas=INT, minReadySeconds=INT, selector=STRING_MAP,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from kubeling.api.resources import RESOURCES
 from kubeling.api.types import Obj
 from kubeling.apiserver.allocators import Allocator, IPAllocator
+from kubeling.apiserver.strategies.apiextensions.crd import CustomResourceDefinitionStrategy
 from kubeling.apiserver.strategies.base import Strategy, served
 from kubeling.apiserver.strategies.batch.job import JobStrategy
 from kubeling.apiserver.strategies.core.namespace import NamespaceStrategy
@@ -22,7 +23,8 @@ from kubeling.apiserver.strategies.core.pod import PodStrategy
 from kubeling.apiserver.strategies.core.service import ServiceStrategy
 from kubeling.apiserver.strategies.scheduling.priorityclass import PriorityClassStrategy
 
-# (group, plural) → the resource's strategy.
+# (group, plural) → the resource's strategy. Custom resources' strategies are added and removed while the server
+# runs, as their definitions come and go (apiserver/customresources.py).
 Strategies = dict[tuple[str, str], Strategy]
 
 EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
@@ -60,6 +62,7 @@ def build(ips: IPAllocator, ports: Allocator, toleration_seconds: tuple[int, int
         Strategy(served("policy", "poddisruptionbudgets"), reset_status_on_create=True),  # policy/poddisruptionbudget
         PriorityClassStrategy(admit_priority_class),
         Strategy(served("batch", "cronjobs"), reset_status_on_create=True),
+        CustomResourceDefinitionStrategy(),
     ]
     table: Strategies = {(s.rtype.group, s.rtype.plural): s for s in listed}
     for rtype in RESOURCES:

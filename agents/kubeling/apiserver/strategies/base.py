@@ -14,12 +14,13 @@ The generic registry (`apiserver/registry.py`) calls these hooks and never asks 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubeling.api import meta, printers, validation
 from kubeling.api.defaults import apply_defaults
 from kubeling.api.resources import ResourceType, lookup
+from kubeling.api.selectors import label_selector_string
 from kubeling.api.types import Obj
 
 # Keys a write creates and deletes in the same etcd transaction as the object (a Service's IP and ports).
@@ -31,6 +32,12 @@ COMMON_FIELD_SELECTORS = ("metadata.name", "metadata.namespace")
 
 class Strategy:
     """The default behaviour of a resource; one instance per resource, made once when the server starts."""
+
+    # Built-in kinds are decoded into typed structs, so a field of the wrong JSON type fails decoding (400)
+    # before validation; custom resources are decoded as plain JSON and their schema reports it (422).
+    typed = True
+    # Whether a strategic merge patch applies: it needs the kind's patch strategies, which custom resources lack.
+    strategic_merge = True
 
     def __init__(self, rtype: ResourceType, *, reset_status_on_create: bool = False,
                  selectable_fields: tuple[str, ...] = (), status_counts: tuple[str, ...] = ()) -> None:
@@ -66,6 +73,11 @@ class Strategy:
     def validate(self, obj: Obj) -> list[Obj]:
         """The causes that make a new object invalid (empty when it is valid)."""
         return validation.validate(self.rtype, obj, None)
+
+    def unknown_fields(self, obj: Obj) -> list[str]:
+        """The fields of a request body that the kind does not know and a write would drop, for the
+        `fieldValidation` query parameter (kubeling checks this for custom resources only)."""
+        return []
 
     # Update
 
@@ -129,7 +141,36 @@ class Strategy:
             if "generation" in metadata:
                 metadata["generation"] += 1
 
+    # The scale subresource (autoscaling/v1 Scale), for kinds that have one
+
+    def scale(self, obj: Obj) -> Obj:
+        """The object's Scale: spec.replicas, status.replicas and the label selector as a string."""
+        metadata = obj["metadata"]
+        selector = obj.get("spec", {}).get("selector")
+        if isinstance(selector, dict) and not selector.keys() <= {"matchLabels", "matchExpressions"}:
+            selector = {"matchLabels": selector}  # a ReplicationController's selector is a plain set of labels
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {key: metadata[key] for key in ("name", "namespace", "uid", "resourceVersion",
+                                                        "creationTimestamp") if key in metadata},
+            "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+            "status": {
+                "replicas": obj.get("status", {}).get("replicas", 0),
+                "selector": label_selector_string(selector) if isinstance(selector, dict) else "",
+            },
+        }
+
+    def set_replicas(self, obj: Obj, replicas: int) -> None:
+        """Write a Scale's spec.replicas back into the object."""
+        obj.setdefault("spec", {})["replicas"] = replicas
+
     # Reading
+
+    def reader(self, rtype: ResourceType) -> Callable[[Obj], Obj] | None:
+        """How a stored object is shown through `rtype`'s version, when that is not as stored (None: as stored).
+        The function must not change its argument: stored objects are shared with the watch cache."""
+        return None
 
     def table(self, objects: list[Obj], **options: Any) -> Obj:
         """The objects as a `meta.k8s.io/v1` Table (upstream's TableConvertor): `printers.to_table`'s options."""

@@ -193,7 +193,8 @@ class Sync(Controller):
             raise
         if replicas_of(created) > 0:
             self.recorder.event(d, "Normal", "ScalingReplicaSet",
-                                f"Scaled up replica set {name} from 0 to {replicas_of(created)}")
+                                f"Scaled up replica set {name} from 0 to {replicas_of(created)}", action="Scale",
+                                related={**created, "kind": "ReplicaSet", "apiVersion": "apps/v1"})
         self._set_deployment_revision(d, str(new_revision))
         status = copy.deepcopy(d.get("status") or {})
         set_condition(status, new_condition("Progressing", "True", NEW_RS_CREATED, f'Created new replica set "{name}"'))
@@ -256,7 +257,8 @@ class Sync(Controller):
             operation = operation or ("up" if replicas > replicas_of(rs) else "down")
             self.recorder.event(d, "Normal", "ScalingReplicaSet",
                                 f"Scaled {operation} replica set {rs['metadata']['name']} from {replicas_of(rs)} to "
-                                f"{replicas}")
+                                f"{replicas}", action="Scale",
+                                related={**updated, "kind": "ReplicaSet", "apiVersion": "apps/v1"})
         return size_changed, updated
 
     def _refresh(self, rss: list[Obj]) -> list[Obj]:

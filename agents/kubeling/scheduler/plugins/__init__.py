@@ -17,6 +17,7 @@ from kubeling.scheduler.plugins.node_resources_fit import NodeResourcesFit
 from kubeling.scheduler.plugins.node_unschedulable import NodeUnschedulable
 from kubeling.scheduler.plugins.selector_spread import SelectorSpread
 from kubeling.scheduler.plugins.taint_toleration import TaintToleration
+from kubeling.scheduler.plugins.volumebinding import VolumeAccess, VolumeBinding
 
 REGISTRY: tuple[type[Plugin], ...] = (
     NodeUnschedulable,
@@ -26,14 +27,16 @@ REGISTRY: tuple[type[Plugin], ...] = (
     NodeAffinity,
     NodePorts,
     NodeResourcesFit,
+    VolumeBinding,
     BalancedAllocation,
     SelectorSpread,
 )
 
 
-def default_plugins() -> list[Plugin]:
-    """Fresh instances of every registered plugin (plugins keep no state between pods, but stay independent)."""
+def default_plugins(volumes: VolumeAccess | None = None) -> list[Plugin]:
+    """Fresh instances of every registered plugin (plugins keep no state between pods, but stay independent).
+    VolumeBinding reads claims, volumes and classes through `volumes` (none given: every claim is missing)."""
     names = [cls.name for cls in REGISTRY]
     if len(names) != len(set(names)):
         raise ValueError(f"duplicate plugin names in the registry: {names}")
-    return [cls() for cls in REGISTRY]
+    return [VolumeBinding(volumes) if cls is VolumeBinding else cls() for cls in REGISTRY]

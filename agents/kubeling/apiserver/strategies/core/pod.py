@@ -43,6 +43,17 @@ class PodStrategy(Strategy):
         if self.admit is not None:
             self.admit(obj, asked_name)
 
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> Obj:
+        """As upstream's podStatusStrategy: a status write also carries the pod's labels and annotations (the
+        scheduler writes its record of an unschedulable pod with the Unschedulable condition); the spec, owner
+        references and the rest of metadata stay. A write that sends no labels (or annotations) keeps them."""
+        kept = super().prepare_for_status_update(new, old)
+        for field in ("labels", "annotations"):
+            value = (new.get("metadata") or {}).get(field)
+            if value is not None:
+                kept["metadata"][field] = value
+        return kept
+
     def grace_period(self, obj: Obj, requested: Any) -> int:
         spec, status = obj.get("spec", {}), obj.get("status", {})
         # A pod no kubelet runs (unscheduled or finished) has nobody to wait for.
@@ -69,6 +80,7 @@ def bind(registry: Registry, namespace: str, name: str, binding: Obj) -> None:
         raise errors.invalid("Binding", "", name, [errors.cause("target.name", "Required value",
                                                                    "FieldValueRequired")])
     uid = (binding.get("metadata") or {}).get("uid")
+    annotations = (binding.get("metadata") or {}).get("annotations") or {}
 
     def assign(pod: Obj) -> Obj:
         if uid and uid != pod["metadata"]["uid"]:
@@ -79,6 +91,8 @@ def bind(registry: Registry, namespace: str, name: str, binding: Obj) -> None:
             raise errors.conflict("pods", "", name, f'pod {name} is already assigned to node '
                                                      f'"{pod["spec"]["nodeName"]}"')
         pod["spec"]["nodeName"] = node
+        if annotations:  # upstream's setPodHostAndAnnotations: the scheduler's record travels on the binding
+            pod["metadata"]["annotations"] = {**(pod["metadata"].get("annotations") or {}), **annotations}
         set_condition(pod, "PodScheduled", "True")
         # Upstream replaces the whole condition: a scheduler's earlier "Unschedulable" reason must not stay.
         for condition in pod["status"]["conditions"]:
