@@ -98,7 +98,7 @@ images: system-deps
 	scripts/build-images.sh
 
 test: deps lint images
-	$(VENV)/bin/pytest tests -q
+	$(VENV)/bin/pytest tests -q --durations=30
 
 bench: deps
 	$(PY) bench/api.py
