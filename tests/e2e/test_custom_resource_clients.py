@@ -4,8 +4,9 @@ upstream refuses, each with upstream's Status.
 - the official client's `CustomObjectsApi` and its dynamic client, and lightkube's generic resources: create,
   get, list with label and field selectors (including a CRD's `selectableFields`), patch, the status and scale
   subresources, watch, delete and deletecollection;
-- the API machinery as for built-in kinds: generation only on spec changes, dry run, a status the main resource
-  cannot change;
+- the API machinery as for built-in kinds: field selectors on metadata.name and metadata.namespace, a
+  cluster-scoped resource, the scale subresource's selector, resourceVersion conflicts, server-side apply,
+  generation only on spec changes, dry run, a status the main resource cannot change;
 - bad input: a CR against its schema (422, one cause per field), a CRD whose schema is not structural, a CRD
   renamed or changing scope, a conversion webhook, names another CRD already has, a version not served.
 
@@ -196,6 +197,74 @@ def test_lightkube_generic_resources(apiserver, widgets):
 
 
 # The API machinery, as for built-in kinds
+
+
+def test_field_selectors_on_metadata_name_and_namespace_across_namespaces(apiserver, widgets):
+    group, ns = widgets["group"], widgets["ns"]
+    for namespace in (ns, "default"):
+        for name in ("one", "two"):
+            url = f"{apiserver.url}/apis/{group}/v1/namespaces/{namespace}/widgets"
+            assert requests.post(url, json=widget(name, group=group), timeout=TIMEOUT).status_code == 201
+    everywhere = f"{apiserver.url}/apis/{group}/v1/widgets"
+
+    def selected(selector: str) -> list[tuple[str, str]]:
+        response = requests.get(everywhere, params={"fieldSelector": selector}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+        return sorted((w["metadata"]["namespace"], w["metadata"]["name"]) for w in response.json()["items"])
+
+    assert selected(f"metadata.namespace={ns}") == [(ns, "one"), (ns, "two")]
+    assert selected("metadata.name=two") == [("default", "two"), (ns, "two")]
+    assert selected(f"metadata.name=one,metadata.namespace!={ns}") == [("default", "one")]
+    refused = requests.get(everywhere, params={"fieldSelector": "spec.size=3"}, timeout=TIMEOUT)
+    assert (refused.status_code, refused.json()["message"]) == (400, "field label not supported: spec.size")
+
+
+def test_a_cluster_scoped_resource_its_scale_selector_conflicts_and_server_side_apply(apiserver):
+    group = f"c{uuid.uuid4().hex[:8]}.example.com"
+    crd = widget_crd(group)
+    crd["spec"]["scope"] = "Cluster"
+    version = crd["spec"]["versions"][0]
+    version["subresources"]["scale"]["labelSelectorPath"] = ".status.selector"
+    version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["selector"] = {"type": "string"}
+    create_crd(apiserver.url, crd)
+    url = f"{apiserver.url}/apis/{group}/v1/widgets"
+    created = requests.post(url, json=widget("a", {"app": "a"}, group, color="red"), timeout=TIMEOUT)
+    assert created.status_code == 201, created.text
+    assert "namespace" not in created.json()["metadata"]
+    assert requests.get(f"{apiserver.url}/apis/{group}/v1/namespaces/default/widgets",
+                        timeout=TIMEOUT).status_code == 404  # no namespaced path for a cluster-scoped resource
+
+    # resourceVersion: an update from a stale copy is refused, as for any built-in kind.
+    first = requests.get(f"{url}/a", timeout=TIMEOUT).json()
+    assert requests.put(f"{url}/a", json={**first, "spec": {"color": "blue"}}, timeout=TIMEOUT).status_code == 200
+    stale = requests.put(f"{url}/a", json={**first, "spec": {"color": "green"}}, timeout=TIMEOUT)
+    assert (stale.status_code, stale.json()["reason"], stale.json()["message"]) == (
+        409, "Conflict", f'Operation cannot be fulfilled on widgets.{group} "a": the object has been modified; '
+                         "please apply your changes to the latest version and try again")
+
+    # The scale subresource reads the selector at labelSelectorPath (what an autoscaler reads pods by).
+    status = requests.patch(f"{url}/a/status", data=json.dumps({"status": {"ready": 2, "selector": "app=a"}}),
+                            headers={"Content-Type": "application/merge-patch+json"}, timeout=TIMEOUT)
+    assert status.status_code == 200, status.text
+    scale = requests.get(f"{url}/a/scale", timeout=TIMEOUT).json()
+    assert (scale["kind"], scale["apiVersion"]) == ("Scale", "autoscaling/v1")
+    assert (scale["spec"], scale["status"]) == ({"replicas": 3}, {"replicas": 2, "selector": "app=a"})
+
+    # Server-side apply: the fields are owned by their applier, and another applier's change conflicts.
+    def apply(manager: str, color: str) -> requests.Response:
+        body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "b"}, "spec": {"color": color}}
+        return requests.patch(f"{url}/b", params={"fieldManager": manager}, data=json.dumps(body), timeout=TIMEOUT,
+                              headers={"Content-Type": "application/apply-patch+yaml"})
+
+    applied = apply("me", "green")
+    assert applied.status_code == 201, applied.text
+    assert applied.json()["spec"] == {"color": "green", "size": 3}
+    assert [(m["manager"], m["operation"]) for m in applied.json()["metadata"]["managedFields"]] == [("me", "Apply")]
+    conflict = apply("someone-else", "blue")
+    assert (conflict.status_code, conflict.json()["message"]) == (
+        409, 'Apply failed with 1 conflict: conflict with "me": .spec.color')
+    requests.delete(crd_url(apiserver.url, f"widgets.{group}"), timeout=TIMEOUT)
+
 
 
 def test_dry_run_and_a_status_the_main_resource_cannot_change(widgets):

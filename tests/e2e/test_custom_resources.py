@@ -228,22 +228,29 @@ def test_scale_through_the_scale_subresource(kubectl, crontabs):
     assert "spec.replicas in body should be less than or equal to 10" in refused.stderr
 
 
-def test_watch_sees_changes(kubectl, crontabs):
+def test_watch_sees_changes_and_the_delete(kubectl, crontabs):
     ns, group = crontabs["ns"], crontabs["group"]
     assert create(kubectl, ns, crontab(group, "watched")).returncode == 0
     watch = subprocess.Popen(kubectl.command("get", "crontab", "watched", "-n", ns, "-w", "--output-watch-events"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={"PATH": "/usr/bin:/bin", "HOME": str(kubectl.cache_dir), "KUBECONFIG": "/dev/null"})
+
+    def next_event(kind: str) -> list[str]:
+        line = ""
+        for _ in range(20):  # bounded: kubectl may print other lines in between
+            line = watch.stdout.readline()
+            if line.startswith(kind) and "watched" in line:
+                break
+        return line.split()[:2]
+
     try:
         assert watch.stdout.readline().split()[:2] == ["EVENT", "NAME"]
         assert watch.stdout.readline().split()[:2] == ["ADDED", "watched"]
         kubectl("patch", "crontab", "watched", "-n", ns, "--type=merge", "-p", '{"spec":{"replicas":2}}')
-        line = ""
-        for _ in range(20):
-            line = watch.stdout.readline()
-            if line.startswith("MODIFIED") and "watched" in line:
-                break
-        assert line.split()[:2] == ["MODIFIED", "watched"]
+        assert next_event("MODIFIED") == ["MODIFIED", "watched"]
+        out = kubectl("delete", "crontab", "watched", "-n", ns, timeout=60)
+        assert out.strip() == f'crontab.{group} "watched" deleted'
+        assert next_event("DELETED") == ["DELETED", "watched"]
     finally:
         watch.kill()
         watch.wait(10)

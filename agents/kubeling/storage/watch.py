@@ -219,6 +219,10 @@ class WatchHub:
                         continue
                 batch = list(_slice(self._events, index))
                 position += len(batch)
+            if batch and batch[0].revision <= after_revision:
+                # Asked for a revision the hub had not reached yet (a list read straight from etcd, just before
+                # a new hub caught up): what the caller has seen already is not sent again.
+                batch = [event for event in batch if event.revision > after_revision]
             yield batch
 
     def _events_from_etcd(self, after_revision: int, stop: threading.Event, heartbeat: float) -> Iterator[list[Event]]:
