@@ -136,7 +136,8 @@ def test_every_served_kind_fits_the_official_clients_models(plane: Plane) -> Non
     api_client = kubernetes.config.new_client_from_config(str(plane.kubeconfig))
     ns = plane.namespace("typed")
     served = {r.kind for r in RESOURCES if not r.create_only}
-    missing = served - set(KINDS) - set(CLUSTER_KINDS)
+    special = {"ComponentStatus", "CustomResourceDefinition"}  # read-only; a name of its own: both below
+    missing = served - set(KINDS) - set(CLUSTER_KINDS) - special
     assert not missing, f"no typed-client case for {missing}"
     for kind, (api_name, snake, spec) in {**KINDS, **CLUSTER_KINDS}.items():
         if kind not in served:
@@ -156,6 +157,21 @@ def test_every_served_kind_fits_the_official_clients_models(plane: Plane) -> Non
             listed = getattr(api, f"list_{snake}")()
         assert created.metadata.name == read.metadata.name == name, kind
         assert name in [item.metadata.name for item in listed.items], kind
+    core = kubernetes.client.CoreV1Api(api_client)
+    statuses = core.list_component_status()
+    assert "etcd-0" in [item.metadata.name for item in statuses.items]
+    assert core.read_component_status("etcd-0").conditions[0].type == "Healthy"
+    extensions = kubernetes.client.ApiextensionsV1Api(api_client)
+    crd = {"metadata": {"name": "typeds.compat.example.com"}, "spec": {
+        "group": "compat.example.com", "scope": "Namespaced",
+        "names": {"plural": "typeds", "singular": "typed", "kind": "Typed", "listKind": "TypedList"},
+        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    assert extensions.create_custom_resource_definition(crd).metadata.name == "typeds.compat.example.com"
+    read_crd = extensions.read_custom_resource_definition("typeds.compat.example.com")
+    assert read_crd.spec.names.kind == "Typed"
+    assert "typeds.compat.example.com" in [i.metadata.name for i in extensions.list_custom_resource_definition().items]
+    extensions.delete_custom_resource_definition("typeds.compat.example.com")
     apps = kubernetes.client.AppsV1Api(api_client)
     status = apps.read_namespaced_daemon_set_status("typed-daemonset", ns).status
     assert (status.current_number_scheduled, status.number_misscheduled) == (0, 0)

@@ -118,6 +118,7 @@ def crontabs(apiserver, kubectl) -> Iterator[dict[str, str]]:
     yield {"group": group, "ns": ns, "crd": f"crontabs.{group}"}
     # Gone before the other kubectl version's copy comes: `kubectl get crontab` must name one resource only.
     kubectl.run("delete", "crd", f"crontabs.{group}", "--ignore-not-found", timeout=90)
+    kubectl.forget_discovery()  # the CRD's category `all` must not outlive it in the shared kubectl's cache
 
 
 def create(kubectl, ns: str, obj: dict[str, Any], *args: str) -> subprocess.CompletedProcess:

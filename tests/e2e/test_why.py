@@ -258,7 +258,7 @@ def test_events_watch_sees_a_scale_as_it_happens(env: Env, ns: str, web: str) ->
     binary = KUBECTL_BINARIES["1.32"]
     watch_env = {"PATH": "/usr/bin:/bin", "HOME": str(env.home), "KUBECONFIG": str(env.home / "kubeconfig")}
     with subprocess.Popen([str(binary), "events", "-w", "-n", ns], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, env=watch_env) as watcher:
+                          env=watch_env) as watcher:
         try:
             time.sleep(1)
             env.api.http.patch(env.api.url(f"/apis/apps/v1/namespaces/{ns}/deployments/web"),
@@ -270,8 +270,8 @@ def test_events_watch_sees_a_scale_as_it_happens(env: Env, ns: str, web: str) ->
             os.set_blocking(watcher.stdout.fileno(), False)
             while "to 3" not in seen or "(desired 3, observed 2)" not in seen:
                 assert time.monotonic() < deadline, f"kubectl events -w never showed the scale: {seen}"
-                chunk = watcher.stdout.read()
-                seen += chunk or ""
+                chunk = watcher.stdout.read()  # bytes, or None when nothing is waiting (non-blocking)
+                seen += (chunk or b"").decode(errors="replace")
                 time.sleep(0.2)
         finally:
             watcher.terminate()

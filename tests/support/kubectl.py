@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -33,3 +34,9 @@ class Kubectl:
 
     def __call__(self, *args: str, **kwargs) -> str:
         return self.run(*args, **kwargs).stdout
+
+    def forget_discovery(self) -> None:
+        """Drop kubectl's cached discovery, as a user does after removing an API (a deleted CRD): kubectl trusts
+        its cache for hours, and `kubectl get all` would still expand to the removed resource."""
+        shutil.rmtree(self.cache_dir / "discovery", ignore_errors=True)
+        shutil.rmtree(self.cache_dir / ".kube" / "cache" / "discovery", ignore_errors=True)
