@@ -12,6 +12,10 @@ machine slows both alike. Each phase is a fixed number of writes by a few client
 Two measures per phase: writes per second, and the API server's own CPU time per write (from /proc), which a
 machine busy with other work disturbs far less than throughput.
 
+A third, steadier on a busy machine: the same writes in-process (the API server's Flask application on an
+in-memory etcd, tests/support/memoryapi.py), this tree with its field manager on, then switched off (no
+managedFields at all), CPU time per write, the best of several alternating rounds.
+
     .venv/bin/python bench/ssa.py                  # before = the commit before api/fieldmanager appeared
     .venv/bin/python bench/ssa.py --before main    # or any git revision
     .venv/bin/python bench/ssa.py --quick          # a tiny run that checks the script works
@@ -38,6 +42,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "agents"))  # the in-process phases run this tree's API server
 
 from cluster import Etcd, free_port, stop_group, wait_for  # noqa: E402
 
@@ -166,6 +171,56 @@ def phases(url: str, tag: str, ops: int) -> dict[str, Callable[[requests.Session
     }
 
 
+class _InProcess:
+    """The calls `phases` makes on a requests.Session, sent to a Flask test client instead."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def _send(self, method: str, url: str, *, params: Any = None, json: Any = None, data: Any = None,
+              headers: Any = None, timeout: float = 0) -> Any:
+        return self.client.open(url, method=method, query_string=params, json=json, data=data, headers=headers)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self._send("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> Any:
+        return self._send("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> Any:
+        return self._send("PATCH", url, **kwargs)
+
+
+def in_process(writes: int, rounds: int) -> dict[tuple[str, bool], float]:
+    """CPU ms per write of each phase in-process, with the field manager on (True) and off (False): best of
+    `rounds`, the two taking turns."""
+    from kubeling.apiserver import registry
+    from support.memoryapi import MemoryAPI
+
+    keep = registry.fieldmanager.update
+    best: dict[tuple[str, bool], float] = {}
+    try:
+        for number in range(rounds):
+            for on in (True, False):
+                registry.fieldmanager.update = keep if on else (lambda *args, **kwargs: None)
+                api = MemoryAPI()
+                local = _InProcess(api.client)
+                try:
+                    for name, op in phases("", f"r{number}", writes).items():
+                        start = time.process_time()
+                        for i in range(writes):
+                            response = op(local, i)  # type: ignore[arg-type]
+                            if response.status_code >= 300:
+                                raise SystemExit(f"a write failed: {response.status_code} {response.text[:200]}")
+                        cost = (time.process_time() - start) / writes * 1000
+                        best[name, on] = min(best.get((name, on), cost), cost)
+                finally:
+                    api.close()
+    finally:
+        registry.fieldmanager.update = keep
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", help="git revision to compare with (default: before api/fieldmanager)")
@@ -198,6 +253,7 @@ def main() -> None:
                             costs.setdefault((name, side), []).append((server.cpu_seconds() - cpu) / done * 1000)
         finally:
             etcd.stop()
+    local = in_process(*((40, 1) if args.quick else (300, 7)))
     revision = subprocess.run(["git", "rev-parse", "--short", before_rev], cwd=ROOT, capture_output=True,
                               text=True).stdout.strip()
     print(f"before: {revision}; after: this tree; {ops} writes per phase, {threads} client threads, "
@@ -210,6 +266,12 @@ def main() -> None:
         before_cpu, after_cpu = (statistics.median(costs[name, side]) for side in ("before", "after"))
         print(f"| {name} | {before_rate:.0f} | {after_rate:.0f} | {after_rate / before_rate:.2f} "
               f"| {before_cpu:.2f} | {after_cpu:.2f} | {after_cpu / before_cpu:.2f} |")
+    print("\nIn-process (this tree, in-memory etcd), CPU ms per write, best of the rounds:\n")
+    print("| writes | field manager off | on | on / off |")
+    print("|---|---:|---:|---:|")
+    for name in phases("", "", ops):
+        off, on = local[name, False], local[name, True]
+        print(f"| {name} | {off:.3f} | {on:.3f} | {on / off:.2f} |")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ the JavaScript one), each driven through its public API against one real cluster
 a scheduler, a controller-manager, and a kubelet stand-in that reports pods Ready.
 
 - the official Python client: a create, read and list of every kind we serve through its typed API (its models
-  refuse objects that lack required fields, such as a workload's zero status counts);
+  refuse objects that lack required fields, such as a workload's zero status counts), events.k8s.io/v1 Events
+  included, and a read of the read-only componentstatuses;
 - kubernetes_asyncio (the same models, asyncio), lightkube (incl. its apply), kr8s (its start-up, objects, watch
   and scale), the JavaScript client @kubernetes/client-node (list, patch, watch, informer);
 - Ansible's kubernetes.core modules: k8s, k8s_info, k8s_scale, and k8s with `apply: true` and `wait: true`.
@@ -120,11 +121,18 @@ CLUSTER_KINDS: dict[str, tuple[str, str, dict]] = {
         "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/pv"}}}),
     "StorageClass": ("StorageV1Api", "storage_class", {"provisioner": "example.com/none"}),
     "PriorityClass": ("SchedulingV1Api", "priority_class", {"value": 10}),
+    "CustomResourceDefinition": ("ApiextensionsV1Api", "custom_resource_definition", {"spec": {
+        "group": "compat.example.com", "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}),
     "ClusterRole": ("RbacAuthorizationV1Api", "cluster_role", {"rules": []}),
     "ClusterRoleBinding": ("RbacAuthorizationV1Api", "cluster_role_binding", {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"kind": "User", "name": "u", "apiGroup": "rbac.authorization.k8s.io"}]}),
 }
+NAMES = {"CustomResourceDefinition": "widgets.compat.example.com"}  # a CRD is named after its plural and group
+READ_ONLY = {"ComponentStatus": ("CoreV1Api", "component_status")}  # answered by the server, never created
 
 
 def test_every_served_kind_fits_the_official_clients_models(plane: Plane) -> None:
@@ -136,14 +144,13 @@ def test_every_served_kind_fits_the_official_clients_models(plane: Plane) -> Non
     api_client = kubernetes.config.new_client_from_config(str(plane.kubeconfig))
     ns = plane.namespace("typed")
     served = {r.kind for r in RESOURCES if not r.create_only}
-    special = {"ComponentStatus", "CustomResourceDefinition"}  # read-only; a name of its own: both below
-    missing = served - set(KINDS) - set(CLUSTER_KINDS) - special
+    missing = served - set(KINDS) - set(CLUSTER_KINDS) - set(READ_ONLY)
     assert not missing, f"no typed-client case for {missing}"
     for kind, (api_name, snake, spec) in {**KINDS, **CLUSTER_KINDS}.items():
         if kind not in served:
             continue
         api = getattr(kubernetes.client, api_name)(api_client)
-        name = f"typed-{kind.lower()}"
+        name = NAMES.get(kind, f"typed-{kind.lower()}")
         body = json.loads(json.dumps({"metadata": {"name": name}, **spec}))
         if kind == "Event":
             body["involvedObject"]["namespace"] = ns  # an event is about an object of its own namespace
@@ -157,21 +164,24 @@ def test_every_served_kind_fits_the_official_clients_models(plane: Plane) -> Non
             listed = getattr(api, f"list_{snake}")()
         assert created.metadata.name == read.metadata.name == name, kind
         assert name in [item.metadata.name for item in listed.items], kind
-    core = kubernetes.client.CoreV1Api(api_client)
-    statuses = core.list_component_status()
-    assert "etcd-0" in [item.metadata.name for item in statuses.items]
-    assert core.read_component_status("etcd-0").conditions[0].type == "Healthy"
-    extensions = kubernetes.client.ApiextensionsV1Api(api_client)
-    crd = {"metadata": {"name": "typeds.compat.example.com"}, "spec": {
-        "group": "compat.example.com", "scope": "Namespaced",
-        "names": {"plural": "typeds", "singular": "typed", "kind": "Typed", "listKind": "TypedList"},
-        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
-            "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
-    assert extensions.create_custom_resource_definition(crd).metadata.name == "typeds.compat.example.com"
-    read_crd = extensions.read_custom_resource_definition("typeds.compat.example.com")
-    assert read_crd.spec.names.kind == "Typed"
-    assert "typeds.compat.example.com" in [i.metadata.name for i in extensions.list_custom_resource_definition().items]
-    extensions.delete_custom_resource_definition("typeds.compat.example.com")
+    for kind, (api_name, snake) in READ_ONLY.items():
+        api = getattr(kubernetes.client, api_name)(api_client)
+        listed = getattr(api, f"list_{snake}")()
+        assert listed.items, kind
+        assert getattr(api, f"read_{snake}")(listed.items[0].metadata.name).metadata.name, kind
+    # events.k8s.io/v1 Events: the same kind name as core's, a model of their own (eventTime is required).
+    assert {r.group for r in RESOURCES if r.kind == "Event"} == {"", "events.k8s.io"}
+    events = kubernetes.client.EventsV1Api(api_client)
+    created = events.create_namespaced_event(ns, {
+        "metadata": {"name": "typed-new-event"}, "eventTime": "2026-01-01T00:00:00.000000Z", "type": "Normal",
+        "reportingController": "example.com/compat", "reportingInstance": "compat-1", "action": "Test",
+        "reason": "Tested", "note": "typed", "regarding": {"kind": "Pod", "name": "p", "namespace": ns}})
+    read = events.read_namespaced_event("typed-new-event", ns)
+    assert (created.note, read.note, read.regarding.name) == ("typed", "typed", "p")
+    # One object in both APIs. (Not listed through the new API here: core's typed-event has no eventTime, which
+    # upstream sends as null too, and this client's model refuses a null eventTime.)
+    core = kubernetes.client.CoreV1Api(api_client).read_namespaced_event("typed-new-event", ns)
+    assert (core.message, core.involved_object.name) == ("typed", "p")
     apps = kubernetes.client.AppsV1Api(api_client)
     status = apps.read_namespaced_daemon_set_status("typed-daemonset", ns).status
     assert (status.current_number_scheduled, status.number_misscheduled) == (0, 0)

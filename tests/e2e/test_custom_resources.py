@@ -2,9 +2,10 @@
 
 What a user of the docs' walkthrough (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/
 custom-resource-definitions/) sees: the CRD is established and CronTabs are served at once; create, get, list,
-watch, patch and delete them; the printer columns in `kubectl get`; `kubectl explain`; `kubectl scale` through
-the scale subresource; schema violations refused with one cause per field; defaults applied and unknown fields
-pruned; and deleting the CRD deletes its CronTabs and ends the watches on them.
+watch, patch, server-side apply (field ownership and conflicts) and delete them; the printer columns in
+`kubectl get`; `kubectl explain`; `kubectl scale` through the scale subresource; schema violations refused with one
+cause per field; defaults applied and unknown fields pruned; and deleting the CRD deletes its CronTabs and ends the
+watches on them.
 
 Each kubectl version gets its own copy of the CRD (in a group of its own) on the session's API server.
 """
@@ -255,6 +256,42 @@ def test_watch_sees_changes_and_the_delete(kubectl, crontabs):
     finally:
         watch.kill()
         watch.wait(10)
+
+
+def test_server_side_apply_owns_conflicts_and_removes_fields(kubectl, crontabs):
+    """`kubectl apply --server-side` of a custom resource: the fields are owned as for a built-in kind (lists of a
+    custom resource are atomic unless the schema says otherwise), another manager conflicts, and a field the
+    applier drops is removed and then defaulted again."""
+    ns, group = crontabs["ns"], crontabs["group"]
+    shown = ["--show-managed-fields"] if kubectl.version != "1.20" else []  # 1.21+ hide them otherwise
+
+    def owners() -> dict[str, dict[str, Any]]:
+        applied = json.loads(kubectl("get", "crontab", "applied", "-n", ns, "-o", "json", *shown))
+        return {entry["manager"]: entry for entry in applied["metadata"]["managedFields"]}
+
+    first = crontab(group, "applied", cronSpec="* * * * */5", image="one", replicas=3)
+    out = kubectl("apply", "--server-side", "-n", ns, "-f", "-", input=json.dumps(first))
+    assert out.strip() == f"crontab.{group}/applied serverside-applied"
+    entry = owners()["kubectl"]
+    assert (entry["operation"], entry["apiVersion"]) == ("Apply", f"{group}/v1")
+    assert entry["fieldsV1"]["f:spec"] == {"f:cronSpec": {}, "f:image": {}, "f:replicas": {}}
+
+    second = crontab(group, "applied", image="two")
+    refused = kubectl.run("apply", "--server-side", "--field-manager=ops", "-n", ns, "-f", "-",
+                          input=json.dumps(second), check=False)
+    assert refused.returncode != 0
+    assert 'conflict with "kubectl": .spec.image' in refused.stderr
+    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=ops", "-n", ns, "-f", "-",
+            input=json.dumps(second))
+    assert get_json(kubectl, ns, "applied")["spec"]["image"] == "two"
+    entries = owners()
+    assert entries["ops"]["fieldsV1"]["f:spec"] == {"f:image": {}}
+    assert "f:image" not in entries["kubectl"]["fieldsV1"]["f:spec"]
+
+    kubectl("apply", "--server-side", "-n", ns, "-f", "-",
+            input=json.dumps(crontab(group, "applied", cronSpec="* * * * */5")))
+    spec = get_json(kubectl, ns, "applied")["spec"]
+    assert spec == {"cronSpec": "* * * * */5", "image": "two", "replicas": 1}  # replicas dropped, then defaulted
 
 
 @pytest.mark.parametrize("field", ["crontab.spec", "crontab.spec.cronSpec"])

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from kubeling.api import meta
 from kubeling.api.fieldmanager import fieldset
 from support.memoryapi import APPLY, JSON_PATCH, MemoryAPI
 
@@ -254,3 +255,32 @@ def test_the_oldest_of_more_than_ten_updaters_merge_into_ancient_changes(api: Me
     assert len(names) == 10 and "ancient-changes" in names and "editor-11" in names
     ancient = entries(obj)["ancient-changes", "Update"]["fieldsV1"]
     assert "f:k0" in ancient["f:data"]
+
+
+def test_a_copy_of_an_object_shares_only_its_field_sets() -> None:
+    obj = {"metadata": {"name": "x", "labels": {"a": "b"},
+                        "managedFields": [{"manager": "m", "operation": "Update", "fieldsV1": {"f:data": {}}}]},
+           "data": {"k": "v"}}
+    copied = meta.deep_copy(obj)
+    assert copied == obj
+    assert copied["metadata"]["managedFields"][0]["fieldsV1"] is obj["metadata"]["managedFields"][0]["fieldsV1"]
+    copied["metadata"]["managedFields"][0]["manager"] = "other"
+    copied["metadata"]["labels"]["a"] = "c"
+    copied["data"]["k"] = "w"
+    assert obj["metadata"]["managedFields"][0]["manager"] == "m"
+    assert (obj["metadata"]["labels"], obj["data"]) == ({"a": "b"}, {"k": "v"})
+
+
+def test_writes_in_turn_never_change_a_set_already_stored(api: MemoryAPI) -> None:
+    apply(api, web(), "alice")
+    before = api.get(DEPLOYMENTS + "/web").get_json()["metadata"]["managedFields"]
+    frozen = copy.deepcopy(before)
+    api.patch(DEPLOYMENTS + "/web", {"spec": {"replicas": 4}}, fieldManager="scaler")
+    assert apply(api, web(image="nginx:2"), "alice").status_code == 409  # scaler owns replicas now
+    assert apply(api, web(replicas=4, image="nginx:2"), "alice").status_code == 200
+    api.patch(DEPLOYMENTS + "/web", [{"op": "replace", "path": "/spec/replicas", "value": 5}], JSON_PATCH,
+              fieldManager="scaler")
+    assert before == frozen
+    obj = api.get(DEPLOYMENTS + "/web").get_json()
+    assert entries(obj).keys() == {("alice", "Apply"), ("scaler", "Update")}
+    assert entries(obj)["scaler", "Update"]["fieldsV1"] == {"f:spec": {"f:replicas": {}}}

@@ -5,13 +5,16 @@ import uuid
 
 import pytest
 
+from kubeling.client.events import EventRecorder
 from kubeling.scheduler import plugins
 from kubeling.scheduler.cache import Cache
 from kubeling.scheduler.framework import NodeInfo, PodInfo, pod_requests
 from kubeling.scheduler.generic import Framework, feasible_nodes_to_find, schedule, select_node, snapshot
 from kubeling.scheduler.queue import SchedulingQueue
+from kubeling.scheduler.scheduler import Scheduler
 from support import builders
 from support.builders import node
+from support.fakeclient import FakeClient
 
 
 def pod(name=None, cpu=None, memory=None, node_name=None, owner=None, host_port=None, **spec):
@@ -318,3 +321,16 @@ def test_node_info_accounting_is_reversible():
     for p in pods:
         info.remove_pod(p.uid)
     assert info.requested == {"cpu": 0, "memory": 0} and not info.owners and not info.used_ports
+
+
+def test_the_scheduler_queues_pending_pods_by_the_priority_admission_gave_them():
+    client = FakeClient()
+    scheduler = Scheduler(client, EventRecorder(client, "default-scheduler"))  # type: ignore[arg-type]
+    try:
+        scheduler._on_pod_add(builders.pod("low", "ns", priority=0))
+        scheduler._on_pod_add(builders.pod("critical", "ns", priority=2000000000,
+                                           priorityClassName="system-cluster-critical"))
+        scheduler._on_pod_add(builders.pod("none", "ns"))
+        assert [scheduler.queue.pop(0.1) for _ in range(3)] == ["ns/critical", "ns/low", "ns/none"]
+    finally:
+        scheduler.binder.shutdown(wait=False)

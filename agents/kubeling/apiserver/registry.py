@@ -223,7 +223,8 @@ class Registry:
                 patched["apiVersion"] = rtype.api_version
             if check_fields is not None and attempt == 0:
                 check_fields(patched)
-            new = self._check_body(rtype, namespace, patched)
+            # A patch's result is a fresh object, except an apply's, which shares what it left alone with `current`.
+            new = self._check_body(rtype, namespace, patched, copy=applying)
             new["metadata"]["name"] = name
             sent_rv = new["metadata"].get("resourceVersion")
             # A patch that names a resourceVersion is a precondition; one that does not retries on conflict.
