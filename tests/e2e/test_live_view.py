@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -224,11 +225,75 @@ def test_the_admin_watches_a_deployment_scale_and_opens_a_pods_scheduling_table(
         (ARTIFACTS / "live-view-latency.json").write_text(json.dumps(
             {"seconds after `kubectl scale` returned": figures}, indent=2) + "\n")
         print(f"live view latencies (s): {figures}")
+
+        # Scaling down: the ReplicaSet controller's deletes reach the timeline, and the pods turn terminating and
+        # leave their node.
+        live.kubectl("scale", "deployment", "web", "--replicas=1", "-n", ns)
+        deletes = (f'.event[data-reason="SuccessfulDelete"][data-namespace="{ns}"]'
+                   '[data-regarding^="replicaset/web-"]')
+        wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, deletes)) >= 2,
+                   "the ReplicaSet controller's deletes")
+        wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, f'.pod.terminating[data-pod^="{ns}/"]')) == 2,
+                   "the two pods terminating")
+        wait_until(lambda: len(chips(browser, live.node, ns)) == 1, "the deleted pods gone from their node")
     except BaseException:
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "live-view-failed.png"))
         raise
     finally:
+        proxy.stop()
+
+
+def test_the_architecture_shows_who_leads_each_loop_the_heartbeats_and_etcd(live: LiveCluster,
+                                                                            browser: webdriver.Chrome) -> None:
+    proxy = KubectlProxy(live.kubeconfig("admin", live.admin), live.workdir).start()
+    try:
+        browser.get(proxy.url + PROXY_PATH)
+
+        def shown(component: str) -> str:
+            box = browser.find_element(By.CSS_SELECTOR, f'#architecture [data-component="{component}"]')
+            return f'{box.get_attribute("class")}: {box.get_attribute("textContent")}'
+
+        # Which instance leads each loop: the holder of its Lease (the identity's host part), and healthy.
+        for lease, component in (("kube-scheduler", "scheduler"), ("kube-controller-manager", "controller-manager")):
+            holder = eventually(lambda lease=lease: (found := live.get(
+                f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{lease}")) and
+                found["spec"].get("holderIdentity"), f"the {lease} Lease held", 60)
+            wait_until(lambda component=component, holder=holder: (text := shown(component)).startswith(
+                "box healthy:") and f"leader: {holder.split('_')[0]}, renewed " in text, f"the {component}'s leader")
+        # Each node's last heartbeat (its Lease in kube-node-lease); the ghost node never sent one.
+        wait_until(lambda: re.search(rf"{live.node}: \d+s ago", shown("kubelet")) and
+                   f"{live.ghost}: never" in shown("kubelet"), "the nodes' heartbeats")
+        # etcd's members, from componentstatuses; the API servers, from the `kubernetes` Endpoints.
+        wait_until(lambda: "etcd-0: healthy" in shown("etcd"), "etcd's member healthy")
+        wait_until(lambda: f"127.0.0.1:{live.secure_port}" in shown("apiserver"), "the API server's address")
+    finally:
+        proxy.stop()
+
+
+def test_a_pod_moves_onto_its_node_when_scheduled_and_leaves_when_deleted(live: LiveCluster,
+                                                                          browser: webdriver.Chrome) -> None:
+    ns = live.namespace()
+    label = f"live-view-{ns}"
+    proxy = KubectlProxy(live.kubeconfig("admin", live.admin), live.workdir).start()
+    try:
+        browser.get(proxy.url + PROXY_PATH)
+        wait_until(lambda: browser.find_element(By.ID, "connection").text == "live", "its watches connected")
+        live.create(ns, "pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "waiting"}, "spec": {
+            "terminationGracePeriodSeconds": 0, "nodeSelector": {label: "yes"},
+            "containers": [{"name": "c", "image": "kubeling/busybox:1", "command": ["sh", "-c", "exec sleep 3600"]}]}})
+        pod = f'.pod[data-pod="{ns}/waiting"]'
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'.node[data-node=""] {pod}.unscheduled'),
+                   "the pod under \"not scheduled yet\"")
+        live.kubectl("label", "node", live.node, f"{label}=yes")
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'.node[data-node="{live.node}"] {pod}') and
+                   not browser.find_elements(By.CSS_SELECTOR, f'.node[data-node=""] {pod}'), "the pod on its node")
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'.node[data-node="{live.node}"] {pod}.Running'),
+                   "the pod Running")
+        live.kubectl("delete", "pod", "waiting", "-n", ns, "--wait=false")
+        wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, pod), "the deleted pod gone from the page")
+    finally:
+        live.kubectl("label", "node", live.node, f"{label}-", check=False)
         proxy.stop()
 
 
