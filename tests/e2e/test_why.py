@@ -193,6 +193,27 @@ def test_why_unschedulable_pod_names_each_nodes_reason_and_the_fix(env: Env, ns:
     assert story["scheduling"]["node"] == "" and story["phase"] == "Pending"
 
 
+def test_why_names_the_runner_up_when_two_nodes_fit(env: Env, ns: str) -> None:
+    """A pod that tolerates the taint fits two nodes: the scheduler scores both, and the story names the chosen
+    node and the runner-up with their scores (the scores the record holds, weighted, summed)."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tolerant"},
+           "spec": {"tolerations": [{**TAINT, "operator": "Equal"}], "containers": [container("c", "sleep 3600")]}}
+    env.api.create(ns, "pods", pod)
+    eventually(lambda: ((env.api.get(ns, "pods", "tolerant") or {}).get("spec") or {}).get("nodeName"),
+               "the pod bound")
+    story = json.loads(env.kubectl("why", "pod/tolerant", "-n", ns, "-o", "json"))
+    sched = story["scheduling"]
+    fitting = {env.node, f"{env.node}-tainted"}
+    assert sched["feasible"] == 2 and {sched["node"], sched["runnerUp"]["node"]} == fitting, sched
+    assert sched["score"] == sum(sched["finalScores"].values()) >= sched["runnerUp"]["score"], sched
+    assert sched["finalScores"] and set(sched["finalScores"]) == set(sched["runnerUp"]["finalScores"]), sched
+    assert [r["node"] for r in sched["rejected"]] == [f"{env.node}-cordoned"]
+    text = env.kubectl("why", "pod/tolerant", "-n", ns)
+    assert f"chosen: {sched['node']}, score {sched['score']}" in text
+    assert f"runner-up: {sched['runnerUp']['node']}, score {sched['runnerUp']['score']}" in text
+    assert "2 of 3 nodes passed every filter" in text
+
+
 def test_why_crash_looping_pod_shows_restarts_and_back_off(env: Env, ns: str) -> None:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crash"},
            "spec": {"terminationGracePeriodSeconds": 0, "containers": [container("c", "echo bye; exit 3")]}}
@@ -275,6 +296,26 @@ def test_events_watch_sees_a_scale_as_it_happens(env: Env, ns: str, web: str) ->
                 time.sleep(0.2)
         finally:
             watcher.terminate()
+
+
+def test_a_scale_down_is_a_delete_event_naming_the_pod(env: Env, ns: str, web: str) -> None:
+    env.api.http.patch(env.api.url(f"/apis/apps/v1/namespaces/{ns}/deployments/web"), json={"spec": {"replicas": 1}},
+                       headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+
+    def deletes() -> list[dict]:
+        items = env.api.http.get(env.api.url(f"/apis/events.k8s.io/v1/namespaces/{ns}/events")).json()["items"]
+        return [e for e in items if e["reason"] == "SuccessfulDelete" and "(desired 1, observed" in e["note"]]
+
+    found = eventually(deletes, "the ReplicaSet controller's deletes")
+    event = found[0]
+    assert (event["reportingController"], event["action"], event["regarding"]["kind"]) == (
+        "replicaset-controller", "Delete", "ReplicaSet")
+    assert event["related"]["kind"] == "Pod" and event["note"].startswith(f"Deleted pod: {event['related']['name']} ")
+    scaled = eventually(lambda: [e for e in env.api.http.get(env.api.url(
+        f"/apis/events.k8s.io/v1/namespaces/{ns}/events")).json()["items"]
+        if e["reason"] == "ScalingReplicaSet" and e["note"].endswith("to 1")], "the Deployment's scale-down")
+    assert (scaled[0]["reportingController"], scaled[0]["action"]) == ("deployment-controller", "Scale")
+    assert scaled[0]["regarding"]["kind"] == "Deployment" and scaled[0]["related"]["kind"] == "ReplicaSet"
 
 
 @pytest.mark.parametrize("version", sorted(KUBECTL_BINARIES))
