@@ -5,7 +5,9 @@ with leader election; a kubelet on Docker; `kubeling dashboard`).
 The admin scales a Deployment and sees the new pods appear on their node and the ReplicaSet controller's actions in
 the timeline, then opens a pod's scheduling table; a screenshot goes to artifacts/live-view.png and the observed
 latencies to artifacts/live-view-latency.json (docs/architecture.md quotes them; nothing here asserts a time).
-A user with no RBAC bindings sees the page, and on it the API's refusal.
+The page's architecture shows each loop's leader, the nodes' heartbeats and etcd; a pod moves from "not scheduled
+yet" onto its node and leaves when deleted. The same page in headless Firefox (WebDriver BiDi, tests/support/bidi.py;
+screenshot artifacts/live-view-firefox.png). A user with no RBAC bindings sees the page, and on it the API's refusal.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from test_kubelet_tls import KUBECTL, Cluster, eventually
 
 from cluster import ROOT, Component, KubelingProcess, free_port, stop_group, wait_for
 from kubeling.dashboard.manifest import PROXY_PATH
+from support.bidi import FIREFOX, Firefox
 from support.pki import Pair
 
 pytestmark = pytest.mark.e2e
@@ -148,6 +151,14 @@ def browser() -> Iterator[webdriver.Chrome]:
     driver.quit()
 
 
+@pytest.fixture(scope="module")
+def firefox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firefox]:
+    if not Path(FIREFOX).exists():
+        pytest.fail(f"{FIREFOX} is missing: run `make deps` (Debian's firefox-esr)")
+    with Firefox.start(tmp_path_factory.mktemp("firefox"), width=1280, height=800) as browser:
+        yield browser
+
+
 def wait_until(check: Callable[[], Any], what: str, timeout: float = BOUND) -> tuple[Any, float]:
     """Poll the page (the test's side, not the page's) until `check()` is truthy; return it and the time taken."""
     started = time.monotonic()
@@ -217,6 +228,8 @@ def test_the_admin_watches_a_deployment_scale_and_opens_a_pods_scheduling_table(
                               "the pod's story")
         assert "created by ReplicaSet/web-" in story and "Scheduled" in story
 
+        # Readable at 1280x800: nothing is wider than the window (it scrolls only down).
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 1280
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "live-view.png"))
         figures = {"new pods shown on their node": round(appeared, 2),
@@ -294,6 +307,45 @@ def test_a_pod_moves_onto_its_node_when_scheduled_and_leaves_when_deleted(live: 
         wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, pod), "the deleted pod gone from the page")
     finally:
         live.kubectl("label", "node", live.node, f"{label}-", check=False)
+        proxy.stop()
+
+
+def test_firefox_shows_the_same_page(live: LiveCluster, firefox: Firefox) -> None:
+    """The page in Firefox (Debian's firefox-esr, driven through WebDriver BiDi): the same watches, pods on their
+    node, the controllers' timeline, a pod's scheduling table, the architecture's leaders, at 1280x800."""
+    ns = live.namespace()
+    proxy = KubectlProxy(live.kubeconfig("admin", live.admin), live.workdir).start()
+
+    def count(selector: str) -> int:
+        return firefox.evaluate(f"document.querySelectorAll({json.dumps(selector)}).length")
+
+    try:
+        firefox.open(proxy.url + PROXY_PATH)
+        wait_until(lambda: firefox.evaluate("document.getElementById('connection').textContent") == "live",
+                   "its watches connected")
+        live.kubectl("create", "deployment", "web", "--replicas=2", "--image=kubeling/busybox:1", "-n", ns, "--",
+                     "sh", "-c", "exec sleep 3600")
+        wait_until(lambda: count(f'.node[data-node="{live.node}"] .pod.Running[data-pod^="{ns}/"]') == 2,
+                   "the two pods running on their node")
+        creates = (f'.event[data-reason="SuccessfulCreate"][data-namespace="{ns}"]'
+                   '[data-controller="replicaset-controller"]')
+        wait_until(lambda: count(creates) >= 2, "the ReplicaSet controller's creates")
+        firefox.evaluate(f"document.querySelector('.node[data-node=\"{live.node}\"] .pod[data-pod^=\"{ns}/\"]')"
+                         ".click()")
+        wait_until(lambda: firefox.evaluate("(document.querySelector('#sched-table tr.selected') || {}).dataset"
+                                            "?.node") == live.node, "the pod's scheduling table")
+        assert count(f'#sched-table tr[data-node="{live.ghost}"] td.rejected') == 1
+        wait_until(lambda: "leader: " in firefox.evaluate(
+            "document.querySelector('[data-component=\"scheduler\"]').textContent"), "the scheduler's leader")
+        assert firefox.evaluate("document.documentElement.scrollWidth") <= 1280
+        ARTIFACTS.mkdir(exist_ok=True)
+        firefox.screenshot(ARTIFACTS / "live-view-firefox.png")
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with contextlib.suppress(Exception):
+            firefox.screenshot(ARTIFACTS / "live-view-firefox-failed.png")
+        raise
+    finally:
         proxy.stop()
 
 
