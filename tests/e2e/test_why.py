@@ -172,6 +172,17 @@ def test_why_running_pod_tells_owner_chain_decision_and_kubelet(env: Env, ns: st
     assert text.index("1. Who created it") < text.index("2. Where the scheduler") < text.index("3. What the kubelet")
 
 
+def test_why_reads_home_kube_config_when_kubectl_does(env: Env, ns: str, web: str) -> None:
+    """No $KUBECONFIG, no flag: kubectl and its plugin both read ~/.kube/config (as root's on a master)."""
+    home = env.home / "no-env"
+    (home / ".kube").mkdir(parents=True, exist_ok=True)
+    (home / ".kube" / "config").write_text((env.home / "kubeconfig").read_text())
+    result = subprocess.run([str(KUBECTL_BINARIES["1.32"]), "why", f"pod/{web}", "-n", ns], capture_output=True,
+                            text=True, timeout=60, env={"PATH": f"{env.home / 'bin'}:/usr/bin:/bin", "HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"pod/{web} in namespace {ns}: Running")
+
+
 def test_why_unschedulable_pod_names_each_nodes_reason_and_the_fix(env: Env, ns: str) -> None:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "picky"},
            "spec": {"nodeSelector": {"disk": "ssd"}, "containers": [container("c", "sleep 3600")]}}

@@ -11,6 +11,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kubeling.cli import COMPONENTS
@@ -41,3 +42,25 @@ def test_the_control_plane_role_puts_the_plugin_on_the_masters_path() -> None:
     assert plugin["state"] == "link" and plugin["src"].endswith("/kubectl-why")
     # The link's source is the console script beside the `kubeling` the role's units run.
     assert "control_plane_kubeling | dirname" in plugin["src"]
+
+
+def test_without_kubeconfig_or_env_the_plugin_reads_home_kube_config_as_kubectl_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a master, root's ~/.kube/config is the admin kubeconfig (roles/kubeconfig): `kubectl get` reads it with
+    no flag, and so must `kubectl why`."""
+    from kubeling.why.cli import kubeconfig_path
+
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert kubeconfig_path(None) is None
+    home = tmp_path / ".kube" / "config"
+    home.parent.mkdir()
+    home.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": "https://10.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "team"}}]}))
+    assert kubeconfig_path(None) == str(home)
+    monkeypatch.setenv("KUBECONFIG", "/elsewhere:/other")
+    assert kubeconfig_path(None) == "/elsewhere"
+    assert kubeconfig_path("/given") == "/given"
