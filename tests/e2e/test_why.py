@@ -248,6 +248,31 @@ def test_why_crash_looping_pod_shows_restarts_and_back_off(env: Env, ns: str) ->
     assert any(e["reason"] == "BackOff" for e in story["kubelet"])
 
 
+def test_why_pod_failing_its_readiness_probe_shows_the_probe_and_what_to_read(env: Env, ns: str) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "unready"},
+           "spec": {"terminationGracePeriodSeconds": 0, "containers": [container(
+               "c", "exec sleep 3600", readinessProbe={"exec": {"command": ["sh", "-c", "echo not yet; exit 1"]},
+                                                       "periodSeconds": 1})]}}
+    env.api.create(ns, "pods", pod)
+
+    def probed() -> bool:
+        items = env.api.http.get(env.api.url(f"/api/v1/namespaces/{ns}/events"),
+                                 params={"fieldSelector": "involvedObject.name=unready"}).json()["items"]
+        return any(e["reason"] == "Unhealthy" for e in items) and \
+            ((env.api.get(ns, "pods", "unready") or {}).get("status") or {}).get("phase") == "Running"
+
+    eventually(probed, "the readiness probe to fail while the container runs")
+    text = env.kubectl("why", "pod/unready", "-n", ns)
+    kubelet = text[text.index("3. What the kubelet did"):text.index("4. Now")]
+    assert "Pulled" in kubelet and "Started container c" in kubelet
+    assert "Unhealthy" in kubelet and "Readiness probe failed" in kubelet
+    assert "Ready=False" in text[text.index("4. Now"):]
+    stands = text[text.index("5. What stands in the way"):]
+    assert "container c is not ready" in stands and "readiness probe fails" in stands
+    story = json.loads(env.kubectl("why", "pod/unready", "-n", ns, "-o", "json"))
+    assert any(e["reason"] == "Unhealthy" and e["action"] == "Probe" for e in story["kubelet"]), story["kubelet"]
+
+
 def test_why_deployment_tells_its_rollout(env: Env, ns: str, web: str) -> None:
     text = env.kubectl("why", "deploy/web", "-n", ns)
     assert text.splitlines()[0].startswith(f"deployment/web in namespace {ns}: 2/2 ready")
