@@ -145,6 +145,7 @@ def browser() -> Iterator[webdriver.Chrome]:
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800",
                  "--disable-gpu"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # the page's requests, to check for polls
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(60)
     yield driver
@@ -280,6 +281,19 @@ def test_the_architecture_shows_who_leads_each_loop_the_heartbeats_and_etcd(live
         # etcd's members, from componentstatuses; the API servers, from the `kubernetes` Endpoints.
         wait_until(lambda: "etcd-0: healthy" in shown("etcd"), "etcd's member healthy")
         wait_until(lambda: f"127.0.0.1:{live.secure_port}" in shown("apiserver"), "the API server's address")
+
+        # No polling loop: once the watches are open, the page asks for nothing but watches (and componentstatuses,
+        # which cannot be watched: read again when a Lease changes, at most every 10 s), while Leases keep changing.
+        def requested() -> list[str]:
+            sent = [json.loads(entry["message"])["message"] for entry in browser.get_log("performance")]
+            return [m["params"]["request"]["url"] for m in sent if m.get("method") == "Network.requestWillBeSent"]
+
+        assert any(url.endswith("/api/v1/pods") for url in requested())  # the log sees the page's first list
+        time.sleep(12)
+        urls = requested()
+        polls = [url for url in urls if "watch=1" not in url and not url.endswith("/api/v1/componentstatuses")]
+        assert not polls, polls
+        assert sum(url.endswith("/api/v1/componentstatuses") for url in urls) <= 2, urls
     finally:
         proxy.stop()
 
