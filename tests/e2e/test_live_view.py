@@ -371,7 +371,7 @@ def test_a_user_without_rights_sees_the_refusal_on_the_page(live: LiveCluster, b
         text, _ = wait_until(lambda: (b := browser.find_element(By.ID, "refusal")).is_displayed() and b.text,
                              "the refusal")
         assert "refused" in text and 'User "nobody" cannot list resource "pods"' in text, text
-        assert browser.find_element(By.ID, "whoami").text == "you are nobody"
+        wait_until(lambda: browser.find_element(By.ID, "whoami").text == "you are nobody", "who the page says you are")
         assert not browser.find_elements(By.CSS_SELECTOR, ".pod[data-pod]")
         # Anonymous users do not get the page at all, and the dashboard itself speaks only TLS.
         anonymous = requests.get(live.url + PROXY_PATH, verify=str(live.ca.cert), timeout=30)
