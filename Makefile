@@ -17,8 +17,9 @@ APT_PACKAGES += dnsmasq-base
 # The kubelet mounts nfs volumes with mount.nfs (nfs-common); the NFS test serves its export from a test node
 # container (images/node has nfs-kernel-server) and is skipped, saying why, on a kernel without NFS.
 APT_PACKAGES += nfs-common
-# tests/e2e/test_live_view.py opens the live view in headless Chromium through selenium and chromedriver.
-APT_PACKAGES += chromium chromium-driver
+# tests/e2e/test_live_view.py opens the live view in headless Chromium through selenium and chromedriver, and in
+# headless Firefox through WebDriver BiDi (tests/support/bidi.py).
+APT_PACKAGES += chromium chromium-driver firefox-esr
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 # `make up` provisions machines with Ansible: Vagrant VMs when vagrant is installed, else systemd containers.
 PROVIDER ?= $(if $(shell command -v vagrant 2>/dev/null),vagrant,docker)

@@ -5,13 +5,16 @@ with leader election; a kubelet on Docker; `kubeling dashboard`).
 The admin scales a Deployment and sees the new pods appear on their node and the ReplicaSet controller's actions in
 the timeline, then opens a pod's scheduling table; a screenshot goes to artifacts/live-view.png and the observed
 latencies to artifacts/live-view-latency.json (docs/architecture.md quotes them; nothing here asserts a time).
-A user with no RBAC bindings sees the page, and on it the API's refusal.
+The page's architecture shows each loop's leader, the nodes' heartbeats and etcd; a pod moves from "not scheduled
+yet" onto its node and leaves when deleted. The same page in headless Firefox (WebDriver BiDi, tests/support/bidi.py;
+screenshot artifacts/live-view-firefox.png). A user with no RBAC bindings sees the page, and on it the API's refusal.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +29,7 @@ from test_kubelet_tls import KUBECTL, Cluster, eventually
 
 from cluster import ROOT, Component, KubelingProcess, free_port, stop_group, wait_for
 from kubeling.dashboard.manifest import PROXY_PATH
+from support.bidi import FIREFOX, Firefox
 from support.pki import Pair
 
 pytestmark = pytest.mark.e2e
@@ -141,10 +145,19 @@ def browser() -> Iterator[webdriver.Chrome]:
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800",
                  "--disable-gpu"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # the page's requests, to check for polls
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="module")
+def firefox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firefox]:
+    if not Path(FIREFOX).exists():
+        pytest.fail(f"{FIREFOX} is missing: run `make deps` (Debian's firefox-esr)")
+    with Firefox.start(tmp_path_factory.mktemp("firefox"), width=1280, height=800) as browser:
+        yield browser
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = BOUND) -> tuple[Any, float]:
@@ -216,6 +229,8 @@ def test_the_admin_watches_a_deployment_scale_and_opens_a_pods_scheduling_table(
                               "the pod's story")
         assert "created by ReplicaSet/web-" in story and "Scheduled" in story
 
+        # Readable at 1280x800: nothing is wider than the window (it scrolls only down).
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 1280
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "live-view.png"))
         figures = {"new pods shown on their node": round(appeared, 2),
@@ -224,9 +239,125 @@ def test_the_admin_watches_a_deployment_scale_and_opens_a_pods_scheduling_table(
         (ARTIFACTS / "live-view-latency.json").write_text(json.dumps(
             {"seconds after `kubectl scale` returned": figures}, indent=2) + "\n")
         print(f"live view latencies (s): {figures}")
+
+        # Scaling down: the ReplicaSet controller's deletes reach the timeline, and the pods turn terminating and
+        # leave their node.
+        live.kubectl("scale", "deployment", "web", "--replicas=1", "-n", ns)
+        deletes = (f'.event[data-reason="SuccessfulDelete"][data-namespace="{ns}"]'
+                   '[data-regarding^="replicaset/web-"]')
+        wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, deletes)) >= 2,
+                   "the ReplicaSet controller's deletes")
+        wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, f'.pod.terminating[data-pod^="{ns}/"]')) == 2,
+                   "the two pods terminating")
+        wait_until(lambda: len(chips(browser, live.node, ns)) == 1, "the deleted pods gone from their node")
     except BaseException:
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "live-view-failed.png"))
+        raise
+    finally:
+        proxy.stop()
+
+
+def test_the_architecture_shows_who_leads_each_loop_the_heartbeats_and_etcd(live: LiveCluster,
+                                                                            browser: webdriver.Chrome) -> None:
+    proxy = KubectlProxy(live.kubeconfig("admin", live.admin), live.workdir).start()
+    try:
+        browser.get(proxy.url + PROXY_PATH)
+
+        def shown(component: str) -> str:
+            box = browser.find_element(By.CSS_SELECTOR, f'#architecture [data-component="{component}"]')
+            return f'{box.get_attribute("class")}: {box.get_attribute("textContent")}'
+
+        # Which instance leads each loop: the holder of its Lease (the identity's host part), and healthy.
+        for lease, component in (("kube-scheduler", "scheduler"), ("kube-controller-manager", "controller-manager")):
+            holder = eventually(lambda lease=lease: (found := live.get(
+                f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{lease}")) and
+                found["spec"].get("holderIdentity"), f"the {lease} Lease held", 60)
+            wait_until(lambda component=component, holder=holder: (text := shown(component)).startswith(
+                "box healthy:") and f"leader: {holder.split('_')[0]}, renewed " in text, f"the {component}'s leader")
+        # Each node's last heartbeat (its Lease in kube-node-lease); the ghost node never sent one.
+        wait_until(lambda: re.search(rf"{live.node}: \d+s ago", shown("kubelet")) and
+                   f"{live.ghost}: never" in shown("kubelet"), "the nodes' heartbeats")
+        # etcd's members, from componentstatuses; the API servers, from the `kubernetes` Endpoints.
+        wait_until(lambda: "etcd-0: healthy" in shown("etcd"), "etcd's member healthy")
+        wait_until(lambda: f"127.0.0.1:{live.secure_port}" in shown("apiserver"), "the API server's address")
+
+        # No polling loop: once the watches are open, the page asks for nothing but watches (and componentstatuses,
+        # which cannot be watched: read again when a Lease changes, at most every 10 s), while Leases keep changing.
+        def requested() -> list[str]:
+            sent = [json.loads(entry["message"])["message"] for entry in browser.get_log("performance")]
+            return [m["params"]["request"]["url"] for m in sent if m.get("method") == "Network.requestWillBeSent"]
+
+        assert any(url.endswith("/api/v1/pods") for url in requested())  # the log sees the page's first list
+        time.sleep(12)
+        urls = requested()
+        polls = [url for url in urls if "watch=1" not in url and not url.endswith("/api/v1/componentstatuses")]
+        assert not polls, polls
+        assert sum(url.endswith("/api/v1/componentstatuses") for url in urls) <= 2, urls
+    finally:
+        proxy.stop()
+
+
+def test_a_pod_moves_onto_its_node_when_scheduled_and_leaves_when_deleted(live: LiveCluster,
+                                                                          browser: webdriver.Chrome) -> None:
+    ns = live.namespace()
+    label = f"live-view-{ns}"
+    proxy = KubectlProxy(live.kubeconfig("admin", live.admin), live.workdir).start()
+    try:
+        browser.get(proxy.url + PROXY_PATH)
+        wait_until(lambda: browser.find_element(By.ID, "connection").text == "live", "its watches connected")
+        live.create(ns, "pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "waiting"}, "spec": {
+            "terminationGracePeriodSeconds": 0, "nodeSelector": {label: "yes"},
+            "containers": [{"name": "c", "image": "kubeling/busybox:1", "command": ["sh", "-c", "exec sleep 3600"]}]}})
+        pod = f'.pod[data-pod="{ns}/waiting"]'
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'.node[data-node=""] {pod}.unscheduled'),
+                   "the pod under \"not scheduled yet\"")
+        live.kubectl("label", "node", live.node, f"{label}=yes")
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'.node[data-node="{live.node}"] {pod}') and
+                   not browser.find_elements(By.CSS_SELECTOR, f'.node[data-node=""] {pod}'), "the pod on its node")
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'.node[data-node="{live.node}"] {pod}.Running'),
+                   "the pod Running")
+        live.kubectl("delete", "pod", "waiting", "-n", ns, "--wait=false")
+        wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, pod), "the deleted pod gone from the page")
+    finally:
+        live.kubectl("label", "node", live.node, f"{label}-", check=False)
+        proxy.stop()
+
+
+def test_firefox_shows_the_same_page(live: LiveCluster, firefox: Firefox) -> None:
+    """The page in Firefox (Debian's firefox-esr, driven through WebDriver BiDi): the same watches, pods on their
+    node, the controllers' timeline, a pod's scheduling table, the architecture's leaders, at 1280x800."""
+    ns = live.namespace()
+    proxy = KubectlProxy(live.kubeconfig("admin", live.admin), live.workdir).start()
+
+    def count(selector: str) -> int:
+        return firefox.evaluate(f"document.querySelectorAll({json.dumps(selector)}).length")
+
+    try:
+        firefox.open(proxy.url + PROXY_PATH)
+        wait_until(lambda: firefox.evaluate("document.getElementById('connection').textContent") == "live",
+                   "its watches connected")
+        live.kubectl("create", "deployment", "web", "--replicas=2", "--image=kubeling/busybox:1", "-n", ns, "--",
+                     "sh", "-c", "exec sleep 3600")
+        wait_until(lambda: count(f'.node[data-node="{live.node}"] .pod.Running[data-pod^="{ns}/"]') == 2,
+                   "the two pods running on their node")
+        creates = (f'.event[data-reason="SuccessfulCreate"][data-namespace="{ns}"]'
+                   '[data-controller="replicaset-controller"]')
+        wait_until(lambda: count(creates) >= 2, "the ReplicaSet controller's creates")
+        firefox.evaluate(f"document.querySelector('.node[data-node=\"{live.node}\"] .pod[data-pod^=\"{ns}/\"]')"
+                         ".click()")
+        wait_until(lambda: firefox.evaluate("(document.querySelector('#sched-table tr.selected') || {}).dataset"
+                                            "?.node") == live.node, "the pod's scheduling table")
+        assert count(f'#sched-table tr[data-node="{live.ghost}"] td.rejected') == 1
+        wait_until(lambda: "leader: " in firefox.evaluate(
+            "document.querySelector('[data-component=\"scheduler\"]').textContent"), "the scheduler's leader")
+        assert firefox.evaluate("document.documentElement.scrollWidth") <= 1280
+        ARTIFACTS.mkdir(exist_ok=True)
+        firefox.screenshot(ARTIFACTS / "live-view-firefox.png")
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with contextlib.suppress(Exception):
+            firefox.screenshot(ARTIFACTS / "live-view-firefox-failed.png")
         raise
     finally:
         proxy.stop()
@@ -240,7 +371,7 @@ def test_a_user_without_rights_sees_the_refusal_on_the_page(live: LiveCluster, b
         text, _ = wait_until(lambda: (b := browser.find_element(By.ID, "refusal")).is_displayed() and b.text,
                              "the refusal")
         assert "refused" in text and 'User "nobody" cannot list resource "pods"' in text, text
-        assert browser.find_element(By.ID, "whoami").text == "you are nobody"
+        wait_until(lambda: browser.find_element(By.ID, "whoami").text == "you are nobody", "who the page says you are")
         assert not browser.find_elements(By.CSS_SELECTOR, ".pod[data-pod]")
         # Anonymous users do not get the page at all, and the dashboard itself speaks only TLS.
         anonymous = requests.get(live.url + PROXY_PATH, verify=str(live.ca.cert), timeout=30)

@@ -200,6 +200,13 @@ def test_unreachable_node_pods_are_evicted_and_recreated(nodes_cluster: tuple[st
         assert on_victim <= evictions
         message = next(e["message"] for e in events if e["reason"] == "TaintManagerEviction")
         assert message.startswith(f"Marking for deletion Pod {ns}/")
+        # The same actions through events.k8s.io/v1: who did what to which pod, on account of which node.
+        new_api = get(f"{server}/apis/events.k8s.io/v1/namespaces/{ns}/events")["items"]
+        for reason, action in (("TaintManagerEviction", "Evict"), ("NodeNotReady", "UpdateStatus")):
+            acted = {e["regarding"]["name"] for e in new_api if e["reason"] == reason and e["action"] == action
+                     and e["reportingController"] == "node-controller" and e["regarding"]["kind"] == "Pod"
+                     and (e["related"]["kind"], e["related"]["name"]) == ("Node", victim)}
+            assert on_victim <= acted, (reason, acted, [e for e in new_api if e["reason"] == reason])
 
         # The ReplicaSet replaces them on the healthy node.
         def replaced() -> list[dict] | None:

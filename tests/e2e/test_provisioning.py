@@ -329,6 +329,9 @@ def test_make_up_docker_then_day_two_playbooks(tmp_path: Path) -> None:
     try:
         output, timings["make up (to all nodes Ready)"] = run("make", "up", "PROVIDER=docker", timeout=1200)
         assert "kubectl --kubeconfig artifacts/admin.conf get nodes" in output
+        # ... and how to open the live view (docs/architecture.md): kubectl proxy, then the service proxy's path.
+        assert "artifacts/admin.conf proxy" in output
+        assert "/api/v1/namespaces/kube-system/services/https:kubeling-dashboard:https/proxy/" in output
         assert ready_nodes() == {"worker-1", "worker-2"}
         assert running_units() == UNITS
 
@@ -381,6 +384,11 @@ def test_make_up_docker_then_day_two_playbooks(tmp_path: Path) -> None:
         kubectl("create", "namespace", namespace)
         kubectl("create", "deployment", "web", "-n", namespace, "--image=kubeling/web:1", "--replicas=2")
         kubectl("rollout", "status", "deployment/web", "-n", namespace, "--timeout=120s", timeout=130)
+        # `kubectl why` on the master as an administrator logged in there runs it: the plugin the control_plane role
+        # links onto the PATH, reading root's ~/.kube/config (the admin kubeconfig, roles/kubeconfig).
+        why = node_exec("master-1", "kubectl", "why", "deploy/web", "-n", namespace)
+        assert why.returncode == 0, why.stderr
+        assert why.stdout.startswith(f"deployment/web in namespace {namespace}: 2/2 ready"), why.stdout
         label = f"up{uuid.uuid4().hex[:6]}"
         with AvailabilityWatch(namespace, "web") as watch:
             _, timings["upgrade.yml (new wheel, serial)"] = playbook(

@@ -6,6 +6,7 @@ node it sees and these tests register nodes.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import uuid
@@ -64,11 +65,16 @@ def scheduled_condition(pod: dict) -> dict:
 
 
 @pytest.fixture
-def sched(etcd, tmp_path):
+def scheduler_flags() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def sched(etcd, tmp_path, scheduler_flags):
     server = APIServer(etcd.url, tmp_path, prefix=f"/sched-{uuid.uuid4().hex[:8]}").start()
     scheduler = None
     try:
-        scheduler = Component("scheduler", server.url, tmp_path).start()
+        scheduler = Component("scheduler", server.url, tmp_path, scheduler_flags).start()
         yield Cluster(server, scheduler)
     finally:
         if scheduler is not None:
@@ -103,6 +109,37 @@ def test_pods_are_bound_respecting_node_selector_taints_and_resources(sched):
         "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 node(s) didn't match Pod's "
         "node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")
     assert not sched.pod("intolerant")["spec"].get("nodeName")
+
+
+RECORD = "kube-scheduler-simulator.sigs.k8s.io/"
+
+
+def recorded(pod: dict) -> dict:
+    return {k: v for k, v in (pod["metadata"].get("annotations") or {}).items() if k.startswith(RECORD)}
+
+
+def test_each_decision_is_recorded_on_the_pod(sched):
+    register_node(sched.url, "a", cpu="2")
+    register_node(sched.url, "b", cpu="2", taints=[{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])
+    sched.create_pod("web", cpu="100m")
+    assert sched.node_of("web") == "a"
+    record = wait_until(lambda: recorded(sched.pod("web")), 20, "the decision record on the pod")
+    assert record[RECORD + "selected-node"] == "a"
+    filters = json.loads(record[RECORD + "filter-result"])
+    assert filters["b"]["TaintToleration"] == "node(s) had untolerated taint {dedicated: db}"
+    assert set(filters["a"].values()) == {"passed"}
+
+
+@pytest.mark.parametrize("scheduler_flags", [["--record-decisions=false"]])
+def test_record_decisions_false_binds_without_a_record(sched):
+    """The flag for large clusters: the same choice, no annotations."""
+    register_node(sched.url, "a", cpu="2")
+    register_node(sched.url, "b", cpu="2", taints=[{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])
+    sched.create_pod("web", cpu="100m")
+    sched.create_pod("picky", nodeSelector={"disk": "ssd"})
+    assert sched.node_of("web") == "a"
+    wait_until(lambda: scheduled_condition(sched.pod("picky")).get("status") == "False", 20, "picky unschedulable")
+    assert recorded(sched.pod("web")) == {} and recorded(sched.pod("picky")) == {}
 
 
 def test_replicas_of_one_owner_spread_evenly(sched):

@@ -172,6 +172,17 @@ def test_why_running_pod_tells_owner_chain_decision_and_kubelet(env: Env, ns: st
     assert text.index("1. Who created it") < text.index("2. Where the scheduler") < text.index("3. What the kubelet")
 
 
+def test_why_reads_home_kube_config_when_kubectl_does(env: Env, ns: str, web: str) -> None:
+    """No $KUBECONFIG, no flag: kubectl and its plugin both read ~/.kube/config (as root's on a master)."""
+    home = env.home / "no-env"
+    (home / ".kube").mkdir(parents=True, exist_ok=True)
+    (home / ".kube" / "config").write_text((env.home / "kubeconfig").read_text())
+    result = subprocess.run([str(KUBECTL_BINARIES["1.32"]), "why", f"pod/{web}", "-n", ns], capture_output=True,
+                            text=True, timeout=60, env={"PATH": f"{env.home / 'bin'}:/usr/bin:/bin", "HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"pod/{web} in namespace {ns}: Running")
+
+
 def test_why_unschedulable_pod_names_each_nodes_reason_and_the_fix(env: Env, ns: str) -> None:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "picky"},
            "spec": {"nodeSelector": {"disk": "ssd"}, "containers": [container("c", "sleep 3600")]}}
@@ -191,6 +202,27 @@ def test_why_unschedulable_pod_names_each_nodes_reason_and_the_fix(env: Env, ns:
     assert {r["node"]: r["plugin"] for r in story["scheduling"]["rejected"]} == {
         env.node: "NodeAffinity", f"{env.node}-tainted": "TaintToleration", f"{env.node}-cordoned": "NodeUnschedulable"}
     assert story["scheduling"]["node"] == "" and story["phase"] == "Pending"
+
+
+def test_why_names_the_runner_up_when_two_nodes_fit(env: Env, ns: str) -> None:
+    """A pod that tolerates the taint fits two nodes: the scheduler scores both, and the story names the chosen
+    node and the runner-up with their scores (the scores the record holds, weighted, summed)."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tolerant"},
+           "spec": {"tolerations": [{**TAINT, "operator": "Equal"}], "containers": [container("c", "sleep 3600")]}}
+    env.api.create(ns, "pods", pod)
+    eventually(lambda: ((env.api.get(ns, "pods", "tolerant") or {}).get("spec") or {}).get("nodeName"),
+               "the pod bound")
+    story = json.loads(env.kubectl("why", "pod/tolerant", "-n", ns, "-o", "json"))
+    sched = story["scheduling"]
+    fitting = {env.node, f"{env.node}-tainted"}
+    assert sched["feasible"] == 2 and {sched["node"], sched["runnerUp"]["node"]} == fitting, sched
+    assert sched["score"] == sum(sched["finalScores"].values()) >= sched["runnerUp"]["score"], sched
+    assert sched["finalScores"] and set(sched["finalScores"]) == set(sched["runnerUp"]["finalScores"]), sched
+    assert [r["node"] for r in sched["rejected"]] == [f"{env.node}-cordoned"]
+    text = env.kubectl("why", "pod/tolerant", "-n", ns)
+    assert f"chosen: {sched['node']}, score {sched['score']}" in text
+    assert f"runner-up: {sched['runnerUp']['node']}, score {sched['runnerUp']['score']}" in text
+    assert "2 of 3 nodes passed every filter" in text
 
 
 def test_why_crash_looping_pod_shows_restarts_and_back_off(env: Env, ns: str) -> None:
@@ -214,6 +246,31 @@ def test_why_crash_looping_pod_shows_restarts_and_back_off(env: Env, ns: str) ->
     story = json.loads(env.kubectl("why", "pod/crash", "-n", ns, "-o", "json"))
     assert story["containers"][0]["restarts"] >= 1
     assert any(e["reason"] == "BackOff" for e in story["kubelet"])
+
+
+def test_why_pod_failing_its_readiness_probe_shows_the_probe_and_what_to_read(env: Env, ns: str) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "unready"},
+           "spec": {"terminationGracePeriodSeconds": 0, "containers": [container(
+               "c", "exec sleep 3600", readinessProbe={"exec": {"command": ["sh", "-c", "echo not yet; exit 1"]},
+                                                       "periodSeconds": 1})]}}
+    env.api.create(ns, "pods", pod)
+
+    def probed() -> bool:
+        items = env.api.http.get(env.api.url(f"/api/v1/namespaces/{ns}/events"),
+                                 params={"fieldSelector": "involvedObject.name=unready"}).json()["items"]
+        return any(e["reason"] == "Unhealthy" for e in items) and \
+            ((env.api.get(ns, "pods", "unready") or {}).get("status") or {}).get("phase") == "Running"
+
+    eventually(probed, "the readiness probe to fail while the container runs")
+    text = env.kubectl("why", "pod/unready", "-n", ns)
+    kubelet = text[text.index("3. What the kubelet did"):text.index("4. Now")]
+    assert "Pulled" in kubelet and "Started container c" in kubelet
+    assert "Unhealthy" in kubelet and "Readiness probe failed" in kubelet
+    assert "Ready=False" in text[text.index("4. Now"):]
+    stands = text[text.index("5. What stands in the way"):]
+    assert "container c is not ready" in stands and "readiness probe fails" in stands
+    story = json.loads(env.kubectl("why", "pod/unready", "-n", ns, "-o", "json"))
+    assert any(e["reason"] == "Unhealthy" and e["action"] == "Probe" for e in story["kubelet"]), story["kubelet"]
 
 
 def test_why_deployment_tells_its_rollout(env: Env, ns: str, web: str) -> None:
@@ -275,6 +332,26 @@ def test_events_watch_sees_a_scale_as_it_happens(env: Env, ns: str, web: str) ->
                 time.sleep(0.2)
         finally:
             watcher.terminate()
+
+
+def test_a_scale_down_is_a_delete_event_naming_the_pod(env: Env, ns: str, web: str) -> None:
+    env.api.http.patch(env.api.url(f"/apis/apps/v1/namespaces/{ns}/deployments/web"), json={"spec": {"replicas": 1}},
+                       headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+
+    def deletes() -> list[dict]:
+        items = env.api.http.get(env.api.url(f"/apis/events.k8s.io/v1/namespaces/{ns}/events")).json()["items"]
+        return [e for e in items if e["reason"] == "SuccessfulDelete" and "(desired 1, observed" in e["note"]]
+
+    found = eventually(deletes, "the ReplicaSet controller's deletes")
+    event = found[0]
+    assert (event["reportingController"], event["action"], event["regarding"]["kind"]) == (
+        "replicaset-controller", "Delete", "ReplicaSet")
+    assert event["related"]["kind"] == "Pod" and event["note"].startswith(f"Deleted pod: {event['related']['name']} ")
+    scaled = eventually(lambda: [e for e in env.api.http.get(env.api.url(
+        f"/apis/events.k8s.io/v1/namespaces/{ns}/events")).json()["items"]
+        if e["reason"] == "ScalingReplicaSet" and e["note"].endswith("to 1")], "the Deployment's scale-down")
+    assert (scaled[0]["reportingController"], scaled[0]["action"]) == ("deployment-controller", "Scale")
+    assert scaled[0]["regarding"]["kind"] == "Deployment" and scaled[0]["related"]["kind"] == "ReplicaSet"
 
 
 @pytest.mark.parametrize("version", sorted(KUBECTL_BINARIES))

@@ -5,7 +5,8 @@
 - The component table's processes are `kubeling` subcommands, its systemd units are units the roles install, and
   it has a row for every component the seeds name.
 - The picture's source (docs/architecture.dot) names every seed component and every controller the controller manager
-  runs, and the rendered picture checked in beside it (architecture.svg) shows every line of the source's labels.
+  runs; the modules, subcommands, units and roles its labels name exist; and the rendered picture checked in beside
+  it (architecture.svg) shows every line of the source's labels.
 """
 
 from __future__ import annotations
@@ -112,6 +113,23 @@ def test_the_picture_names_every_seed_component_and_controller() -> None:
     assert not missing, f"docs/architecture.dot does not show {missing}"
     missing = [c for c in CONTROLLERS if c not in text]
     assert not missing, f"docs/architecture.dot does not name the controllers {missing}"
+
+
+def test_the_pictures_modules_subcommands_units_and_roles_exist() -> None:
+    """What the picture's labels name (a path under agents/, a `kubeling` subcommand, a unit, a role) exists."""
+    text = "\n".join(dot_labels())
+    paths = re.findall(r"\b(agents/kubeling/[A-Za-z0-9_/.]+?)(?::|$)", text, re.M)
+    assert paths, "the picture names no module"
+    for path in paths:
+        assert (ROOT / path).exists(), f"docs/architecture.dot names {path}, which does not exist"
+    for command in re.findall(r"^kubeling ([a-z-]+)", text, re.M):
+        assert command in COMPONENTS, f"docs/architecture.dot names `kubeling {command}`, no such subcommand"
+    units = installed_units()
+    for unit in re.findall(r"^unit (\S+)$", text, re.M):
+        assert unit in units, f"docs/architecture.dot names the unit {unit}, which no role installs"
+    roles = re.findall(r"roles? ([a-z_]+(?:, [a-z_]+)*)", " ".join(dot_labels()))
+    for role in {name for group in roles for name in group.split(", ")}:
+        assert (ROOT / "roles" / role).is_dir(), f"docs/architecture.dot names the role {role}, which does not exist"
 
 
 def test_the_rendered_picture_is_the_sources() -> None:

@@ -1,9 +1,9 @@
 """`kubectl why TYPE/NAME` (the kubectl-why plugin) and `kubeling why`: fetch, build the story, print it.
 
 kubectl runs a plugin `kubectl-why` found on PATH for `kubectl why ...`, passing the arguments after `why`
-untouched, so this reads the flags kubectl users give: `-n/--namespace`, `--kubeconfig` (else $KUBECONFIG),
-`--context`, `-s/--server`, `--token`, `-o json`. Everything is read through kubeling.client: the object, its
-owners, and its namespace's Events through events.k8s.io/v1.
+untouched, so this reads the flags kubectl users give: `-n/--namespace`, `--kubeconfig` (else $KUBECONFIG, else
+~/.kube/config), `--context`, `-s/--server`, `--token`, `-o json`. Everything is read through kubeling.client: the
+object, its owners, and its namespace's Events through events.k8s.io/v1.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from kubeling.api.resources import ResourceType, lookup_kind, must_lookup
@@ -42,16 +43,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=None, help="a bearer token for the API server")
 
 
+def kubeconfig_path(given: str | None) -> str | None:
+    """The kubeconfig kubectl would read: `--kubeconfig`, else the first of $KUBECONFIG, else ~/.kube/config if it
+    exists (client-go's clientcmd.RecommendedHomeFile), so that `kubectl why` works wherever `kubectl get` does."""
+    if given:
+        return given
+    from_env = os.environ.get("KUBECONFIG", "").split(":")[0]
+    if from_env:
+        return from_env
+    home = Path.home() / ".kube" / "config"
+    return str(home) if home.is_file() else None
+
+
 def _config(args: argparse.Namespace) -> ClientConfig:
+    path = kubeconfig_path(args.kubeconfig)
     if args.context:
-        path = args.kubeconfig or os.environ.get("KUBECONFIG", "").split(":")[0]
         if not path:
-            raise ValueError("--context needs a kubeconfig (--kubeconfig or $KUBECONFIG)")
+            raise ValueError("--context needs a kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
         config = from_kubeconfig(path, args.context)
         if args.server:
             config.server = args.server.rstrip("/")
     else:
-        config = load_config(args.kubeconfig, args.server)
+        config = load_config(path, args.server)
     if args.token:
         config.token = args.token
     return config

@@ -218,7 +218,7 @@ function renderArchitecture() {
     box("kube-proxy", 5, 170, 130, 34, "kube-proxy", ["Service rules, each node"]),
     box("dns", 5, 215, 130, 44, "cluster DNS", [`${dns.length} daemon(s) with a lease`]),
     box("pod-network", 440, 215, 150, 44, "pod network", ["host-gw routes (kubeling network)"]),
-    arrow(70, 49, 70, 80, "HTTPS"), arrow(135, 102, 200, 102, "HTTPS"), arrow(370, 108, 440, 108, "gRPC/HTTP"),
+    arrow(70, 49, 70, 80, "HTTPS"), arrow(135, 102, 200, 102, "HTTPS"), arrow(370, 108, 440, 108, "HTTPS"),
     arrow(295, 49, 285, 80, "watch, bind"), arrow(495, 49, 340, 80, "watch, write"),
     arrow(300, 170, 300, 136, "watch, status"), arrow(400, 187, 440, 187, "Docker API"),
     arrow(135, 187, 200, 120, "watch"), arrow(135, 237, 200, 130, "watch"), arrow(400, 230, 440, 237, ""),
