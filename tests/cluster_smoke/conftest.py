@@ -81,6 +81,13 @@ class Cluster:
     def workers(self) -> list[str]:
         return sorted(self.groups.get("workers", []))
 
+    @property
+    def running_nodes(self) -> list[str]:
+        """Every node of the inventory but those `KUBELING_SMOKE_STOPPED_NODES` (comma-separated) names: machines
+        stopped on purpose (the HA tests run the suite again with a master powered off)."""
+        stopped = set(filter(None, os.environ.get("KUBELING_SMOKE_STOPPED_NODES", "").split(",")))
+        return sorted(set(self.hostvars) - stopped)
+
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 60) -> subprocess.CompletedProcess:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home)}

@@ -309,7 +309,7 @@ def test_nothing_but_tls_answers_off_loopback(cluster: Cluster) -> None:
 
     The one exception is the cluster's DNS on the workers: like every DNS server it answers plain DNS (53/UDP,
     53/TCP), and like CoreDNS it serves its metrics on 9153; the kube-dns Service sends pods there."""
-    for node in sorted(cluster.hostvars):
+    for node in cluster.running_nodes:
         route = cluster.on_node(node, "ip", "-4", "-o", "route", "get", "192.0.2.1").stdout.split()
         own = route[route.index("src") + 1]  # the address of the default route's interface
         dns = DNS_PORTS if node in cluster.workers else set()

@@ -195,9 +195,13 @@ def test_unreachable_node_pods_are_evicted_and_recreated(nodes_cluster: tuple[st
         for pod in old:
             ready_pod = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
             assert ready_pod["status"] == "False"
-        events = get(f"{server}/api/v1/namespaces/{ns}/events")["items"]
-        evictions = {e["involvedObject"]["name"] for e in events if e["reason"] == "TaintManagerEviction"}
-        assert on_victim <= evictions
+        # Events are written by the controller's recorder thread, after the deletion it reports may be visible.
+        def eviction_events() -> list[dict] | None:
+            events = get(f"{server}/api/v1/namespaces/{ns}/events")["items"]
+            evictions = {e["involvedObject"]["name"] for e in events if e["reason"] == "TaintManagerEviction"}
+            return events if on_victim <= evictions else None
+
+        events = wait_until(eviction_events, 20, "an eviction event for every pod of the unreachable node")
         message = next(e["message"] for e in events if e["reason"] == "TaintManagerEviction")
         assert message.startswith(f"Marking for deletion Pod {ns}/")
         # The same actions through events.k8s.io/v1: who did what to which pod, on account of which node.

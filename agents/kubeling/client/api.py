@@ -31,6 +31,13 @@ STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 
+# A watch stream silent for this long is taken for dead and broken off (the caller watches again). The API server
+# sends a BOOKMARK every 10 s to a watcher that allows them (apiserver/watch.py), so a live stream is never this
+# quiet. A dead one is what a moved virtual address leaves behind: our end of the connection to the master that
+# held the address stays open, and nothing will ever arrive on it or close it. client-go finds such connections
+# with HTTP/2 pings: 30 s without a frame, then 15 s for the answer (k8s.io/apimachinery/pkg/util/net/http.go).
+WATCH_IDLE_TIMEOUT = 45.0
+
 
 def resource_path(rtype: ResourceType, namespace: str | None = None, name: str | None = None,
                   subresource: str | None = None) -> str:
@@ -89,7 +96,10 @@ class Client:
         stream: bool = False,
         timeout: float | None = None,
     ) -> requests.Response:
-        """Send one request; connection errors and 5xx/429 are retried with jittered exponential backoff."""
+        """Send one request; connection errors and 5xx/429 are retried with jittered exponential backoff.
+
+        `timeout`: seconds to wait for the answer (the client's default when None); for a `stream`, the longest
+        silence between two reads of it (None: no limit)."""
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         headers = {"Content-Type": content_type} if data is not None else None
         delay = 0.1
@@ -98,7 +108,7 @@ class Client:
             try:
                 response = session.request(
                     method, self.config.server + path, params=params, data=data, headers=headers, stream=stream,
-                    allow_redirects=False, timeout=(5, None) if stream else (timeout or self.timeout),
+                    allow_redirects=False, timeout=(5, timeout) if stream else (timeout or self.timeout),
                 )
             except requests.ConnectionError as exc:
                 if attempt == self.retries:
@@ -160,14 +170,16 @@ class Client:
         timeout_seconds: int = 300,
         bookmarks: bool = True,
     ) -> Iterator[tuple[str, Obj]]:
-        """Yield (type, object) until the server closes the stream. ERROR events raise their ApiError."""
+        """Yield (type, object) until the server closes the stream. ERROR events raise their ApiError; a stream
+        with bookmarks that stays silent for WATCH_IDLE_TIMEOUT seconds raises requests' ConnectionError."""
         params: dict[str, Any] = {"watch": "true", "timeoutSeconds": timeout_seconds,
                                   "allowWatchBookmarks": "true" if bookmarks else "false"}
         for key, value in (("resourceVersion", resource_version), ("labelSelector", label_selector),
                            ("fieldSelector", field_selector)):
             if value:
                 params[key] = value
-        response = self.request("GET", resource_path(rtype, namespace), params=params, stream=True)
+        response = self.request("GET", resource_path(rtype, namespace), params=params, stream=True,
+                                timeout=WATCH_IDLE_TIMEOUT if bookmarks else None)
         with response:
             pending = b""
             for chunk in response.iter_content(chunk_size=None):
