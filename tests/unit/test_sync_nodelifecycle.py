@@ -48,7 +48,7 @@ def test_a_silent_node_turns_unknown_gets_the_unreachable_taints_and_its_pods_no
 
 def test_a_not_ready_node_gets_the_not_ready_taints() -> None:
     f = controller_fixture(NodeLifecycleController, PATIENT)
-    f.add(node("n1", ready="False"))
+    f.add(node("n1", ready="False"), node("healthy"))
     f.sync("node:n1")
     (update,) = f.actions("update", "nodes")
     assert {(NOT_READY, "NoExecute"), (NOT_READY, "NoSchedule")} <= taint_keys(update.object)
@@ -69,7 +69,7 @@ def unreachable_node(added: str = LONG_AGO) -> dict:
 
 def test_a_pod_that_does_not_tolerate_a_no_execute_taint_is_evicted() -> None:
     f = controller_fixture(NodeLifecycleController, PATIENT)
-    f.add(unreachable_node(), pod("web", node="n1", uid="p1"))
+    f.add(unreachable_node(), node("healthy"), pod("web", node="n1", uid="p1"))
     f.sync("pod:default/web")
     (delete,) = f.actions("delete", "pods")
     assert delete.name == "web" and delete.object == {"preconditions": {"uid": "p1"}}
@@ -87,9 +87,27 @@ def test_a_pod_tolerating_the_taint_for_ever_stays() -> None:
 def test_a_pod_tolerating_the_taint_for_a_while_stays_until_then() -> None:
     f = controller_fixture(NodeLifecycleController, PATIENT)
     for_a_while = [{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]
-    f.add(unreachable_node(added=meta.now()), pod("web", node="n1", tolerations=for_a_while))
+    f.add(unreachable_node(added=meta.now()), node("healthy"), pod("web", node="n1", tolerations=for_a_while))
     f.sync("pod:default/web")
     assert f.actions() == []
     f.add(unreachable_node(added=LONG_AGO))
+    f.sync("pod:default/web")
+    assert [a.name for a in f.actions("delete", "pods")] == ["web"]
+
+
+def test_when_every_node_is_not_ready_nothing_is_evicted_until_one_is_ready_again() -> None:
+    """Master disruption mode (upstream's handleDisruption): every node NotReady at once is taken for the control
+    plane's trouble (etcd refusing writes, so no kubelet renewed its Lease), not the nodes': the NoExecute taints
+    come off and no pod is evicted; once a node is Ready again, the taints and evictions come back."""
+    f = controller_fixture(NodeLifecycleController, PATIENT)
+    other = node("n2", ready="Unknown", taints=[{"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": LONG_AGO}])
+    f.add(unreachable_node(), other, pod("web", node="n1", uid="p1"))
+    f.sync("pod:default/web")
+    assert f.actions("delete", "pods") == []
+    f.sync("node:n1")
+    (update,) = f.actions("update", "nodes")
+    assert taint_keys(update.object) == {(UNREACHABLE, "NoSchedule")}  # NoExecute off, NoSchedule kept
+    f.add(node("n2"))  # n2 is Ready again: n1 alone is in trouble
+    f.add(unreachable_node())
     f.sync("pod:default/web")
     assert [a.name for a in f.actions("delete", "pods")] == ["web"]

@@ -9,6 +9,11 @@ reports Ready=False gets the `not-ready` taints; both go when Ready is True agai
 Eviction (upstream's taint manager): a pod on a node with a NoExecute taint it does not tolerate is deleted;
 one that tolerates it for `tolerationSeconds` is deleted that long after the taint's `timeAdded`.
 
+Master disruption mode (upstream's handleDisruption, one zone here): when every node is NotReady at once, the
+trouble is far more likely on the control plane's side (etcd refusing writes, so no kubelet could renew its Lease;
+a partitioned master) than on every node, and evicting everything would only make it worse. The NoExecute taints
+come off and nothing is evicted until some node is Ready again; then the taints (and their clocks) come back.
+
 Queue keys are `node:<name>` (health and taints) and `pod:<namespace>/<name>` (eviction).
 """
 
@@ -86,6 +91,11 @@ def wanted_taints(node: Obj) -> list[tuple[str, str]]:
     return wanted
 
 
+def fully_disrupted(nodes: list[Obj]) -> bool:
+    """Every node NotReady (upstream's stateFullDisruption, in every zone): master disruption mode."""
+    return bool(nodes) and all((get_condition(n, "Ready") or {}).get("status") != "True" for n in nodes)
+
+
 def reconcile_taints(taints: list[Obj], wanted: list[tuple[str, str]], now: str) -> list[Obj]:
     """`taints` with our managed ones set to exactly `wanted`; others untouched, existing ones keep timeAdded."""
     kept = [t for t in taints if t.get("key") not in MANAGED_TAINTS or (t.get("key"), t.get("effect")) in wanted]
@@ -138,6 +148,7 @@ class NodeLifecycleController(Controller):
         self.pods = informers.informer(PODS)
         self.pods.store.add_indexer("nodelifecycle-node", _node_index)
         self._observed: dict[str, tuple[str, float]] = {}  # node → (last probe value, our monotonic time)
+        self._was_disrupted = False
         self._lock = threading.Lock()
         self.nodes.add_handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         self.pods.add_handler(self._on_pod, lambda old, new: self._on_pod(new))
@@ -217,8 +228,11 @@ class NodeLifecycleController(Controller):
                 return
             if ready is None or ready.get("status") == "True":
                 self.recorder.event(node, "Normal", "NodeNotReady", f"Node {name} status is now: NodeNotReady")
+        wanted = wanted_taints(node)
+        if self._disrupted():
+            wanted = [(key, effect) for key, effect in wanted if effect != "NoExecute"]  # no evictions meanwhile
         taints = (node.get("spec") or {}).get("taints") or []
-        new_taints = reconcile_taints(taints, wanted_taints(node), meta.now())
+        new_taints = reconcile_taints(taints, wanted, meta.now())
         if new_taints != taints:
             log.info("node %s: taints now %s", name, [f"{t['key']}:{t['effect']}" for t in new_taints])
             try:
@@ -227,6 +241,19 @@ class NodeLifecycleController(Controller):
                 return
         if (get_condition(node, "Ready") or {}).get("status") == "Unknown":
             self._mark_pods_not_ready(name)
+
+    def _disrupted(self) -> bool:
+        """Master disruption mode: every node NotReady. Logged as upstream on entering and leaving."""
+        disrupted = fully_disrupted(self.nodes.store.list())
+        if disrupted != self._was_disrupted:
+            self._was_disrupted = disrupted
+            if disrupted:
+                log.warning("Controller detected that all Nodes are not-Ready. Entering master disruption mode.")
+            else:
+                log.warning("Controller detected that some Nodes are Ready. Exiting master disruption mode.")
+            for name in self.nodes.store.list_keys():
+                self.queue.add(f"node:{name}")  # every node's NoExecute taints follow the mode
+        return disrupted
 
     def _mark_pods_not_ready(self, node_name: str) -> None:
         """Pods on an unreachable node can no longer be trusted to serve: Ready=False (upstream MarkPodsNotReady)."""
@@ -257,7 +284,7 @@ class NodeLifecycleController(Controller):
         if node is None:
             return
         taints = self._no_execute(node)
-        if not taints:
+        if not taints or self._disrupted():
             return
         added = {t.get("key", ""): _epoch(t.get("timeAdded")) or time.time() for t in taints}
         due = eviction_time(taints, (pod.get("spec") or {}).get("tolerations") or [], added)
