@@ -140,3 +140,27 @@ def test_a_head_split_across_packets_is_read_whole(server) -> None:
     conn = Connection("127.0.0.1", server(script))
     response = conn.request("GET", "/", b"", None, timeout=5)
     assert (response.status, response.body) == (200, b"abc")
+
+
+def test_a_watch_connection_probes_a_silent_peer(server) -> None:
+    """A stream has no read timeout (a watch may be quiet for hours), so its connection asks the kernel to probe a
+    silent peer: a killed etcd member is noticed in about 25 s, not never."""
+    step = threading.Event()
+
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        step.wait(5)
+        conn.sendall(b"0\r\n\r\n")
+
+    conn = Connection("127.0.0.1", server(script))
+    _head, pieces = conn.stream("POST", "/watch", b"", b"{}", connect_timeout=5)
+    assert conn.sock is not None
+    sock = conn.sock
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    probing = (sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+               + sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL)
+               * sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT))
+    assert probing <= 30
+    step.set()
+    assert list(pieces) == []

@@ -145,6 +145,7 @@ class Connection:
         try:
             sock = socket.create_connection((self.host, self.port), timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            keep_alive(sock)
             if self.tls is not None:
                 sock = self.tls.wrap_socket(sock, server_hostname=self.host)
         except OSError as exc:
@@ -317,6 +318,19 @@ class SocketReader:
 
     def close(self) -> None:
         self.closed = True
+
+
+# A peer that vanished without closing (its machine killed: no FIN, no RST) is noticed by TCP keepalive probes after
+# KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT seconds of silence (25 s), as etcd's clients notice it by
+# gRPC keepalive: without them, a watch stream on a killed etcd member would wait for ever, and the watch cache with it.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 10, 5, 3
+
+
+def keep_alive(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
 
 
 def set_kernel_timeout(sock: socket.socket, timeout: float | None) -> None:
