@@ -57,6 +57,12 @@ def pod_label(pod: Obj) -> str:
     return f"{m['name']}_{m['namespace']}({m['uid']})"
 
 
+def _version(pod: Obj) -> int:
+    """A pod's resourceVersion as a number (0 when it has none)."""
+    text = str((pod.get("metadata") or {}).get("resourceVersion") or "0")
+    return int(text) if text.isdigit() else 0
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items() if v is not None}
@@ -89,6 +95,7 @@ class PodSyncer:
         self.probes = prober.ProbeManager(rt, lambda uid: requeue(uid, 0), self._probe_event)
         self.messages: dict[str, str] = {}  # container id → termination message
         self._written: dict[str, Obj] = {}  # pod uid → last status written
+        self._written_at: dict[str, int] = {}  # pod uid → the resourceVersion that write made
         self._terminating: set[str] = set()
         self._lock = threading.Lock()
 
@@ -124,6 +131,7 @@ class PodSyncer:
         self.crash_backoff.forget_prefix(uid)
         self.pull_backoff.forget_prefix(uid)
         self._written.pop(uid, None)
+        self._written_at.pop(uid, None)
         if records:
             log.info("removed %d containers of deleted pod %s", len(records), uid)
 
@@ -611,18 +619,24 @@ class PodSyncer:
         uid = pod["metadata"]["uid"]
         new = _clean(new)
         current = _clean(pod.get("status") or {})
-        if new == current or new == self._written.get(uid):
+        if new == current:
             return
+        if new == self._written.get(uid) and _version(pod) < self._written_at.get(uid, 0):
+            return  # our last write has not come back through the watch yet: `current` is older than it
+        # (A status that differs from ours at or after our last write was changed by someone else, such as the
+        # node lifecycle controller marking pods not ready while this node was unreachable: ours is written again,
+        # as upstream's status manager reconciles the API's status with its own.)
         patch: Obj = dict(new)
         for key in current:
             if key not in new:
                 patch[key] = None
         try:
-            self.client.patch(PODS, pod["metadata"]["name"], {"status": patch}, pod["metadata"]["namespace"],
-                              patch_type=STRATEGIC_PATCH, subresource="status")
+            written = self.client.patch(PODS, pod["metadata"]["name"], {"status": patch}, pod["metadata"]["namespace"],
+                                        patch_type=STRATEGIC_PATCH, subresource="status")
         except NotFound:
             return
         self._written[uid] = new
+        self._written_at[uid] = _version(written)
 
     def is_own_echo(self, old: Obj, new: Obj) -> bool:
         """Is this update only the status we wrote coming back through the watch?"""
