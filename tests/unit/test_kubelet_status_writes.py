@@ -46,3 +46,17 @@ def test_a_status_changed_by_someone_else_after_our_write_is_written_again() -> 
     assert len(client.patches) == 1
     kubelet._write_status(pod(12, NOT_READY), READY)  # changed by the node lifecycle controller after our write
     assert len(client.patches) == 2 and client.patches[-1]["conditions"] == READY["conditions"]
+
+
+def test_conditions_others_own_are_kept() -> None:
+    """A DisruptionTarget (written by an eviction or PodGC) or a readiness gate's condition is not the kubelet's:
+    its status keeps them as they are."""
+    from kubeling.kubelet import status
+
+    theirs = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    pod = {"metadata": {"uid": "u1"}, "spec": {"containers": [{"name": "c", "image": "i"}]},
+           "status": {"phase": "Running", "conditions": [theirs]}}
+    new = status.pod_status(pod, [], waiting={}, ready=lambda *a: False,
+                            started=lambda *a: False, pod_ip="", host_ip="10.0.0.1", sandbox_ready=True,
+                            now="2026-01-01T00:00:00Z")
+    assert theirs in new["conditions"]

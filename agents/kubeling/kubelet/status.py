@@ -202,9 +202,10 @@ def pod_status(pod: Obj, records: list[ContainerRecord], *, waiting: Waiting, re
         ready_reason, ready_message = "ReadinessGatesNotReady", gate_problem
     is_ready = not unready and not gate_problem and new_phase == "Running"
     conditions.append(_condition(old_conditions, "Ready", is_ready, now, ready_reason, ready_message))
-    gated = {c.get("conditionType") for c in spec.get("readinessGates") or []}
+    # Conditions others own (readiness gates, DisruptionTarget, ...) are kept as they are, as upstream's status
+    # manager merges them in (pkg/kubelet/status/status_manager.go, mergePodStatus).
     known = {c["type"] for c in conditions}
-    conditions += [c for c in old_conditions if c.get("type") not in known and c.get("type") in gated]
+    conditions += [c for c in old_conditions if c.get("type") not in known]
 
     status: Obj = {"phase": new_phase, "conditions": conditions, "hostIP": host_ip, "hostIPs": [{"ip": host_ip}]}
     ip = pod_ip or old.get("podIP", "")
