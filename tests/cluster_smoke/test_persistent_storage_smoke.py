@@ -40,8 +40,13 @@ def pod(name: str, claim_name: str, script: str) -> dict[str, Any]:
 
 
 def finished(cluster: Cluster, name: str) -> dict[str, Any]:
-    return eventually(lambda: (p := cluster.json("get", "pod", name, "-n", NAMESPACE))["status"].get("phase")
-                      in ("Succeeded", "Failed") and p, f"pod {name} to finish", timeout=180)
+    try:
+        return eventually(lambda: (p := cluster.json("get", "pod", name, "-n", NAMESPACE))["status"].get("phase")
+                          in ("Succeeded", "Failed") and p, f"pod {name} to finish", timeout=180)
+    except AssertionError as exc:  # say where it stopped: the pod, its claims and the namespace's events
+        described = cluster.kubectl("describe", "pod,pvc", "-n", NAMESPACE, check=False)
+        events = cluster.kubectl("get", "events", "-n", NAMESPACE, "--sort-by=.lastTimestamp", check=False)
+        raise AssertionError(f"{exc}\n{described.stdout[-3000:]}{described.stderr}\n{events.stdout[-2000:]}") from None
 
 
 def test_kubectl_get_storageclass_shows_the_default_local_path_class(cluster: Cluster) -> None:
