@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from kubeling.storage.etcd import WatchEvent
+import pytest
+
+from kubeling.storage.etcd import EtcdError, WatchEvent
 from kubeling.storage.memory import MemoryEtcd
-from kubeling.storage.watch import WatchHub
+from kubeling.storage.watch import Expired, WatchHub
 
 OBJECT = b'{"metadata": {}}'
 
@@ -43,6 +45,109 @@ def test_a_watch_from_a_revision_the_hub_has_not_reached_gets_only_what_came_aft
             if "/registry/widgets/b" in seen:
                 break
         assert seen == ["/registry/widgets/b"]
+    finally:
+        stop.set()
+        hub.stop()
+
+
+class FlakyEtcd(MemoryEtcd):
+    """An etcd that can go away: `cut()` ends every open watch with an error and refuses new ones until `up()`;
+    `refused_reads` answers that many `revision()` calls with an error (etcd still starting)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = threading.Event()
+        self.refused_reads = 0
+        self._cut = threading.Event()
+
+    def cut(self) -> None:
+        self.down.set()
+        self._cut.set()
+        self._cut = threading.Event()
+
+    def up(self) -> None:
+        self.down.clear()
+
+    def revision(self) -> int:
+        if self.refused_reads:
+            self.refused_reads -= 1
+            raise EtcdError("etcd is starting")
+        return super().revision()
+
+    def watch(self, prefix: str, start_revision: int, stop: threading.Event | None = None,
+              prev_kv: bool = True) -> Iterator[list[WatchEvent]]:
+        if self.down.is_set():
+            raise EtcdError("connection refused")
+        cut = self._cut
+
+        class Either:
+            def is_set(self) -> bool:
+                return cut.is_set() or (stop is not None and stop.is_set())
+
+        yield from super().watch(prefix, start_revision, Either(), prev_kv)  # type: ignore[arg-type]
+        if cut.is_set():
+            raise EtcdError("connection reset by peer")
+
+
+def _compacted_while_away(etcd: FlakyEtcd, while_away: Callable[[], None]) -> int:
+    """The hub's etcd goes away; meanwhile other resources change and the history is compacted past the hub's last
+    revision; etcd comes back refusing the first read. Returns the revision etcd came back at."""
+    etcd.cut()
+    while_away()
+    for index in range(3):
+        etcd.put(f"/registry/gadgets/{index}", OBJECT)
+    revision = etcd.revision()
+    etcd.compact(revision)
+    etcd.refused_reads = 1
+    etcd.up()
+    return revision
+
+
+def test_a_quiet_hub_whose_history_was_compacted_while_etcd_was_away_goes_on_serving_its_watchers():
+    etcd = FlakyEtcd()
+    etcd.put("/registry/widgets/a", OBJECT)
+    hub = WatchHub(etcd, "/registry/widgets/")
+    hub.start(etcd.revision())
+    stop = threading.Event()
+    try:
+        events = hub.events(hub.last_revision, stop, heartbeat=0.1)
+        assert next(events) == []
+        assert hub.wait_for(_compacted_while_away(etcd, lambda: None), timeout=10)
+        etcd.put("/registry/widgets/b", OBJECT)  # the hub, back, must hear of it: watchers are not left with
+        seen: list[str] = []                     # heartbeats from a hub that stopped listening
+        for _ in range(200):
+            seen += [event.key for event in next(events)]
+            if seen:
+                break
+        assert seen == ["/registry/widgets/b"]
+    finally:
+        stop.set()
+        hub.stop()
+
+
+def test_a_hub_that_missed_changes_while_compacted_away_expires_its_watchers():
+    etcd = FlakyEtcd()
+    etcd.put("/registry/widgets/a", OBJECT)
+    hub = WatchHub(etcd, "/registry/widgets/")
+    hub.start(etcd.revision())
+    stop = threading.Event()
+    try:
+        events = hub.events(hub.last_revision, stop, heartbeat=0.1)
+        assert next(events) == []
+        _compacted_while_away(etcd, lambda: etcd.put("/registry/widgets/a", b'{"metadata": {"labels": {}}}'))
+        with pytest.raises(Expired):
+            for _ in range(200):
+                assert next(events) == []
+        # A watch opened now starts from what the hub read again, and sees what comes next.
+        fresh = hub.events(hub.last_revision, stop, heartbeat=0.1)
+        assert next(fresh) == []
+        etcd.put("/registry/widgets/c", OBJECT)
+        seen: list[str] = []
+        for _ in range(200):
+            seen += [event.key for event in next(fresh)]
+            if seen:
+                break
+        assert seen == ["/registry/widgets/c"]
     finally:
         stop.set()
         hub.stop()

@@ -82,6 +82,9 @@ class WatchHub:
         self._objects: dict[str, dict[str, Any]] = {}
         self._sizes: dict[str, int] = {}  # each object's size as etcd holds it, for /metrics
         self._bytes = 0
+        # Moves on when the hub starts over and finds that it missed changes (its etcd watch was compacted away):
+        # every watcher opened before is then told its history is gone (410 Expired), and lists again.
+        self._generation = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -130,19 +133,32 @@ class WatchHub:
             self._cond.notify_all()
 
     def _run(self) -> None:
+        """Follow etcd for as long as the hub lives. Nothing may end this thread early: watchers would go on
+        getting heartbeats (bookmarks) from a hub that no longer hears anything, and never know."""
         delay = 0.1
+        start_over = False
         while not self._stop.is_set():
             try:
+                if start_over:
+                    # Read the prefix again at etcd's current revision (etcd may refuse while it restarts: the
+                    # next round tries again).
+                    self._reset(self.etcd.revision())
+                    start_over = False
                 # No prev_kv: `_objects` already holds every key's previous state.
                 for batch in self.etcd.watch(self.prefix, self._last_revision + 1, self._stop, prev_kv=False):
                     self._append(batch)
                     delay = 0.1
             except Compacted:
-                # We fell behind etcd's history: nothing before now can be served from this buffer any more.
+                # We fell behind etcd's history (a quiet prefix, across an etcd restart after a compaction): the
+                # buffer cannot be continued; start over from the current revision.
                 log.warning("watch on %s was compacted; restarting from the current revision", self.prefix)
-                self._reset(self.etcd.revision())
+                start_over = True
+                delay = 0.1
             except EtcdError as exc:
                 log.warning("watch on %s dropped (%s); reconnecting", self.prefix, exc)
+            except Exception:  # a bug: keep following etcd, from a fresh read of the prefix
+                log.exception("watch on %s failed; restarting from the current revision", self.prefix)
+                start_over = True
             if self._stop.wait(delay):
                 return
             delay = min(delay * 2, 5.0)
@@ -184,6 +200,8 @@ class WatchHub:
             except StatusError as exc:  # left out of the cache; reading the key itself gives the 500
                 log.error("watch on %s: %s", self.prefix, exc.message)
         with self._cond:
+            if _versions(objects) != _versions(self._objects):
+                self._generation += 1  # changes happened that no watcher was sent: they must list again
             self._dropped += len(self._events)
             self._events.clear()
             self._revisions.clear()
@@ -203,12 +221,16 @@ class WatchHub:
         with self._cond:
             servable = after_revision + 1 >= self._complete_from
             position = self._position_after(after_revision) if servable else 0
+            generation = self._generation
         if not servable:
             yield from self._events_from_etcd(after_revision, stop, heartbeat)
             return
         yield []  # servable: let the caller start its response without waiting for the first event
         while not stop.is_set() and not self._stop.is_set():
             with self._cond:
+                if generation != self._generation:
+                    raise Expired(f"the watch cache started over at revision {self._complete_from - 1} "
+                                  "and some changes before it were never sent")
                 if position < self._dropped:
                     raise Expired(f"watch fell behind: events up to revision {self._complete_from - 1} were dropped")
                 index = position - self._dropped
@@ -252,6 +274,11 @@ class WatchHub:
             if isinstance(item, Exception):
                 return
             yield item
+
+
+def _versions(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each key's resourceVersion: two states with the same are the same."""
+    return {key: str((obj.get("metadata") or {}).get("resourceVersion", "")) for key, obj in objects.items()}
 
 
 def _slice(events: collections.deque[Event], start: int) -> Iterator[Event]:
