@@ -90,8 +90,13 @@ class Mirror:
         return result.revision
 
     def _follow(self, revision: int) -> None:
+        """Apply the hub's events for as long as the server runs; list again when told the history is gone. A
+        failure (etcd away while listing) is retried: this thread must not end, or the rules it holds go stale."""
+        relist = False
         while not self._stop.is_set():
             try:
+                if relist:
+                    revision, relist = self._relist(), False
                 for batch in self.hub.events(revision, self._stop):
                     with self._lock:
                         for event in batch:
@@ -102,11 +107,11 @@ class Mirror:
                                 self._objects[_key(event.object)] = event.object
                 self._stop.wait(1.0)  # the stream ended (the hub is stopping): don't spin on it
             except Expired:
-                revision = self._relist()
+                relist = True
             except Exception:
                 log.exception("RBAC cache of %s failed; relisting", self.rtype.plural)
+                relist = True
                 self._stop.wait(1.0)
-                revision = self._relist()
 
     def items(self, namespace: str | None = None) -> list[Obj]:
         if self.hub is None:  # no watch hubs (an app built without them): read through
