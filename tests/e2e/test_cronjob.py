@@ -204,8 +204,10 @@ def test_history_limits_prune_the_oldest_finished_jobs(env: Env) -> None:
         env.update_status(ns, "jobs", job_name, finish)
 
     wait_until(lambda: sorted(env.jobs(ns)) == [f"{name}-bad-2", f"{name}-ok-3"], what="the oldest Jobs to be pruned")
-    deleted = sorted(e["message"] for e in env.events(ns, "SuccessfulDelete"))
-    assert deleted == [f"Deleted job {name}-{s}" for s in ("bad-1", "ok-1", "ok-2")]
+    # The controller records each deletion's event after the deletion itself (events are written in the background).
+    expected = [f"Deleted job {name}-{s}" for s in ("bad-1", "ok-1", "ok-2")]
+    wait_until(lambda: sorted(e["message"] for e in env.events(ns, "SuccessfulDelete")) == expected,
+               what="an event for each pruned Job")
     status = wait_until(lambda: (s := env.get(ns, "cronjobs", name).get("status", {})).get("lastSuccessfulTime")
                         and s, what="lastSuccessfulTime")
     assert status["lastSuccessfulTime"] == stamp(start + datetime.timedelta(minutes=2))

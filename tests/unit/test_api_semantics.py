@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from kubeling.apiserver.allocators import Allocator, IPAllocator
 from support.builders import deployment, namespace, node, pod, service
 from support.memoryapi import APPLY, JSON_PATCH, STRATEGIC, MemoryAPI
 
@@ -403,6 +404,29 @@ def test_a_service_gets_a_cluster_ip_and_a_node_port(api: MemoryAPI) -> None:
     taken = service("other", type="NodePort", ports=[{"port": 80, "nodePort": created["spec"]["ports"][0]["nodePort"]}])
     response = api.post("/api/v1/namespaces/default/services", taken)
     assert response.status_code == 422 and status_of(response)["reason"] == "Invalid"
+
+
+def test_a_service_whose_random_picks_were_taken_meanwhile_gets_other_ones(api: MemoryAPI,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two creates racing: the second picks the cluster IP and node port the first has just claimed; its claim
+    fails in etcd's transaction, and it picks again from what it asked for (no IP, no port), not from its own
+    first picks, which would be refused as "already allocated"."""
+    first = api.create("/api/v1/namespaces/default/services", service("first", type="NodePort"))
+    ip, port = first["spec"]["clusterIP"], first["spec"]["ports"][0]["nodePort"]
+    ip_picks, port_picks = [ip], [port]  # what the racing create picks first
+    real_pick = Allocator.pick
+
+    def racing_pick(self: Allocator, exclude: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+        picks = ip_picks if isinstance(self, IPAllocator) else port_picks
+        if picks:
+            value = picks.pop()
+            return self.parse(value) if isinstance(self, IPAllocator) else value
+        return real_pick(self, exclude)
+
+    monkeypatch.setattr(Allocator, "pick", racing_pick)
+    second = api.create("/api/v1/namespaces/default/services", service("second", type="NodePort"))
+    assert second["spec"]["clusterIP"] not in ("", ip)
+    assert second["spec"]["ports"][0]["nodePort"] != port
 
 
 # Watch
