@@ -10,7 +10,7 @@ import pytest
 
 from kubeling.storage.etcd import EtcdError, WatchEvent
 from kubeling.storage.memory import MemoryEtcd
-from kubeling.storage.watch import Expired, WatchHub
+from kubeling.storage.watch import Event, Expired, WatchHub
 
 OBJECT = b'{"metadata": {}}'
 
@@ -103,51 +103,51 @@ def _compacted_while_away(etcd: FlakyEtcd, while_away: Callable[[], None]) -> in
     return revision
 
 
-def test_a_quiet_hub_whose_history_was_compacted_while_etcd_was_away_goes_on_serving_its_watchers():
+@pytest.fixture
+def flaky() -> Iterator[tuple[FlakyEtcd, WatchHub, threading.Event]]:
+    """A hub on /registry/widgets/ (holding `a`) over a FlakyEtcd, and the stop event of its watchers."""
     etcd = FlakyEtcd()
     etcd.put("/registry/widgets/a", OBJECT)
     hub = WatchHub(etcd, "/registry/widgets/")
     hub.start(etcd.revision())
     stop = threading.Event()
-    try:
-        events = hub.events(hub.last_revision, stop, heartbeat=0.1)
-        assert next(events) == []
-        assert hub.wait_for(_compacted_while_away(etcd, lambda: None), timeout=10)
-        etcd.put("/registry/widgets/b", OBJECT)  # the hub, back, must hear of it: watchers are not left with
-        seen: list[str] = []                     # heartbeats from a hub that stopped listening
-        for _ in range(200):
-            seen += [event.key for event in next(events)]
-            if seen:
-                break
-        assert seen == ["/registry/widgets/b"]
-    finally:
-        stop.set()
-        hub.stop()
+    yield etcd, hub, stop
+    stop.set()
+    hub.stop()
 
 
-def test_a_hub_that_missed_changes_while_compacted_away_expires_its_watchers():
-    etcd = FlakyEtcd()
-    etcd.put("/registry/widgets/a", OBJECT)
-    hub = WatchHub(etcd, "/registry/widgets/")
-    hub.start(etcd.revision())
-    stop = threading.Event()
-    try:
-        events = hub.events(hub.last_revision, stop, heartbeat=0.1)
-        assert next(events) == []
-        _compacted_while_away(etcd, lambda: etcd.put("/registry/widgets/a", b'{"metadata": {"labels": {}}}'))
-        with pytest.raises(Expired):
-            for _ in range(200):
-                assert next(events) == []
-        # A watch opened now starts from what the hub read again, and sees what comes next.
-        fresh = hub.events(hub.last_revision, stop, heartbeat=0.1)
-        assert next(fresh) == []
-        etcd.put("/registry/widgets/c", OBJECT)
-        seen: list[str] = []
+def _watch(hub: WatchHub, stop: threading.Event) -> Iterator[list[Event]]:
+    """A watcher from the hub's revision, past its first (empty) batch."""
+    events = hub.events(hub.last_revision, stop, heartbeat=0.1)
+    assert next(events) == []
+    return events
+
+
+def _first_keys(events: Iterator[list[Event]]) -> list[str]:
+    """The keys of the first batch that is not a heartbeat (bounded: a batch comes every 0.1 s)."""
+    for _ in range(200):
+        if batch := next(events):
+            return [event.key for event in batch]
+    return []
+
+
+def test_a_quiet_hub_whose_history_was_compacted_while_etcd_was_away_goes_on_serving_its_watchers(flaky):
+    etcd, hub, stop = flaky
+    events = _watch(hub, stop)
+    assert hub.wait_for(_compacted_while_away(etcd, lambda: None), timeout=10)
+    # The hub, back, must hear of `b`: its watchers are not left with heartbeats from a hub that stopped listening.
+    etcd.put("/registry/widgets/b", OBJECT)
+    assert _first_keys(events) == ["/registry/widgets/b"]
+
+
+def test_a_hub_that_missed_changes_while_compacted_away_expires_its_watchers(flaky):
+    etcd, hub, stop = flaky
+    events = _watch(hub, stop)
+    _compacted_while_away(etcd, lambda: etcd.put("/registry/widgets/a", b'{"metadata": {"labels": {}}}'))
+    with pytest.raises(Expired):
         for _ in range(200):
-            seen += [event.key for event in next(fresh)]
-            if seen:
-                break
-        assert seen == ["/registry/widgets/c"]
-    finally:
-        stop.set()
-        hub.stop()
+            assert next(events) == []
+    # A watch opened now starts from what the hub read again, and sees what comes next.
+    fresh = _watch(hub, stop)
+    etcd.put("/registry/widgets/c", OBJECT)
+    assert _first_keys(fresh) == ["/registry/widgets/c"]
