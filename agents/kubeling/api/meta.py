@@ -85,3 +85,12 @@ def key_of(obj: dict[str, Any]) -> str:
     """`namespace/name`, or `name` for cluster-scoped objects: the key controllers queue."""
     ns, name = namespace_of(obj), name_of(obj)
     return f"{ns}/{name}" if ns else name
+
+
+def resource_version_number(obj: dict[str, Any]) -> int | None:
+    """An object's resourceVersion as a number, to tell which of two states is newer (None when it has none:
+    resourceVersions are opaque strings to clients, but kubeling's, as kube-apiserver's, are etcd revisions)."""
+    try:
+        return int(obj["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -107,14 +107,13 @@ class Registry:
             return obj
         # Allocation fills in the object (a Service's clusterIP and nodePorts): a retry starts again from what the
         # client asked for, or the values picked last time would count as asked for, and be refused as taken.
-        spec = obj.get("spec")
-        asked = meta.deep_copy(spec) if isinstance(spec, dict) else spec
+        asked = meta.deep_copy(obj) if strategy.allocates else obj
         for _ in range(8):
             claims = strategy.allocate(obj, None)
             try:
                 return self.store.create(rtype, obj, also_create=claims[0])
             except KeyTaken:  # another object took a key we allocated a moment ago: pick again
-                obj["spec"] = meta.deep_copy(asked) if isinstance(asked, dict) else asked
+                obj = meta.deep_copy(asked)
         raise errors.StatusError(500, "could not allocate a cluster IP or node port; try again")
 
     def _check_body(self, rtype: ResourceType, namespace: str | None, body: Any, *, copy: bool = True) -> Obj:

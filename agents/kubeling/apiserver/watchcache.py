@@ -63,8 +63,7 @@ class ListCache:
         if resource_version == "0":
             revision, objects = hub.snapshot(prefix)
         else:
-            wanted = int(resource_version) if resource_version.isdigit() else 0
-            found = self._current(hub, prefix, wanted)
+            found = self._current(hub, prefix, int(resource_version or 0))  # digits: checked by the handler
             if found is None:
                 return None, "behind"
             revision, objects = found

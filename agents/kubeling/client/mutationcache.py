@@ -22,21 +22,14 @@ import threading
 
 from cachetools import TTLCache
 
-from kubeling.api.meta import key_of
+from kubeling.api.meta import key_of, resource_version_number
 from kubeling.api.types import Obj
 from kubeling.client.informer import IndexFunc, Store
 
 
-def _resource_version(obj: Obj) -> int | None:
-    try:
-        return int(obj["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def newer(candidate: Obj, cached: Obj) -> bool:
     """True if `candidate` is a later version of the object than `cached` (unknown versions are not newer)."""
-    candidate_rv, cached_rv = _resource_version(candidate), _resource_version(cached)
+    candidate_rv, cached_rv = resource_version_number(candidate), resource_version_number(cached)
     return candidate_rv is not None and cached_rv is not None and candidate_rv > cached_rv
 
 

@@ -57,12 +57,6 @@ def pod_label(pod: Obj) -> str:
     return f"{m['name']}_{m['namespace']}({m['uid']})"
 
 
-def _version(pod: Obj) -> int:
-    """A pod's resourceVersion as a number (0 when it has none)."""
-    text = str((pod.get("metadata") or {}).get("resourceVersion") or "0")
-    return int(text) if text.isdigit() else 0
-
-
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items() if v is not None}
@@ -621,7 +615,7 @@ class PodSyncer:
         current = _clean(pod.get("status") or {})
         if new == current:
             return
-        if new == self._written.get(uid) and _version(pod) < self._written_at.get(uid, 0):
+        if new == self._written.get(uid) and (meta.resource_version_number(pod) or 0) < self._written_at.get(uid, 0):
             return  # our last write has not come back through the watch yet: `current` is older than it
         # (A status that differs from ours at or after our last write was changed by someone else, such as the
         # node lifecycle controller marking pods not ready while this node was unreachable: ours is written again,
@@ -636,7 +630,7 @@ class PodSyncer:
         except NotFound:
             return
         self._written[uid] = new
-        self._written_at[uid] = _version(written)
+        self._written_at[uid] = meta.resource_version_number(written) or 0
 
     def is_own_echo(self, old: Obj, new: Obj) -> bool:
         """Is this update only the status we wrote coming back through the watch?"""

@@ -105,9 +105,12 @@ class Strategy:
 
     # Allocation: keys claimed with the object, in the same transaction
 
+    allocates = False  # does `allocate` claim keys (then a create keeps a copy of the object as asked, to retry)
+
     def allocate(self, new: Obj, old: Obj | None) -> Claims:
         """Keys to create and to delete together with writing `new` (over `old`, None on create); `new` gets
-        what was picked for it (a Service's cluster IP). Called once more when another writer took a key first."""
+        what was picked for it (a Service's cluster IP). When another writer took a key first, a create calls it
+        again on a fresh copy of the object as the client sent it."""
         return NO_CLAIMS
 
     def release(self, obj: Obj) -> Sequence[str]:

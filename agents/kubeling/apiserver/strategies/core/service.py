@@ -17,6 +17,8 @@ SERVICES = served("", "services")
 
 
 class ServiceStrategy(Strategy):
+    allocates = True
+
     def __init__(self, ips: IPAllocator, ports: Allocator) -> None:
         super().__init__(SERVICES, reset_status_on_create=True)
         self.ips, self.ports = ips, ports
