@@ -132,7 +132,13 @@ def test_deployment_rolls_out_on_both_workers(cluster: Cluster) -> None:
                              f"--timeout={stretched(180):.0f}s", timeout=200)
     assert "successfully rolled out" in result.stdout
     wait_rollout(cluster, 4)
-    assert {p["spec"]["nodeName"] for p in web_pods(cluster)} == set(cluster.workers)
+    pods = web_pods(cluster)
+    # On failure, say why a worker got none: each node's taints and Ready condition, and the scheduler's record of
+    # its decision for one pod (its filter and score annotations).
+    nodes = cluster.kubectl("get", "nodes", "-o", "custom-columns=NAME:.metadata.name,TAINTS:.spec.taints,"
+                            "READY:.status.conditions[?(@.type=='Ready')].status", check=False).stdout
+    assert {p["spec"]["nodeName"] for p in pods} == set(cluster.workers), (
+        f"{nodes}\n{pods[0]['metadata'].get('annotations') if pods else ''}")
 
 
 def test_kubectl_scale_up_and_down(cluster: Cluster) -> None:
