@@ -395,7 +395,8 @@ def test_make_up_docker_then_day_two_playbooks(tmp_path: Path) -> None:
                 "upgrade.yml", "-e", f"common_kubeling_local_version={label}", timeout=900)
         assert watch.samples > 10 and watch.lowest == 2, f"available replicas fell to {watch.lowest}"
         for node in NODES:
-            shown = node_exec(node, "/opt/kubeling/venv/bin/pip", "show", "kubeling").stdout
+            shown = node_exec(node, "/opt/kubeling/venv/bin/python", "-c",
+                              "import importlib.metadata as m; print('Version:', m.version('kubeling'))").stdout
             assert f"Version: 0.1.0+{label}" in shown, f"{node}: {shown}"
 
         # rotate-certs.yml: every leaf certificate renewed (files on every node and the controller, and what each

@@ -17,6 +17,17 @@ def test_daemons_are_running_and_enabled(host):
     assert host.service("docker").is_running
 
 
+def test_kubeling_is_one_whole_installation_linked_into_place(host):
+    venv = host.file("/opt/kubeling/venv")
+    assert venv.is_symlink and venv.linked_to.startswith("/opt/kubeling/venv-"), venv.linked_to
+    # Exactly the wheelhouse's wheels, unpacked (roles/common/library/node_venv.py): no pip, kubeling runs.
+    assert not host.file(f"{venv.linked_to}/bin/pip").exists
+    version = host.run("kubeling --version")
+    assert version.rc == 0 and version.stdout.startswith("kubeling 0.1.0"), version.stderr
+    assert host.file("/opt/kubeling/installed").content_string.strip() == host.run(
+        "sha256sum /opt/kubeling/wheelhouse.tar").stdout.split()[0]
+
+
 def test_ports(host):
     assert host.socket("tcp://0.0.0.0:10250").is_listening  # the kubelet API, TLS
     for port in (10248, 10256, 10266):  # health endpoints: loopback only

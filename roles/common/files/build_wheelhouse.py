@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build kubeling's wheelhouse on the Ansible controller, so nodes install kubeling without reaching PyPI.
 
-Writes <out>/wheelhouse/ (the kubeling wheel and a wheel for every dependency) and <out>/wheelhouse.tar, and
+Writes <out>/wheelhouse/ (the kubeling wheel, a wheel for every dependency and one of `installer`, with which
+nodes unpack them) and <out>/wheelhouse.tar (exactly the wheels a node installs), and
 prints one JSON line for Ansible: {"changed": ..., "wheel": ..., "wheel_sha256": ..., "archive_sha256": ...}.
 
 Reproducible on purpose: the wheel is built from a clean copy of the sources with a fixed SOURCE_DATE_EPOCH and
@@ -28,6 +29,8 @@ from pathlib import Path
 # What the wheel is built from; everything else in the repository (tests, venv, artifacts) stays out.
 SOURCES = ["pyproject.toml", "README.md", "agents"]
 FIXED_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip file can record
+# PyPA's wheel installer: nodes unpack the wheels with it (library/node_venv.py), so it travels in the archive.
+INSTALLER = "installer>=0.7"
 
 
 def sha256(path: Path) -> str:
@@ -70,25 +73,34 @@ def build_wheel(project: Path, wheelhouse: Path, local_version: str = "") -> tup
 
 
 def fetch_dependencies(wheel: Path, wheelhouse: Path) -> None:
-    """Wheels for the dependencies: from the wheelhouse itself when it has them all, else from the package index."""
+    """Wheels for the dependencies and the installer: from the wheelhouse itself when it has them all, else from
+    the package index."""
     offline = pip("wheel", "-q", "--no-index", "--find-links", str(wheelhouse), "--wheel-dir", str(wheelhouse),
-                  str(wheel))
+                  str(wheel), INSTALLER)
     if offline.returncode == 0:
         return
-    online = pip("wheel", "-q", "--find-links", str(wheelhouse), "--wheel-dir", str(wheelhouse), str(wheel))
+    online = pip("wheel", "-q", "--find-links", str(wheelhouse), "--wheel-dir", str(wheelhouse), str(wheel),
+                 INSTALLER)
     if online.returncode != 0:
         sys.exit(f"fetching kubeling's dependencies failed:\n{online.stdout}{online.stderr}")
 
 
-def write_archive(wheelhouse: Path, archive: Path) -> bool:
-    """One tar of every wheel (sorted, fixed owner/time/mode); True when it differs from the existing archive."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for path in sorted(wheelhouse.glob("*.whl")):
-            info = tarfile.TarInfo(path.name)
-            info.size, info.mode, info.mtime = path.stat().st_size, 0o644, int(FIXED_EPOCH)
-            with path.open("rb") as data:
-                tar.addfile(info, data)
+def write_archive(wheel: Path, wheelhouse: Path, archive: Path) -> bool:
+    """One tar of the wheels a node installs (sorted, fixed owner/time/mode): the ones pip resolves for the kubeling
+    wheel and the installer, so that older versions kept in the wheelhouse stay out. True when it differs from
+    the existing archive."""
+    with tempfile.TemporaryDirectory() as chosen:
+        result = pip("wheel", "-q", "--no-index", "--find-links", str(wheelhouse), "--wheel-dir", chosen,
+                     str(wheel), INSTALLER)
+        if result.returncode != 0:
+            sys.exit(f"choosing the wheels for the archive failed:\n{result.stdout}{result.stderr}")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+            for path in sorted(Path(chosen).glob("*.whl")):
+                info = tarfile.TarInfo(path.name)
+                info.size, info.mode, info.mtime = path.stat().st_size, 0o644, int(FIXED_EPOCH)
+                with path.open("rb") as data:
+                    tar.addfile(info, data)
     content = buffer.getvalue()
     if archive.exists() and archive.read_bytes() == content:
         return False
@@ -97,8 +109,9 @@ def write_archive(wheelhouse: Path, archive: Path) -> bool:
 
 
 def source_digest(project: Path, local_version: str) -> str:
-    """A digest of everything the wheel is built from (paths and contents), to skip rebuilding an unchanged tree."""
-    digest = hashlib.sha256(local_version.encode() + b"\0")
+    """A digest of everything the wheelhouse is made from (paths and contents), to skip rebuilding an unchanged tree."""
+    # This script too: what goes into the archive is decided here.
+    digest = hashlib.sha256(local_version.encode() + b"\0" + Path(__file__).read_bytes() + b"\0")
     for name in SOURCES:
         root = project / name
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
@@ -135,7 +148,7 @@ def main() -> None:
     else:
         wheel, wheel_changed = build_wheel(args.project.resolve(), wheelhouse, args.local_version)
         fetch_dependencies(wheel, wheelhouse)
-        archive_changed = write_archive(wheelhouse, archive)
+        archive_changed = write_archive(wheel, wheelhouse, archive)
         stamp.write_text(digest)
     print(json.dumps({"changed": wheel_changed or archive_changed, "wheel": wheel.name,
                       "wheel_sha256": sha256(wheel), "archive": str(archive), "archive_sha256": sha256(archive)}))
