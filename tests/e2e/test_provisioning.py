@@ -370,7 +370,7 @@ def test_make_up_docker_then_day_two_playbooks(tmp_path: Path) -> None:
         run("scripts/docker-cluster.sh", "start", EXTRA_WORKER, timeout=120)
         extra = tmp_path / "extra.yml"
         extra.write_text(json.dumps({"nodes": {
-            "vars": {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"},
+            "vars": {"ansible_connection": "docker", "ansible_python_interpreter": "/usr/bin/python3"},
             "children": {"workers": {"hosts": {EXTRA_WORKER: {"ansible_host": f"kubeling-{EXTRA_WORKER}"}}}}}}))
         _, timings["scale.yml (one worker)"] = playbook("scale.yml", "-i", str(extra), "--limit", EXTRA_WORKER)
         assert EXTRA_WORKER in ready_nodes()

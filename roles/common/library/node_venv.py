@@ -41,6 +41,10 @@ options:
     description: A file that records O(digest) once the installation is in place.
     type: path
     required: true
+  python:
+    description: The Python the virtualenv is made from.
+    type: path
+    default: /usr/bin/python3
 attributes:
   check_mode:
     support: full
@@ -76,13 +80,13 @@ wheels:
   elements: str
 """
 
+import json
 import os
 import shutil
+import subprocess
 import sys
-import sysconfig
 import tarfile
 import tempfile
-import venv
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -93,8 +97,11 @@ def install_wheels(wheels: list[str], prefix: str, interpreter: str) -> None:
     from installer.destinations import SchemeDictionaryDestination
     from installer.sources import WheelFile
 
-    # Python's own layout for a virtualenv (the `venv` install scheme), under this installation's directory.
-    paths = sysconfig.get_paths("venv", vars={"base": prefix, "platbase": prefix})
+    # Where the virtualenv's own Python installs things (its `venv` install scheme).
+    shown = subprocess.run([os.path.join(prefix, "bin", "python"), "-c",
+                            "import json, sysconfig; print(json.dumps(sysconfig.get_paths()))"],
+                           capture_output=True, text=True, check=True)
+    paths = json.loads(shown.stdout)
     scheme = {name: paths[name] for name in ("purelib", "platlib", "scripts", "data")}
     scheme["headers"] = os.path.join(prefix, "include")
     destination = SchemeDictionaryDestination(scheme, interpreter=interpreter, script_kind="posix")
@@ -103,10 +110,10 @@ def install_wheels(wheels: list[str], prefix: str, interpreter: str) -> None:
             install(source, destination, additional_metadata={"INSTALLER": b"kubeling node_venv\n"})
 
 
-def make_installation(archive: str, target: str, interpreter: str) -> list[str]:
-    """A virtualenv at `target` (made afresh) holding every wheel of `archive`; returns the wheels' names."""
+def make_installation(archive: str, target: str, python: str, interpreter: str) -> list[str]:
+    """A virtualenv of `python` at `target` (made afresh) holding every wheel of `archive`; returns their names."""
     shutil.rmtree(target, ignore_errors=True)
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
+    subprocess.run([python, "-m", "venv", "--without-pip", target], capture_output=True, text=True, check=True)
     with tempfile.TemporaryDirectory(prefix="wheelhouse-") as unpacked:
         with tarfile.open(archive) as tar:
             names = sorted(m.name for m in tar.getmembers() if m.isfile() and m.name.endswith(".whl")
@@ -118,7 +125,10 @@ def make_installation(archive: str, target: str, interpreter: str) -> list[str]:
         if not tools:
             raise ValueError(f"{archive} has no installer wheel (installer-*.whl); rebuild the wheelhouse")
         sys.path.insert(0, tools[0])  # a wheel of pure Python is importable as it is
-        install_wheels(paths, target, interpreter)
+        try:
+            install_wheels(paths, target, interpreter)
+        finally:
+            sys.path.remove(tools[0])
     return names
 
 
@@ -150,9 +160,10 @@ def remove_others(path: str, keep: set[str]) -> None:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={"archive": {"type": "path", "required": True}, "digest": {"type": "str", "required": True},
-                       "path": {"type": "path", "required": True}, "stamp": {"type": "path", "required": True}},
+                       "path": {"type": "path", "required": True}, "stamp": {"type": "path", "required": True},
+                       "python": {"type": "path", "default": "/usr/bin/python3"}},
         supports_check_mode=True)
-    archive, digest, path, stamp = (module.params[k] for k in ("archive", "digest", "path", "stamp"))
+    archive, digest, path, stamp, python = (module.params[k] for k in ("archive", "digest", "path", "stamp", "python"))
     path = path.rstrip("/")
     target = f"{path}-{digest[:12]}"
     current = os.path.join(os.path.dirname(path), os.readlink(path)) if os.path.islink(path) else None
@@ -172,8 +183,12 @@ def main() -> None:
         if not os.path.isfile(archive):
             module.fail_json(msg=f"the wheelhouse archive {archive} is not on the node", installation=current or "")
         try:
-            names = make_installation(archive, target, os.path.join(path, "bin", "python"))
-        except Exception as error:  # the installation is left unlinked: the node keeps what it had
+            names = make_installation(archive, target, python, os.path.join(path, "bin", "python"))
+        except subprocess.CalledProcessError as error:  # the installation is left unlinked: the node keeps its own
+            shutil.rmtree(target, ignore_errors=True)
+            module.fail_json(msg=f"making {target} failed: {' '.join(error.cmd)}: {error.stderr.strip()}",
+                             installation=current or "")
+        except Exception as error:
             shutil.rmtree(target, ignore_errors=True)
             module.fail_json(msg=f"installing {archive} into {target} failed: {error}", installation=current or "")
         previous = switch_link(path, target)
