@@ -8,7 +8,8 @@ Ansible's own: only how they reach the node changes (docs/benchmarks.md, "Warm m
 
 Mitogen switches the connections it knows by their short names (`docker`, `ssh`, `local`); a connection named
 by its full name (`community.docker.docker`) is left to Ansible. Without Mitogen installed this is plain
-`linear`: `ANSIBLE_STRATEGY=linear` gives the same.
+`linear`: `ANSIBLE_STRATEGY=linear` gives the same. ansible-core 2.19 warns that strategy plugins from outside
+ansible.builtin are deprecated; should a release drop them, `strategy = linear` in ansible.cfg is the way back.
 """
 
 from __future__ import annotations
