@@ -28,6 +28,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -48,6 +49,7 @@ P99_TARGET = 3.0
 RSS_TARGET_MB = 80.0
 RATIO_TARGET = 1.05  # kubelet p99 over Docker alone's (issue 21)
 POD_WORKERS = 16  # the kubelet's --pod-workers default (kubelet/cli.py)
+LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}}  # the kubelet's (pods.py)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -235,17 +237,27 @@ def docker_burst(pods: int, workers: int) -> Burst:
     barrier = threading.Barrier(pods)
     in_flight = threading.Semaphore(workers)
     took: list[float] = []
+    files = Path(tempfile.mkdtemp(prefix="kubeling-bench-"))
 
     def pair(index: int) -> None:
+        # The containers the kubelet makes for these pods (pods.py: _create_sandbox, _container_config): the
+        # same log settings, hostname, bind mounts (resolv.conf, hosts, the termination message) and CPU shares.
+        binds = []
+        for name, target, mode in (("resolv.conf", "/etc/resolv.conf", "ro"), ("hosts", "/etc/hosts", "rw"),
+                                   ("termination-log", "/dev/termination-log", "rw")):
+            path = files / f"{index}-{name}"
+            path.write_text("")
+            binds.append(f"{path}:{target}:{mode}")
         barrier.wait()
         started = time.monotonic()
         with in_flight:
-            host = api.create_host_config(network_mode=network, ipc_mode="shareable")
-            sandbox = api.create_container(PAUSE, name=f"{network}-{index}-pod", host_config=host,
-                                           labels=label)["Id"]
+            host = api.create_host_config(network_mode=network, ipc_mode="shareable", log_config=LOG_CONFIG)
+            sandbox = api.create_container(PAUSE, name=f"{network}-{index}-pod", host_config=host, labels=label,
+                                           hostname=f"pod-{index}")["Id"]
             api.start(sandbox)
-            host = api.create_host_config(network_mode=f"container:{sandbox}", ipc_mode=f"container:{sandbox}")
-            app = api.create_container(BUSYBOX, command=["sleep", "3600"], name=f"{network}-{index}-app",
+            host = api.create_host_config(network_mode=f"container:{sandbox}", ipc_mode=f"container:{sandbox}",
+                                          binds=binds, log_config=LOG_CONFIG, cpu_shares=2)
+            app = api.create_container(BUSYBOX, entrypoint=["sleep", "3600"], name=f"{network}-{index}-app",
                                        host_config=host, labels=label)["Id"]
             api.start(app)
         took.append(time.monotonic() - started)
@@ -262,6 +274,7 @@ def docker_burst(pods: int, workers: int) -> Burst:
     finally:
         remove_node_containers(label["io.kubeling.node"])
         remove_network(network)
+        shutil.rmtree(files, ignore_errors=True)
     return Burst(took, busy, load, pods)
 
 
