@@ -38,12 +38,14 @@ import docker
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "agents"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from kubelet_harness import BUSYBOX, PAUSE, KubeletProcess, ensure_images, free_pod_cidr, remove_node_containers  # noqa: E402
 
 from cluster import control_plane  # noqa: E402
+from kubeling.fastpath.docker_pool import share_one_pool  # noqa: E402
 
 P99_TARGET = 3.0
 RSS_TARGET_MB = 80.0
@@ -229,6 +231,7 @@ def docker_burst(pods: int, workers: int) -> Burst:
     meanwhile (dockerd, containerd, its shims and runc, the kernel, and whatever else shares the machine)."""
     network = f"kubeling-base{uuid.uuid4().hex[:6]}"
     api = docker.APIClient(max_pool_size=pods * 2)
+    share_one_pool(api)  # the kubelet's Docker client (runtime.py) has it too
     label = {"io.kubeling.node": f"baseline-{network}"}
     subnet = free_pod_cidr()
     gateway = subnet.rsplit(".", 1)[0] + ".1"

@@ -29,6 +29,7 @@ import docker.errors
 from docker.utils import kwargs_from_env, parse_repository_tag
 
 from kubeling.api.types import Obj
+from kubeling.fastpath.docker_pool import share_one_pool
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class Runtime:
         # once, and the kubelet must start (and report NotReady) while Docker is down.
         kwargs.setdefault("version", API_VERSION)
         self.api = docker.APIClient(timeout=120, max_pool_size=pool_size, **kwargs)
+        share_one_pool(self.api)  # speed only: kept-alive connections to the engine (fastpath/docker_pool.py)
         self._engine = kwargs.get("base_url") or DEFAULT_ENGINE  # where interactive streams dial (see _hijack)
         if log.isEnabledFor(logging.DEBUG):
             self.api = _Timed(self.api)
