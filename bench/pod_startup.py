@@ -207,7 +207,7 @@ def kubelet_burst(server, etcd, pods: int, index: int, kubelet_args: list[str], 
     finally:
         kubelet.stop()
         if keep_log:
-            shutil.copy(kubelet.log_path, keep_log)
+            shutil.copy(kubelet.log_path, f"{keep_log}.{index + 1}")
         remove_node_containers(node)
         remove_network(kubelet.network)
 
@@ -348,7 +348,7 @@ def main() -> int:
     parser.add_argument("--pods", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3, help="kubelet and Docker-alone bursts, in turns")
     parser.add_argument("--keep-log", metavar="PATH",
-                        help="copy the (last round's) kubelet log here (with -- --v 4: timings)")
+                        help="copy each round's kubelet log to PATH.<round> (with -- --v 4: timings)")
     parser.add_argument("kubelet_args", nargs="*", help="extra kubelet flags (after --), e.g. --pod-workers 8")
     args = parser.parse_args()
     print(run(args.pods, args.rounds, args.kubelet_args, args.keep_log))
