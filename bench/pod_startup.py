@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "agents"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from kubelet_harness import BUSYBOX, PAUSE, KubeletProcess, ensure_images, free_pod_cidr, remove_node_containers  # noqa: E402
+from kubelet_harness import BUSYBOX, PAUSE, KubeletProcess, ensure_images, free_pod_cidr  # noqa: E402
 
 from cluster import control_plane  # noqa: E402
 from kubeling.fastpath.docker_pool import share_one_pool  # noqa: E402
@@ -51,6 +51,7 @@ P99_TARGET = 3.0
 RSS_TARGET_MB = 80.0
 RATIO_TARGET = 1.05  # kubelet p99 over Docker alone's (issue 21)
 POD_WORKERS = 16  # the kubelet's --pod-workers default (kubelet/cli.py)
+SANDBOX_LABEL = "io.kubeling.kind"  # "sandbox" on a pod's sandbox (kubelet/runtime.py's LABEL_KIND)
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}}  # the kubelet's (pods.py)
 
 
@@ -208,8 +209,27 @@ def kubelet_burst(server, etcd, pods: int, index: int, kubelet_args: list[str], 
         kubelet.stop()
         if keep_log:
             shutil.copy(kubelet.log_path, f"{keep_log}.{index + 1}")
-        remove_node_containers(node)
+        remove_containers(node)
         remove_network(kubelet.network)
+
+
+def remove_containers(node: str) -> None:
+    """Remove a burst's containers: the app containers all at once, then the sandboxes, which hold the network
+    endpoints, one at a time. Removing sandboxes at once (the harness's remove_node_containers) sometimes leaves
+    Docker 20.10 counting endpoints that are gone, and the network can then not be removed until dockerd restarts."""
+    def listed(*filters: str) -> list[str]:
+        args = [arg for label in (f"io.kubeling.node={node}", *filters) for arg in ("--filter", f"label={label}")]
+        return subprocess.run(["docker", "ps", "-aq", *args], capture_output=True, text=True).stdout.split()
+
+    sandboxes = listed(f"{SANDBOX_LABEL}=sandbox")
+    apps = [container_id for container_id in listed() if container_id not in sandboxes]
+    if apps:
+        subprocess.run(["docker", "rm", "-f", "-v", *apps], capture_output=True)
+    api = docker.APIClient()
+    share_one_pool(api)
+    for container_id in sandboxes:
+        with contextlib.suppress(docker.errors.NotFound):
+            api.remove_container(container_id, force=True, v=True)
 
 
 def remove_network(name: str) -> None:
@@ -255,8 +275,8 @@ def docker_burst(pods: int, workers: int) -> Burst:
         started = time.monotonic()
         with in_flight:
             host = api.create_host_config(network_mode=network, ipc_mode="shareable", log_config=LOG_CONFIG)
-            sandbox = api.create_container(PAUSE, name=f"{network}-{index}-pod", host_config=host, labels=label,
-                                           hostname=f"pod-{index}")["Id"]
+            sandbox = api.create_container(PAUSE, name=f"{network}-{index}-pod", host_config=host,
+                                           labels={**label, SANDBOX_LABEL: "sandbox"}, hostname=f"pod-{index}")["Id"]
             api.start(sandbox)
             host = api.create_host_config(network_mode=f"container:{sandbox}", ipc_mode=f"container:{sandbox}",
                                           binds=binds, log_config=LOG_CONFIG, cpu_shares=2)
@@ -275,7 +295,7 @@ def docker_burst(pods: int, workers: int) -> Burst:
         busy = machine_busy_seconds() - busy
         load = os.getloadavg()[0]
     finally:
-        remove_node_containers(label["io.kubeling.node"])
+        remove_containers(label["io.kubeling.node"])
         remove_network(network)
         shutil.rmtree(files, ignore_errors=True)
     return Burst(took, busy, load, pods)
