@@ -275,20 +275,18 @@ class Kubelet:
                 self.queue.done(uid)
 
     def _housekeeping(self, stop: threading.Event) -> None:
-        """Upstream's PLEG relist as a safety net for the Docker event stream: a pod whose containers changed
-        state is synced; containers of pods we no longer know get synced (and so removed); every pod is resynced
-        every --sync-frequency."""
+        """Upstream's PLEG relist as a safety net for the Docker event stream: a pod with a container in a state
+        its last sync did not see is synced (not for the containers a sync just started and saw running: in a
+        burst that would sync every pod twice); containers of pods we no longer know get synced (and so removed);
+        every pod is resynced every --sync-frequency."""
         last_resync = time.monotonic()
-        seen: dict[str, tuple[str, str]] = {}
         while not stop.wait(HOUSEKEEPING_PERIOD):
             try:
                 with self._lock:
                     known = set(self._by_uid)
-                states = self.runtime.states()
-                for container_id, (uid, state) in states.items():
-                    if seen.get(container_id) != (uid, state) or uid not in known:
+                for container_id, (uid, state) in self.runtime.states().items():
+                    if uid not in known or self.syncer.unseen(uid, container_id, state):
                         self.queue.add(uid)
-                seen = states
                 for uid in self.tokens.due():
                     self.queue.add(uid)
                 if time.monotonic() - last_resync > self.args.sync_frequency:

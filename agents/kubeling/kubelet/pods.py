@@ -91,6 +91,8 @@ class PodSyncer:
         self._written: dict[str, Obj] = {}  # pod uid → last status written
         self._written_at: dict[str, int] = {}  # pod uid → the resourceVersion that write made
         self._terminating: set[str] = set()
+        self._seen: dict[str, dict[str, str]] = {}  # pod uid → container id → state, as the pod's last sync saw
+        self._syncing: set[str] = set()  # pods a worker syncs right now
         self._lock = threading.Lock()
 
     def _probe_event(self, pod: Obj, kind: str, reason: str, message: str) -> None:
@@ -99,14 +101,34 @@ class PodSyncer:
     # Entry point
 
     def sync(self, uid: str) -> None:
-        pod = self.get_pod(uid)
+        with self._lock:
+            self._syncing.add(uid)
+        try:
+            pod = self.get_pod(uid)
+            records = self._list(uid)
+            if pod is None:
+                self._sync_gone(uid, records)
+            elif pod["metadata"].get("deletionTimestamp"):
+                self._sync_terminating(pod, records)
+            else:
+                self._sync_running(pod, records)
+        finally:
+            with self._lock:
+                self._syncing.discard(uid)
+
+    def _list(self, uid: str) -> list[ContainerRecord]:
+        """The pod's containers as Docker shows them now; what the sync saw is kept for `unseen` below."""
         records = self.runtime.list(uid)
-        if pod is None:
-            self._sync_gone(uid, records)
-        elif pod["metadata"].get("deletionTimestamp"):
-            self._sync_terminating(pod, records)
-        else:
-            self._sync_running(pod, records)
+        with self._lock:
+            self._seen[uid] = {record.id: record.state for record in records}
+        return records
+
+    def unseen(self, uid: str, container_id: str, state: str) -> bool:
+        """Is this a container state the pod's last sync did not see? The relist (kubelet.py's housekeeping)
+        wakes a pod only for those. Never while the pod is being synced: that sync looks for itself (and the
+        next relist compares with what it saw)."""
+        with self._lock:
+            return uid not in self._syncing and self._seen.get(uid, {}).get(container_id) != state
 
     # A pod that is gone from the API: stop and remove everything it left behind
 
@@ -126,6 +148,8 @@ class PodSyncer:
         self.pull_backoff.forget_prefix(uid)
         self._written.pop(uid, None)
         self._written_at.pop(uid, None)
+        with self._lock:
+            self._seen.pop(uid, None)
         if records:
             log.info("removed %d containers of deleted pod %s", len(records), uid)
 
@@ -225,7 +249,7 @@ class PodSyncer:
             if sandbox is not None:
                 changed |= self._sync_containers(pod, records, sandbox, waiting)
         if changed:
-            records = self.runtime.list(uid)
+            records = self._list(uid)
             sandbox = self._current_sandbox(records)
         pod_ip = self._pod_ip(pod, sandbox)
         self._ensure_probes(pod, records, pod_ip)

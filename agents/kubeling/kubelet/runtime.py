@@ -29,6 +29,7 @@ import docker.errors
 from docker.utils import kwargs_from_env, parse_repository_tag
 
 from kubeling.api.types import Obj
+from kubeling.fastpath.docker_pool import share_one_pool
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ SANDBOX = "POD"
 
 API_VERSION = "1.41"
 DEFAULT_ENGINE = "unix:///var/run/docker.sock"
+IMAGE_CACHE_SECONDS = 10.0  # how long "this image is here" is trusted without asking Docker again
 
 
 @dataclasses.dataclass
@@ -127,10 +129,12 @@ class Runtime:
         # once, and the kubelet must start (and report NotReady) while Docker is down.
         kwargs.setdefault("version", API_VERSION)
         self.api = docker.APIClient(timeout=120, max_pool_size=pool_size, **kwargs)
+        share_one_pool(self.api)  # speed only: kept-alive connections to the engine (fastpath/docker_pool.py)
         self._engine = kwargs.get("base_url") or DEFAULT_ENGINE  # where interactive streams dial (see _hijack)
         if log.isEnabledFor(logging.DEBUG):
             self.api = _Timed(self.api)
         self._details: dict[str, tuple[str, Obj]] = {}  # container id → (state when inspected, inspect subset)
+        self._images: dict[str, tuple[str, float]] = {}  # image as a pod names it → (its id, when Docker said so)
         self._lock = threading.Lock()
 
     # The engine
@@ -214,6 +218,9 @@ class Runtime:
             details = self.api.inspect_container(container_id)
         except docker.errors.NotFound:
             return None
+        return self._remember(container_id, state, details)
+
+    def _remember(self, container_id: str, state: str, details: Obj) -> Obj:
         subset = {"State": details.get("State") or {}}
         with self._lock:
             self._details[container_id] = (state, subset)
@@ -224,7 +231,11 @@ class Runtime:
             self._details.pop(container_id, None)
 
     def sandbox_ip(self, container_id: str) -> str:
+        """The IP of a sandbox just started (its inspect is kept: the pod's next `list` needs no second one)."""
         details = self.api.inspect_container(container_id)
+        state = details.get("State") or {}
+        if state.get("Running"):
+            self._remember(container_id, "running", details)
         networks = (details.get("NetworkSettings") or {}).get("Networks") or {}
         return (networks.get(self.network) or {}).get("IPAddress", "")
 
@@ -236,6 +247,8 @@ class Runtime:
                                                 use_config_proxy=False, **config)
             return created["Id"]
         except docker.errors.APIError as exc:
+            if exc.status_code == 404:
+                self.forget_image(image)  # removed since we looked: the next sync asks Docker again
             if exc.status_code != 409:
                 raise
             return self.api.inspect_container(name)["Id"]
@@ -266,16 +279,30 @@ class Runtime:
     # Images
 
     def image_id(self, image: str) -> str | None:
+        """The image's id, or None when Docker does not have it. An image found is remembered for
+        IMAGE_CACHE_SECONDS, so a burst of pods on one image asks Docker once, not once per pod and container."""
+        with self._lock:
+            cached = self._images.get(image)
+        if cached and time.monotonic() - cached[1] < IMAGE_CACHE_SECONDS:
+            return cached[0]
         try:
-            return str(self.api.inspect_image(image)["Id"])
+            found = str(self.api.inspect_image(image)["Id"])
         except docker.errors.ImageNotFound:
             return None
         except docker.errors.APIError as exc:
             if exc.status_code == 404:
                 return None
             raise
+        with self._lock:
+            self._images[image] = (found, time.monotonic())
+        return found
+
+    def forget_image(self, image: str) -> None:
+        with self._lock:
+            self._images.pop(image, None)
 
     def pull(self, image: str) -> None:
+        self.forget_image(image)  # a pull may move the tag to another image
         repository, tag = parse_repository_tag(image)
         if not tag and "@" not in image:
             tag = "latest"
