@@ -72,35 +72,34 @@ def build_wheel(project: Path, wheelhouse: Path, local_version: str = "") -> tup
         return target, True
 
 
-def fetch_dependencies(wheel: Path, wheelhouse: Path) -> None:
-    """Wheels for the dependencies and the installer: from the wheelhouse itself when it has them all, else from
-    the package index."""
-    offline = pip("wheel", "-q", "--no-index", "--find-links", str(wheelhouse), "--wheel-dir", str(wheelhouse),
-                  str(wheel), INSTALLER)
-    if offline.returncode == 0:
+def choose_wheels(wheel: Path, wheelhouse: Path, chosen: Path) -> None:
+    """Copy into `chosen` the wheels a node installs: the ones pip resolves for the kubeling wheel and the installer
+    (so older versions kept in the wheelhouse stay out). From the wheelhouse alone when it has them all; otherwise
+    the missing ones are fetched from the package index into the wheelhouse first."""
+    def resolve(wheel_dir: Path, *index: str) -> subprocess.CompletedProcess:
+        return pip("wheel", "-q", *index, "--find-links", str(wheelhouse), "--wheel-dir", str(wheel_dir), str(wheel),
+                   INSTALLER)
+
+    if resolve(chosen, "--no-index").returncode == 0:
         return
-    online = pip("wheel", "-q", "--find-links", str(wheelhouse), "--wheel-dir", str(wheelhouse), str(wheel),
-                 INSTALLER)
+    online = resolve(wheelhouse)
     if online.returncode != 0:
         sys.exit(f"fetching kubeling's dependencies failed:\n{online.stdout}{online.stderr}")
+    offline = resolve(chosen, "--no-index")
+    if offline.returncode != 0:
+        sys.exit(f"choosing the wheels for the archive failed:\n{offline.stdout}{offline.stderr}")
 
 
-def write_archive(wheel: Path, wheelhouse: Path, archive: Path) -> bool:
-    """One tar of the wheels a node installs (sorted, fixed owner/time/mode): the ones pip resolves for the kubeling
-    wheel and the installer, so that older versions kept in the wheelhouse stay out. True when it differs from
-    the existing archive."""
-    with tempfile.TemporaryDirectory() as chosen:
-        result = pip("wheel", "-q", "--no-index", "--find-links", str(wheelhouse), "--wheel-dir", chosen,
-                     str(wheel), INSTALLER)
-        if result.returncode != 0:
-            sys.exit(f"choosing the wheels for the archive failed:\n{result.stdout}{result.stderr}")
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
-            for path in sorted(Path(chosen).glob("*.whl")):
-                info = tarfile.TarInfo(path.name)
-                info.size, info.mode, info.mtime = path.stat().st_size, 0o644, int(FIXED_EPOCH)
-                with path.open("rb") as data:
-                    tar.addfile(info, data)
+def write_archive(chosen: Path, archive: Path) -> bool:
+    """One tar of the chosen wheels (sorted, fixed owner/time/mode); True when it differs from the existing
+    archive."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for path in sorted(chosen.glob("*.whl")):
+            info = tarfile.TarInfo(path.name)
+            info.size, info.mode, info.mtime = path.stat().st_size, 0o644, int(FIXED_EPOCH)
+            with path.open("rb") as data:
+                tar.addfile(info, data)
     content = buffer.getvalue()
     if archive.exists() and archive.read_bytes() == content:
         return False
@@ -147,8 +146,9 @@ def main() -> None:
         wheel, wheel_changed, archive_changed = wheels[0], False, False
     else:
         wheel, wheel_changed = build_wheel(args.project.resolve(), wheelhouse, args.local_version)
-        fetch_dependencies(wheel, wheelhouse)
-        archive_changed = write_archive(wheel, wheelhouse, archive)
+        with tempfile.TemporaryDirectory() as chosen:
+            choose_wheels(wheel, wheelhouse, Path(chosen))
+            archive_changed = write_archive(Path(chosen), archive)
         stamp.write_text(digest)
     print(json.dumps({"changed": wheel_changed or archive_changed, "wheel": wheel.name,
                       "wheel_sha256": sha256(wheel), "archive": str(archive), "archive_sha256": sha256(archive)}))
