@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from kubeling.storage.etcd import EtcdError, WatchEvent
 from kubeling.storage.memory import MemoryEtcd
-from kubeling.storage.watch import Event, Expired, WatchHub
+from kubeling.storage.watch import Cursor, Event, Expired, WatchHub
 
 OBJECT = b'{"metadata": {}}'
 
@@ -58,10 +59,14 @@ class FlakyEtcd(MemoryEtcd):
         super().__init__()
         self.down = threading.Event()
         self.refused_reads = 0
+        self.cleanly = False
         self._cut = threading.Event()
 
-    def cut(self) -> None:
+    def cut(self, cleanly: bool = False) -> None:
+        """End every open watch: with an error (a connection reset), or `cleanly`, as a member that shuts down
+        ends its streams, and stay away until `up()`."""
         self.down.set()
+        self.cleanly = cleanly
         self._cut.set()
         self._cut = threading.Event()
 
@@ -85,7 +90,7 @@ class FlakyEtcd(MemoryEtcd):
                 return cut.is_set() or (stop is not None and stop.is_set())
 
         yield from super().watch(prefix, start_revision, Either(), prev_kv)  # type: ignore[arg-type]
-        if cut.is_set():
+        if cut.is_set() and not self.cleanly:
             raise EtcdError("connection reset by peer")
 
 
@@ -123,7 +128,7 @@ def _watch(hub: WatchHub, stop: threading.Event) -> Iterator[list[Event]]:
     return events
 
 
-def _first_keys(events: Iterator[list[Event]]) -> list[str]:
+def _first_keys(events: Iterator[list[Event]] | Cursor) -> list[str]:
     """The keys of the first batch that is not a heartbeat (bounded: a batch comes every 0.1 s)."""
     for _ in range(200):
         if batch := next(events):
@@ -151,3 +156,83 @@ def test_a_hub_that_missed_changes_while_compacted_away_expires_its_watchers(fla
     fresh = _watch(hub, stop)
     etcd.put("/registry/widgets/c", OBJECT)
     assert _first_keys(fresh) == ["/registry/widgets/c"]
+
+
+def test_a_quiet_hub_started_over_after_a_compaction_still_serves_watchers_resuming_from_before(flaky):
+    etcd, hub, stop = flaky
+    before = hub.last_revision
+    assert hub.wait_for(_compacted_while_away(etcd, lambda: None), timeout=10)
+    # Nothing under the prefix changed: a client resuming from before is served from memory, not sent to etcd's
+    # compacted history (which would answer 410 and make it list again).
+    events = hub.events(before, stop, heartbeat=0.1)
+    assert next(events) == []
+    etcd.put("/registry/widgets/b", OBJECT)
+    assert _first_keys(events) == ["/registry/widgets/b"]
+
+
+def _behind_the_buffer(etcd: Any) -> tuple[WatchHub, int]:
+    """A hub on /registry/widgets/ started after `a` and an unrelated write, and the revision of `a`: a client
+    resuming from it is behind the hub's buffer."""
+    listed_at = etcd.put("/registry/widgets/a", OBJECT)
+    etcd.put("/registry/gadgets/x", OBJECT)
+    hub = WatchHub(etcd, "/registry/widgets/")
+    hub.start(etcd.revision())
+    return hub, listed_at
+
+
+def test_a_watch_from_before_the_buffer_bookmarks_only_what_it_was_sent():
+    etcd = LateEtcd()  # the private etcd watch delivers nothing until released
+    hub, resumed_from = _behind_the_buffer(etcd)
+    stop = threading.Event()
+    try:
+        events = hub.events(resumed_from, stop, heartbeat=0.05)
+        assert [next(events) for _ in range(3)] == [[], [], []]
+        # The hub has heard of a later revision, but this watcher has been sent nothing yet: a bookmark at the
+        # hub's revision would make a client that reconnects skip whatever it has not been sent yet.
+        assert hub.last_revision > resumed_from and events.seen == resumed_from
+    finally:
+        stop.set()
+        etcd.release.set()
+        hub.stop()
+
+
+def test_a_watch_from_before_the_buffer_moves_to_the_buffer_once_it_catches_up():
+    etcd = MemoryEtcd()
+    hub, resumed_from = _behind_the_buffer(etcd)
+    stop = threading.Event()
+    try:
+        etcd.put("/registry/widgets/b", OBJECT)  # after the buffer's start, so the hub has it too
+        before = set(threading.enumerate())
+        events = hub.events(resumed_from, stop, heartbeat=0.05)
+        assert _first_keys(events) == ["/registry/widgets/b"]
+        written = etcd.put("/registry/widgets/c", OBJECT)
+        assert _first_keys(events) == ["/registry/widgets/c"]
+        assert events.seen >= written
+        # Its private etcd watch is gone: the buffer serves it now.
+        for _ in range(100):
+            if not [t for t in set(threading.enumerate()) - before if t.name.startswith("catch-up watch")]:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the catch-up watch still runs")
+    finally:
+        stop.set()
+        hub.stop()
+
+
+def test_a_watch_from_before_the_buffer_ends_when_etcd_ends_its_stream():
+    etcd = FlakyEtcd()
+    hub, resumed_from = _behind_the_buffer(etcd)
+    stop = threading.Event()
+    try:
+        events = hub.events(resumed_from, stop, heartbeat=0.05)
+        assert next(events) == []
+        etcd.cut(cleanly=True)  # a member restarting closes its streams
+        # The watch ends (the client watches again from what it got) instead of sending heartbeats for ever
+        # from a stream that has nothing behind it any more.
+        with pytest.raises(StopIteration):
+            for _ in range(200):
+                assert next(events) == []
+    finally:
+        stop.set()
+        hub.stop()

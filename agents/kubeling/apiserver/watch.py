@@ -12,7 +12,7 @@ from kubeling.api import errors, printers
 from kubeling.api.resources import RESOURCES, ResourceType
 from kubeling.fastpath import fastjson
 from kubeling.storage.store import Store
-from kubeling.storage.watch import Event, Expired, WatchHub
+from kubeling.storage.watch import Cursor, Event, Expired, WatchHub
 
 # Upstream holds a watch without timeoutSeconds for 30-60 minutes; kubectl get -w never reconnects, so keep it long.
 DEFAULT_TIMEOUT = 1800
@@ -102,12 +102,11 @@ class Watcher:
             initial, after = result.items, result.revision
         stop = threading.Event()
         events = hub.events(after, stop)
-        return self._lines(hub, events, stop, initial, prefix, predicate, encode, options, after)
+        return self._lines(events, stop, initial, prefix, predicate, encode, options, after)
 
     def _lines(
         self,
-        hub: WatchHub,
-        events: Iterator[list[Event]],
+        events: Cursor,
         stop: threading.Event,
         initial: list[dict[str, Any]],
         prefix: str,
@@ -122,7 +121,6 @@ class Watcher:
         shared = not options.table_version and options.shown is None
         line_key = "" if options.convert is None else " " + options.convert.__module__ + options.convert.__name__
         next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
-        last_revision = after
         try:
             try:
                 first = next(events)
@@ -138,7 +136,6 @@ class Watcher:
             while batch is not None:
                 lines = []
                 for event in batch:
-                    last_revision = event.revision
                     line = _filtered(event, prefix, predicate)
                     if line is None:
                         continue
@@ -159,9 +156,9 @@ class Watcher:
                     return
                 if options.bookmarks and now >= next_bookmark:
                     next_bookmark = now + BOOKMARK_INTERVAL
-                    revision = max(last_revision, hub.last_revision)
+                    # Only as far as this watcher has been sent everything (a client resumes from here).
                     yield encode("BOOKMARK", {"kind": "", "apiVersion": "",
-                                              "metadata": {"resourceVersion": str(revision)}})
+                                              "metadata": {"resourceVersion": str(events.seen)}})
                 try:
                     batch = next(events)
                 except StopIteration:

@@ -2,7 +2,12 @@
 
 Each `WatchHub` keeps recent events in a bounded, revision-ordered buffer. A client watch is a cursor into that
 buffer: it reads what is new, then sleeps on a condition until the hub appends more. A client asking for history
-older than the buffer gets its own etcd watch from that revision (etcd answers `Compacted` when it is gone).
+older than the buffer gets its own etcd watch from that revision (etcd answers `Compacted` when it is gone), until
+it has caught up with the buffer.
+
+A watcher's `Cursor` also says how far it has been told everything (`seen`): that, and nothing newer, is what a
+bookmark may give the client to resume from. A bookmark ahead of what was sent would make a client that
+reconnects skip the events in between, for good.
 """
 
 from __future__ import annotations
@@ -40,6 +45,21 @@ class Event:
 
 class Expired(Exception):
     """The watcher asked for, or fell behind to, history that is no longer available."""
+
+
+class Cursor:
+    """One watcher's batches of events (iterate it), and `seen`: the revision up to which it has been handed every
+    event under the prefix, those it filters out included. It starts at the revision the watch is from."""
+
+    def __init__(self, after_revision: int) -> None:
+        self.seen = after_revision
+        self.batches: Iterator[list[Event]] = iter(())
+
+    def __iter__(self) -> Cursor:
+        return self
+
+    def __next__(self) -> list[Event]:
+        return next(self.batches)
 
 
 def to_event(raw: WatchEvent, previous: dict[str, Any] | None, transformer: Transformer | None = None) -> Event:
@@ -200,8 +220,16 @@ class WatchHub:
             except StatusError as exc:  # left out of the cache; reading the key itself gives the 500
                 log.error("watch on %s: %s", self.prefix, exc.message)
         with self._cond:
-            if _versions(objects) != _versions(self._objects):
+            unchanged = _versions(objects) == _versions(self._objects)
+            if not unchanged:
                 self._generation += 1  # changes happened that no watcher was sent: they must list again
+            elif self._thread is not None:
+                # Nothing under the prefix changed while the hub was not following it (a quiet prefix whose
+                # history etcd compacted): the buffer still holds every event since `_complete_from`, and
+                # watchers resuming from before the restart are still served from memory.
+                self._last_revision = max(self._last_revision, revision)
+                self._cond.notify_all()
+                return
             self._dropped += len(self._events)
             self._events.clear()
             self._revisions.clear()
@@ -213,18 +241,27 @@ class WatchHub:
     def _position_after(self, revision: int) -> int:
         return bisect.bisect_right(self._revisions, revision) + self._dropped
 
-    def events(self, after_revision: int, stop: threading.Event, heartbeat: float = 1.0) -> Iterator[list[Event]]:
-        """Yield batches of events newer than `after_revision`; an empty batch every `heartbeat` seconds of quiet.
+    def events(self, after_revision: int, stop: threading.Event, heartbeat: float = 1.0) -> Cursor:
+        """Batches of events newer than `after_revision`; an empty batch every `heartbeat` seconds of quiet.
 
         Raises Expired if the history asked for is gone or the watcher falls too far behind.
         """
+        cursor = Cursor(after_revision)
         with self._cond:
             servable = after_revision + 1 >= self._complete_from
-            position = self._position_after(after_revision) if servable else 0
+        if servable:
+            cursor.batches = self._events_from_buffer(cursor, stop, heartbeat)
+        else:
+            cursor.batches = self._events_from_etcd(cursor, stop, heartbeat)
+        return cursor
+
+    def _events_from_buffer(self, cursor: Cursor, stop: threading.Event, heartbeat: float) -> Iterator[list[Event]]:
+        after_revision = cursor.seen
+        with self._cond:
+            if after_revision + 1 < self._complete_from:
+                raise Expired(f"events up to revision {self._complete_from - 1} are no longer held")
+            position = self._position_after(after_revision)
             generation = self._generation
-        if not servable:
-            yield from self._events_from_etcd(after_revision, stop, heartbeat)
-            return
         yield []  # servable: let the caller start its response without waiting for the first event
         while not stop.is_set() and not self._stop.is_set():
             with self._cond:
@@ -241,39 +278,58 @@ class WatchHub:
                         continue
                 batch = list(_slice(self._events, index))
                 position += len(batch)
+                # The batch runs to the end of the buffer: with it, the watcher has everything the hub has heard.
+                cursor.seen = max(cursor.seen, self._last_revision)
             if batch and batch[0].revision <= after_revision:
                 # Asked for a revision the hub had not reached yet (a list read straight from etcd, just before
                 # a new hub caught up): what the caller has seen already is not sent again.
                 batch = [event for event in batch if event.revision > after_revision]
             yield batch
 
-    def _events_from_etcd(self, after_revision: int, stop: threading.Event, heartbeat: float) -> Iterator[list[Event]]:
-        """A private etcd watch for a client resuming from before the buffer; rare, so simplicity wins.
+    def _events_from_etcd(self, cursor: Cursor, stop: threading.Event, heartbeat: float) -> Iterator[list[Event]]:
+        """A private etcd watch for a client resuming from before the buffer, until it reaches the buffer; rare,
+        so simplicity wins.
 
-        A reader thread feeds a queue so that this generator can still wake every `heartbeat` seconds.
+        A reader thread feeds a queue so that this generator can still wake every `heartbeat` seconds. When etcd
+        ends the stream (a member restarting), so does this watch: the client watches again from the last event
+        it got, and never waits on a stream that has nothing behind it.
         """
-        batches: queue.Queue[list[Event] | Exception] = queue.Queue()
+        batches: queue.Queue[list[Event] | Exception | None] = queue.Queue()
+        done = threading.Event()  # ends the reader once this watch ends or moves to the buffer
 
         def read() -> None:
             try:
-                for batch in self.etcd.watch(self.prefix, after_revision + 1, stop):
+                for batch in self.etcd.watch(self.prefix, cursor.seen + 1, done):
                     batches.put([to_event(raw, _previous_from_etcd(raw, self.transformer), self.transformer)
                                  for raw in batch])
             except Exception as exc:  # handed to the consumer, which decides what it means
                 batches.put(exc)
+            else:
+                batches.put(None)  # etcd ended the stream
 
         threading.Thread(target=read, name=f"catch-up watch {self.prefix}", daemon=True).start()
-        while not stop.is_set():
-            try:
-                item = batches.get(timeout=heartbeat)
-            except queue.Empty:
-                yield []
-                continue
-            if isinstance(item, Compacted):
-                raise Expired(f"too old resource version: {after_revision} ({item.compact_revision})")
-            if isinstance(item, Exception):
-                return
-            yield item
+        try:
+            while not stop.is_set():
+                try:
+                    item = batches.get(timeout=heartbeat)
+                except queue.Empty:
+                    yield []
+                    continue
+                if isinstance(item, Compacted):
+                    raise Expired(f"too old resource version: {cursor.seen} ({item.compact_revision})")
+                if item is None or isinstance(item, Exception):
+                    return
+                if item:
+                    cursor.seen = item[-1].revision
+                yield item
+                with self._cond:
+                    caught_up = cursor.seen + 1 >= self._complete_from
+                if caught_up:  # the buffer holds the rest: follow it, as every other watcher does
+                    done.set()
+                    yield from self._events_from_buffer(cursor, stop, heartbeat)
+                    return
+        finally:
+            done.set()
 
 
 def _versions(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
