@@ -137,6 +137,14 @@ class Cluster:
                     "-o", "StrictHostKeyChecking=no", target, "sudo", shlex.join(command)]
         return subprocess.run(argv, capture_output=True, text=True, timeout=stretched(timeout), cwd=ROOT)
 
+    def journal(self, group: str, unit: str, lines: int = 40) -> str:
+        """The last `lines` of `unit`'s journal on every running node of `group`, for a failure's report."""
+        parts = []
+        for node in sorted(set(self.groups.get(group, [])) & set(self.running_nodes)):
+            result = self.on_node(node, "journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "cat")
+            parts.append(f"--- {unit} on {node}:\n{result.stdout}{result.stderr}")
+        return "\n".join(parts)
+
     def stop_node(self, node: str) -> None:
         """Power the machine off: the container (docker) or the VM (vagrant)."""
         if self._is_docker(node):

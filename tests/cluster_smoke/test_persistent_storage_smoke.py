@@ -43,10 +43,13 @@ def finished(cluster: Cluster, name: str) -> dict[str, Any]:
     try:
         return eventually(lambda: (p := cluster.json("get", "pod", name, "-n", NAMESPACE))["status"].get("phase")
                           in ("Succeeded", "Failed") and p, f"pod {name} to finish", timeout=180)
-    except AssertionError as exc:  # say where it stopped: the pod, its claims and the namespace's events
+    except AssertionError as exc:  # say where it stopped: the pod, its claims, the namespace's events, and what
+        # the controller managers (the PV controller and the local-path provisioner) last said
         described = cluster.kubectl("describe", "pod,pvc", "-n", NAMESPACE, check=False)
         events = cluster.kubectl("get", "events", "-n", NAMESPACE, "--sort-by=.lastTimestamp", check=False)
-        raise AssertionError(f"{exc}\n{described.stdout[-3000:]}{described.stderr}\n{events.stdout[-2000:]}") from None
+        journal = cluster.journal("masters", "kubeling-controller-manager")
+        raise AssertionError(f"{exc}\n{described.stdout[-3000:]}{described.stderr}\n{events.stdout[-2000:]}\n"
+                             f"{journal[-6000:]}") from None
 
 
 def test_kubectl_get_storageclass_shows_the_default_local_path_class(cluster: Cluster) -> None:

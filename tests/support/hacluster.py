@@ -67,7 +67,7 @@ def run(*argv: str, timeout: float, env: dict[str, str] | None = None) -> str:
     LOG.parent.mkdir(parents=True, exist_ok=True)
     with LOG.open("a") as log:
         log.write(f"\n===== {' '.join(argv)} ({time.monotonic() - began:.0f}s, exit {result.returncode})\n{output}")
-    assert result.returncode == 0, f"{' '.join(argv)} failed ({result.returncode}):\n{output[-6000:]}"
+    assert result.returncode == 0, f"{' '.join(argv)} failed ({result.returncode}):\n{output[-12000:]}"
     return output
 
 
