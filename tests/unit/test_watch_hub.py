@@ -171,13 +171,28 @@ def test_a_quiet_hub_started_over_after_a_compaction_still_serves_watchers_resum
 
 
 def _behind_the_buffer(etcd: Any) -> tuple[WatchHub, int]:
-    """A hub on /registry/widgets/ started after `a` and an unrelated write, and the revision of `a`: a client
-    resuming from it is behind the hub's buffer."""
+    """A hub on /registry/widgets/ started after `a`, a change to `gap` and an unrelated write, and the revision of
+    `a`: a client resuming from it is behind the hub's buffer, and has `gap` to catch up on."""
     listed_at = etcd.put("/registry/widgets/a", OBJECT)
+    etcd.put("/registry/widgets/gap", OBJECT)
     etcd.put("/registry/gadgets/x", OBJECT)
     hub = WatchHub(etcd, "/registry/widgets/")
     hub.start(etcd.revision())
     return hub, listed_at
+
+
+def _catch_up_watches(since: set[threading.Thread]) -> list[threading.Thread]:
+    return [t for t in set(threading.enumerate()) - since if t.name.startswith("catch-up watch")]
+
+
+def _until_no_catch_up_watch(events: Cursor, since: set[threading.Thread]) -> None:
+    """Read heartbeats from `events` until its catch-up watch has ended (bounded)."""
+    for _ in range(100):
+        if not _catch_up_watches(since):
+            return
+        assert next(events) == []
+        time.sleep(0.02)
+    raise AssertionError("the catch-up watch still runs")
 
 
 def test_a_watch_from_before_the_buffer_bookmarks_only_what_it_was_sent():
@@ -187,8 +202,8 @@ def test_a_watch_from_before_the_buffer_bookmarks_only_what_it_was_sent():
     try:
         events = hub.events(resumed_from, stop, heartbeat=0.05)
         assert [next(events) for _ in range(3)] == [[], [], []]
-        # The hub has heard of a later revision, but this watcher has been sent nothing yet: a bookmark at the
-        # hub's revision would make a client that reconnects skip whatever it has not been sent yet.
+        # The hub has heard of a later revision, but this watcher has not been sent `gap` yet: a bookmark at the
+        # hub's revision would make a client that reconnects skip it.
         assert hub.last_revision > resumed_from and events.seen == resumed_from
     finally:
         stop.set()
@@ -201,32 +216,59 @@ def test_a_watch_from_before_the_buffer_moves_to_the_buffer_once_it_catches_up()
     hub, resumed_from = _behind_the_buffer(etcd)
     stop = threading.Event()
     try:
-        etcd.put("/registry/widgets/b", OBJECT)  # after the buffer's start, so the hub has it too
         before = set(threading.enumerate())
         events = hub.events(resumed_from, stop, heartbeat=0.05)
+        assert _first_keys(events) == ["/registry/widgets/gap"]  # from etcd's history
+        _until_no_catch_up_watch(events, before)  # nothing else to catch up on (etcd proves it): the buffer serves it
+        written = etcd.put("/registry/widgets/b", OBJECT)
         assert _first_keys(events) == ["/registry/widgets/b"]
-        written = etcd.put("/registry/widgets/c", OBJECT)
-        assert _first_keys(events) == ["/registry/widgets/c"]
         assert events.seen >= written
-        # Its private etcd watch is gone: the buffer serves it now.
-        for _ in range(100):
-            if not [t for t in set(threading.enumerate()) - before if t.name.startswith("catch-up watch")]:
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the catch-up watch still runs")
     finally:
         stop.set()
         hub.stop()
 
 
+def test_a_watch_from_before_the_buffer_with_nothing_to_catch_up_on_is_served_from_the_buffer():
+    etcd = MemoryEtcd()
+    resumed_from = etcd.put("/registry/widgets/a", OBJECT)
+    etcd.put("/registry/gadgets/x", OBJECT)  # only other resources changed since
+    hub = WatchHub(etcd, "/registry/widgets/")
+    hub.start(etcd.revision())
+    stop = threading.Event()
+    try:
+        before = set(threading.enumerate())
+        events = hub.events(resumed_from, stop, heartbeat=0.05)
+        assert next(events) == []
+        assert not _catch_up_watches(before)
+        assert events.seen == hub.last_revision  # a bookmark may move the client on: it missed nothing
+        etcd.put("/registry/widgets/b", OBJECT)
+        assert _first_keys(events) == ["/registry/widgets/b"]
+    finally:
+        stop.set()
+        hub.stop()
+
+
+class BlindFlakyEtcd(FlakyEtcd):
+    """A FlakyEtcd that, once `blind` is set, cannot read the past (as when etcd is busy or away)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blind = False
+
+    def range(self, *args: Any, **kwargs: Any) -> Any:
+        if self.blind and kwargs.get("revision"):
+            raise EtcdError("etcd is away")
+        return super().range(*args, **kwargs)
+
+
 def test_a_watch_from_before_the_buffer_ends_when_etcd_ends_its_stream():
-    etcd = FlakyEtcd()
+    etcd = BlindFlakyEtcd()
     hub, resumed_from = _behind_the_buffer(etcd)
+    etcd.blind = True  # no proof that the watcher has caught up: it stays on its etcd watch
     stop = threading.Event()
     try:
         events = hub.events(resumed_from, stop, heartbeat=0.05)
-        assert next(events) == []
+        assert _first_keys(events) == ["/registry/widgets/gap"]
         etcd.cut(cleanly=True)  # a member restarting closes its streams
         # The watch ends (the client watches again from what it got) instead of sending heartbeats for ever
         # from a stream that has nothing behind it any more.

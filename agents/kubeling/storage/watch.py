@@ -249,11 +249,30 @@ class WatchHub:
         cursor = Cursor(after_revision)
         with self._cond:
             servable = after_revision + 1 >= self._complete_from
+            held_from = self._complete_from
+        if not servable and self._quiet_between(after_revision, held_from - 1):
+            cursor.seen, servable = held_from - 1, True  # nothing to catch up on: the buffer serves it
         if servable:
             cursor.batches = self._events_from_buffer(cursor, stop, heartbeat)
         else:
             cursor.batches = self._events_from_etcd(cursor, stop, heartbeat)
         return cursor
+
+    def _quiet_between(self, after_revision: int, until: int) -> bool:
+        """Whether nothing under the prefix changed after `after_revision` up to `until`, as etcd proves it (the
+        list cache's proof, at two revisions): as many keys at both, and none changed after `after_revision`.
+        A key created and deleted in between would pass unseen; no client ever knew it. False when etcd cannot
+        tell (history compacted, etcd away)."""
+        if after_revision >= until:
+            return True
+        end = prefix_end(self.prefix)
+        try:
+            _, _, count_then, _ = self.etcd.range(self.prefix, end, revision=after_revision, count_only=True)
+            newest, _, count_now, _ = self.etcd.range(self.prefix, end, revision=until, limit=1, keys_only=True,
+                                                      newest_first=True)
+        except EtcdError:
+            return False
+        return count_then == count_now and (not newest or newest[0].mod_revision <= after_revision)
 
     def _events_from_buffer(self, cursor: Cursor, stop: threading.Event, heartbeat: float) -> Iterator[list[Event]]:
         after_revision = cursor.seen
@@ -308,13 +327,24 @@ class WatchHub:
                 batches.put(None)  # etcd ended the stream
 
         threading.Thread(target=read, name=f"catch-up watch {self.prefix}", daemon=True).start()
+        quiet_since_proved = False  # whether the gap after what was sent was checked since the last batch
         try:
             while not stop.is_set():
                 try:
                     item = batches.get(timeout=heartbeat)
                 except queue.Empty:
+                    if not quiet_since_proved:
+                        quiet_since_proved = True
+                        with self._cond:
+                            held_from = self._complete_from
+                        if self._quiet_between(cursor.seen, held_from - 1):
+                            cursor.seen = max(cursor.seen, held_from - 1)
+                            done.set()
+                            yield from self._events_from_buffer(cursor, stop, heartbeat)
+                            return
                     yield []
                     continue
+                quiet_since_proved = False
                 if isinstance(item, Compacted):
                     raise Expired(f"too old resource version: {cursor.seen} ({item.compact_revision})")
                 if item is None or isinstance(item, Exception):
