@@ -18,6 +18,7 @@ managedFields at all), CPU time per write, the best of several alternating round
 
     .venv/bin/python bench/ssa.py                  # before = the commit before api/fieldmanager appeared
     .venv/bin/python bench/ssa.py --before main    # or any git revision
+    .venv/bin/python bench/ssa.py --writes 1500    # longer phases: steadier ratios on a machine with other work
     .venv/bin/python bench/ssa.py --quick          # a tiny run that checks the script works
 """
 
@@ -225,9 +226,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", help="git revision to compare with (default: before api/fieldmanager)")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--writes", type=int, default=300,
+                        help="writes per phase (more: steadier ratios, a longer run; 300 takes about a second)")
     args = parser.parse_args()
     before_rev = args.before or first_fieldmanager_commit()
-    ops, threads, rounds = (40, 2, 1) if args.quick else (300, 4, 5)
+    ops, threads, rounds = (40, 2, 1) if args.quick else (args.writes, 4, 5)
     rates: dict[tuple[str, str], list[float]] = {}
     costs: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="kubeling-ssa-bench-") as work, exported(before_rev) as before_agents:
