@@ -327,24 +327,15 @@ class WatchHub:
                 batches.put(None)  # etcd ended the stream
 
         threading.Thread(target=read, name=f"catch-up watch {self.prefix}", daemon=True).start()
-        quiet_since_proved = False  # whether the gap after what was sent was checked since the last batch
+        # The last revision from which etcd was asked whether the gap up to the buffer is empty (`events` asked it
+        # before choosing this path).
+        proved_to = cursor.seen
         try:
             while not stop.is_set():
                 try:
                     item = batches.get(timeout=heartbeat)
                 except queue.Empty:
-                    if not quiet_since_proved:
-                        quiet_since_proved = True
-                        with self._cond:
-                            held_from = self._complete_from
-                        if self._quiet_between(cursor.seen, held_from - 1):
-                            cursor.seen = max(cursor.seen, held_from - 1)
-                            done.set()
-                            yield from self._events_from_buffer(cursor, stop, heartbeat)
-                            return
-                    yield []
-                    continue
-                quiet_since_proved = False
+                    item = []
                 if isinstance(item, Compacted):
                     raise Expired(f"too old resource version: {cursor.seen} ({item.compact_revision})")
                 if item is None or isinstance(item, Exception):
@@ -353,11 +344,19 @@ class WatchHub:
                     cursor.seen = item[-1].revision
                 yield item
                 with self._cond:
-                    caught_up = cursor.seen + 1 >= self._complete_from
-                if caught_up:  # the buffer holds the rest: follow it, as every other watcher does
-                    done.set()
-                    yield from self._events_from_buffer(cursor, stop, heartbeat)
-                    return
+                    until = self._complete_from - 1
+                # Caught up with the buffer: by the events themselves, or, once the stream is quiet, by etcd's proof
+                # that nothing is left in the gap (asked once per revision reached).
+                if cursor.seen < until:
+                    if item or proved_to == cursor.seen:
+                        continue  # still catching up, or etcd has already said the gap is not empty
+                    proved_to = cursor.seen
+                    if not self._quiet_between(cursor.seen, until):
+                        continue
+                    cursor.seen = until
+                done.set()  # the buffer holds the rest: follow it, as every other watcher does
+                yield from self._events_from_buffer(cursor, stop, heartbeat)
+                return
         finally:
             done.set()
 
